@@ -1,0 +1,1 @@
+"""Subcommands of `gnm-nav`, one module each (see gnm_nav.cli)."""

@@ -1,0 +1,1 @@
+"""gnm_nav.data"""
