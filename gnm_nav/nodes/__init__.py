@@ -1,1 +1,1 @@
-"""gnm_nav.nodes"""
+"""rclpy node shells: each translates topics and parameters to and from the ROS-free core."""

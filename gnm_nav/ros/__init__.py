@@ -1,1 +1,1 @@
-"""gnm_nav.ros"""
+"""Thin rclpy glue shared by the node shells: parameters, QoS, images, cmd_vel, diagnostics, lifecycle."""

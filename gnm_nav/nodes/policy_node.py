@@ -1,0 +1,250 @@
+"""gnm_policy_node: camera + subgoal image -> cmd_vel_nav and gnm/waypoints, with the GNM policy.
+
+Lifecycle node (autostart configures and activates it). It runs the model on camera frames as
+they arrive (at most max_rate_hz), so command latency is one inference, not a timer period. While
+it cannot act (no model, stale camera or subgoal, bad model output) it commands zero and says why.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+from nav_msgs.msg import Path
+from geometry_msgs.msg import PoseStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from sensor_msgs.msg import Image
+
+from gnm_nav.context_buffer import ContextBuffer
+from gnm_nav.controller import CONTROLLERS, Limits, make_controller
+from gnm_nav.errors import GnmNavError, ImageDecodeError
+from gnm_nav.paths import resolve_model_path
+from gnm_nav.policy import GNMPolicy
+from gnm_nav.preprocessing import preprocess_frame
+from gnm_nav.robot_profile import load_robot_profile
+from gnm_nav.ros.cmd_vel import CmdVelPublisher
+from gnm_nav.ros.diagnostics import DiagnosticsPublisher
+from gnm_nav.ros.images import CameraSubscriber, msg_to_rgb
+from gnm_nav.ros.lifecycle import schedule_autostart, spin_node
+from gnm_nav.ros.params import ParamSpec, declare_parameters
+from gnm_nav.ros.qos import RELIABLE, image_qos
+
+PARAMS = [
+    ParamSpec("autostart", True, "configure and activate on start-up"),
+    ParamSpec("model_path", "gnm_sim.onnx", "GNM ONNX file (a path, or a name under the package models/)"),
+    ParamSpec("providers", "auto", "ONNX Runtime providers: auto | tensorrt | cuda | cpu"),
+    ParamSpec("robot_profile", "locobot", "robot profile (config/robots/<name>.yaml) giving default limits"),
+    ParamSpec("max_v", 0.0, "max forward speed, m/s (0 = from robot_profile)"),
+    ParamSpec("max_w", 0.0, "max turn rate, rad/s (0 = from robot_profile)"),
+    ParamSpec("max_acc_v", 0.0, "max linear acceleration, m/s^2 (0 = from robot_profile)"),
+    ParamSpec("max_acc_w", 0.0, "max angular acceleration, rad/s^2 (0 = from robot_profile)"),
+    ParamSpec("image_topic", "camera/image_raw", "camera topic (sensor_msgs/Image)"),
+    ParamSpec("image_transport", "raw", "raw | compressed (subscribes <image_topic>/compressed)"),
+    ParamSpec("image_qos", "sensor_data", "camera QoS: sensor_data (best effort) | reliable"),
+    ParamSpec("subgoal_topic", "gnm/subgoal", "subgoal image topic (from the topological planner)"),
+    ParamSpec("cmd_vel_topic", "cmd_vel_nav", "output velocity topic (into the safety filter)"),
+    ParamSpec("enable_stamped_cmd_vel", True, "publish TwistStamped (true) or Twist (false)"),
+    ParamSpec("base_frame_id", "base_link", "frame of the waypoints and commands"),
+    ParamSpec("controller", "smooth", "waypoint controller: smooth (acceleration-limited) | gnm (public formula)"),
+    ParamSpec("waypoint_index", 2, "which predicted waypoint (0-based) the controller tracks"),
+    ParamSpec("max_rate_hz", 10.0, "at most this many model steps per second"),
+    ParamSpec("source_timeout", 1.0, "s; a camera or subgoal older than this stops the robot"),
+    ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages"),
+]
+
+
+def _limit(params: dict, key: str, profile_value: float) -> float:
+    return float(params[key]) if params[key] > 0 else float(profile_value)
+
+
+class PolicyNode(LifecycleNode):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("gnm_policy_node", **kwargs)
+        self.p = declare_parameters(self, PARAMS)
+        self._cmd = CmdVelPublisher(self, self.p["cmd_vel_topic"], self.p["enable_stamped_cmd_vel"], self.p["base_frame_id"])
+        self._waypoints_pub = self.create_publisher(Path, "gnm/waypoints", RELIABLE)
+        self._diag = DiagnosticsPublisher(self, "policy")
+        self._group = MutuallyExclusiveCallbackGroup()
+        self._policy: GNMPolicy | None = None
+        self._context: ContextBuffer | None = None
+        self._camera: CameraSubscriber | None = None
+        self._subgoal_sub = None
+        self._subgoal: np.ndarray | None = None
+        self._subgoal_time: float | None = None
+        self._camera_time: float | None = None
+        self._last_step_wall = 0.0
+        self._active = False
+        self._acting = False
+        self._reason = "not configured"
+        self._latencies_ms: deque[float] = deque(maxlen=200)
+        self._subgoal_errors = 0
+        self.create_timer(0.1, self._watchdog, callback_group=self._group)
+        self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics)
+        if self.p["autostart"]:
+            schedule_autostart(self)
+
+    # lifecycle -------------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except (GnmNavError, ValueError, FileNotFoundError) as exc:
+            self._reason = f"cannot configure: {exc}"
+            self.get_logger().error(self._reason)
+            return TransitionCallbackReturn.FAILURE
+        self._reason = "configured, inactive"
+        return TransitionCallbackReturn.SUCCESS
+
+    def _configure(self) -> None:
+        from gnm_nav.inference import GNMEngine  # onnxruntime is heavy: load only when configuring
+
+        p = self.p
+        if p["controller"] not in CONTROLLERS:
+            raise ValueError(f"controller must be one of {CONTROLLERS}, got {p['controller']!r}")
+        profile = load_robot_profile(p["robot_profile"])
+        limits = Limits(_limit(p, "max_v", profile.max_v), _limit(p, "max_w", profile.max_w),
+                        _limit(p, "max_acc_v", profile.max_acc_v), _limit(p, "max_acc_w", profile.max_acc_w))
+        engine = GNMEngine(resolve_model_path(p["model_path"]), providers=p["providers"])
+        card = engine.card
+        controller = make_controller(p["controller"], limits, 1.0 / card.context_spacing_s, p["waypoint_index"],
+                                     stale_after_s=p["source_timeout"])
+        self._policy = GNMPolicy(engine, controller, limits.max_v, p["waypoint_index"])
+        self._context = ContextBuffer(card.context_size, card.context_spacing_s, tuple(card.image_size), card.center_crop)
+        self._camera = CameraSubscriber(self, p["image_topic"], p["image_transport"], p["image_qos"], self._on_image,
+                                        callback_group=self._group)
+        self._subgoal_sub = self.create_subscription(Image, p["subgoal_topic"], self._on_subgoal, image_qos("reliable"),
+                                                     callback_group=self._group)
+        self.get_logger().info(
+            f"model {engine.model_path} on {engine.providers}; context {card.context_size}+1 frames every "
+            f"{card.context_spacing_s:.2f} s; limits v<={limits.max_v} m/s w<={limits.max_w} rad/s; controller {p['controller']}")
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = True
+        self._reason = "active, waiting for camera and subgoal"
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        self._cmd.publish_zero()
+        self._reason = "deactivated"
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._camera is not None:
+            self._camera.destroy()
+        if self._subgoal_sub is not None:
+            self.destroy_subscription(self._subgoal_sub)
+        self._policy = self._context = self._camera = self._subgoal_sub = None
+        self._reason = "not configured"
+        return TransitionCallbackReturn.SUCCESS
+
+    # inputs ----------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_subgoal(self, msg: Image) -> None:
+        try:
+            rgb = msg_to_rgb(msg)
+        except ImageDecodeError as exc:
+            self._subgoal_errors += 1
+            self.get_logger().error(f"dropping subgoal image: {exc}", throttle_duration_sec=5.0)
+            return
+        card = self._policy.engine.card
+        self._subgoal = preprocess_frame(rgb, tuple(card.image_size), card.center_crop)
+        self._subgoal_time = self._now()
+
+    def _on_image(self, rgb: np.ndarray, stamp: float) -> None:
+        self._camera_time = self._now()
+        self._context.push(rgb, stamp)
+        if not self._active:
+            return
+        wall = time.monotonic()
+        if wall - self._last_step_wall < 1.0 / self.p["max_rate_hz"]:
+            return
+        self._last_step_wall = wall
+        self._step()
+
+    # acting ----------------------------------------------------------------------------------
+    def _blocker(self) -> str | None:
+        """Why the node cannot command motion right now (None if it can)."""
+        now, timeout = self._now(), self.p["source_timeout"]
+        if self._camera_time is None:
+            return "no camera image yet"
+        if now - self._camera_time > timeout:
+            return f"camera is stale ({now - self._camera_time:.1f} s > source_timeout {timeout} s)"
+        if not self._context.ready:
+            return f"filling the temporal context ({self._context.fill:.0%})"
+        if self._subgoal_time is None:
+            return "no subgoal yet"
+        if now - self._subgoal_time > timeout:
+            return f"subgoal is stale ({now - self._subgoal_time:.1f} s > source_timeout {timeout} s)"
+        return None
+
+    def _stop(self, reason: str) -> None:
+        if self._acting or reason != self._reason:
+            self.get_logger().warning(f"commanding zero: {reason}", throttle_duration_sec=5.0)
+        self._acting = False
+        self._reason = reason
+        self._policy.controller.reset()
+        self._cmd.publish_zero()
+
+    def _step(self) -> None:
+        blocker = self._blocker()
+        if blocker is not None:
+            self._stop(blocker)
+            return
+        t0 = time.perf_counter()
+        try:
+            out = self._policy.step(self._context.model_input(), self._subgoal, self._now())
+        except GnmNavError as exc:
+            self._stop(str(exc))
+            return
+        self._cmd.publish(out.v, out.w)
+        self._latencies_ms.append((time.perf_counter() - t0) * 1e3)
+        self._publish_path(out.waypoints_m)
+        self._acting = True
+        self._reason = f"driving: distance to subgoal {out.distance:.1f}"
+
+    def _watchdog(self) -> None:
+        """Between camera frames: stop when an input went stale (or the model never loaded)."""
+        if not self._active:
+            if self.p["autostart"] and self._policy is None:
+                self._cmd.publish_zero()
+            return
+        blocker = self._blocker()
+        if blocker is not None:
+            self._stop(blocker)
+
+    def _publish_path(self, waypoints: np.ndarray) -> None:
+        path = Path()
+        path.header.stamp = self.get_clock().now().to_msg()
+        path.header.frame_id = self.p["base_frame_id"]
+        for x, y, c, s in waypoints:
+            pose = PoseStamped()
+            pose.header = path.header
+            pose.pose.position.x, pose.pose.position.y = float(x), float(y)
+            yaw = np.arctan2(s, c)
+            pose.pose.orientation.z, pose.pose.orientation.w = float(np.sin(yaw / 2)), float(np.cos(yaw / 2))
+            path.poses.append(pose)
+        self._waypoints_pub.publish(path)
+
+    def _publish_diagnostics(self) -> None:
+        now = self._now()
+        lat = np.array(self._latencies_ms) if self._latencies_ms else np.array([np.nan])
+        values = {
+            "state": self._reason,
+            "providers": self._policy.engine.providers if self._policy else [],
+            "inference_ms_p50": float(np.percentile(lat, 50)),
+            "inference_ms_p99": float(np.percentile(lat, 99)),
+            "context_fill": self._context.fill if self._context else 0.0,
+            "camera_age_s": now - self._camera_time if self._camera_time is not None else float("inf"),
+            "subgoal_age_s": now - self._subgoal_time if self._subgoal_time is not None else float("inf"),
+            "image_decode_errors": self._camera.errors if self._camera else 0,
+            "subgoal_decode_errors": self._subgoal_errors,
+        }
+        level = "OK" if self._acting else ("ERROR" if self._policy is None else "WARN")
+        self._diag.publish(level, self._reason, values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return spin_node(PolicyNode, argv)

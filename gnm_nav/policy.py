@@ -1,0 +1,43 @@
+"""The ROS-free heart of gnm_policy_node: observation context + subgoal -> waypoints (metres) -> (v, w)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gnm_nav.controller import Controller, waypoints_to_metres
+from gnm_nav.errors import GnmNavError
+
+
+class NonFiniteModelOutput(GnmNavError):
+    """The network produced NaN/Inf: the robot must not act on it."""
+
+
+@dataclass(frozen=True)
+class PolicyOutput:
+    distance: float  # predicted temporal distance to the subgoal (model steps)
+    waypoints_m: np.ndarray  # [len_traj_pred, 4]: x, y in metres (base frame), cos, sin of heading
+    v: float
+    w: float
+
+
+class GNMPolicy:
+    def __init__(self, engine, controller: Controller, max_v: float, waypoint_index: int = 2) -> None:
+        len_traj = engine.card.len_traj_pred
+        if not 0 <= waypoint_index < len_traj:
+            raise ValueError(f"waypoint_index must be in [0, {len_traj - 1}], got {waypoint_index}")
+        self.engine = engine
+        self.controller = controller
+        self.max_v = max_v
+        self.waypoint_index = waypoint_index
+        self.frame_rate = 1.0 / engine.card.context_spacing_s
+
+    def step(self, obs_img: np.ndarray, goal_img: np.ndarray, now_s: float) -> PolicyOutput:
+        """obs_img [1,3*(ctx+1),H,W], goal_img [3,H,W] (preprocessed)."""
+        dist, actions = self.engine.evaluate(obs_img, goal_img[None])
+        if not (np.all(np.isfinite(dist)) and np.all(np.isfinite(actions))):
+            self.controller.reset()
+            raise NonFiniteModelOutput("the model returned NaN/Inf (distance or waypoints); commanding zero")
+        waypoints = waypoints_to_metres(actions[0], self.max_v, self.frame_rate)
+        v, w = self.controller.command(waypoints[self.waypoint_index], now_s)
+        return PolicyOutput(float(dist[0]), waypoints, v, w)

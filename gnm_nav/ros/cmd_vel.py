@@ -1,0 +1,46 @@
+"""Velocity commands as TwistStamped (default, as Nav2 Kilted) or Twist (`enable_stamped_cmd_vel: false`)."""
+from __future__ import annotations
+
+from typing import Callable
+
+from geometry_msgs.msg import Twist, TwistStamped
+from rclpy.node import Node
+from rclpy.qos import QoSProfile
+
+from gnm_nav.ros.qos import RELIABLE
+from gnm_nav.ros.time import stamp_to_sec
+
+
+class CmdVelPublisher:
+    def __init__(self, node: Node, topic: str, stamped: bool, frame_id: str = "base_link",
+                 qos: QoSProfile = RELIABLE) -> None:
+        self._node = node
+        self._stamped = stamped
+        self._frame_id = frame_id
+        self._pub = node.create_publisher(TwistStamped if stamped else Twist, topic, qos)
+
+    def publish(self, v: float, w: float) -> None:
+        twist = Twist()
+        twist.linear.x = float(v)
+        twist.angular.z = float(w)
+        if not self._stamped:
+            self._pub.publish(twist)
+            return
+        msg = TwistStamped()
+        msg.header.stamp = self._node.get_clock().now().to_msg()
+        msg.header.frame_id = self._frame_id
+        msg.twist = twist
+        self._pub.publish(msg)
+
+    def publish_zero(self) -> None:
+        self.publish(0.0, 0.0)
+
+
+def subscribe_cmd_vel(node: Node, topic: str, stamped: bool, callback: Callable[[float, float, float | None], None],
+                      qos: QoSProfile = RELIABLE):
+    """callback(v, w, stamp_s) with stamp_s None for plain Twist (the receiver then uses its own clock)."""
+    if stamped:
+        return node.create_subscription(
+            TwistStamped, topic,
+            lambda m: callback(m.twist.linear.x, m.twist.angular.z, stamp_to_sec(m.header.stamp)), qos)
+    return node.create_subscription(Twist, topic, lambda m: callback(m.linear.x, m.angular.z, None), qos)

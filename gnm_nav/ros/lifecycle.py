@@ -1,0 +1,44 @@
+"""Process entry points for nodes, and lifecycle autostart (configure + activate on our own, as Nav2's autostart)."""
+from __future__ import annotations
+
+import sys
+from typing import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.node import Node
+
+
+def spin_node(factory: Callable[[], Node], argv: list[str] | None = None) -> int:
+    """Init rclpy, build the node, spin until Ctrl-C/shutdown, then destroy it (nodes save state in destroy_node)."""
+    rclpy.init(args=sys.argv if argv is None else argv)
+    node: Node | None = None
+    try:
+        node = factory()
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+def schedule_autostart(node: LifecycleNode) -> None:
+    """Configure and activate once the executor is spinning; logs (and stays put) if a transition fails."""
+    state: dict = {}
+
+    def start() -> None:
+        state["timer"].cancel()
+        node.destroy_timer(state["timer"])
+        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            node.get_logger().error("autostart: configure failed; the node stays unconfigured (see the error above)")
+            return
+        if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+            node.get_logger().error("autostart: activate failed; the node stays inactive (see the error above)")
+
+    state["timer"] = node.create_timer(0.0, start)
