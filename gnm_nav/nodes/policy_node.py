@@ -67,7 +67,7 @@ class PolicyNode(LifecycleNode):
         self._diag = DiagnosticsPublisher(self, "policy")
         self._group = MutuallyExclusiveCallbackGroup()
         self._policy: GNMPolicy | None = None
-        self._context: ContextBuffer | None = None
+        self._frames: ContextBuffer | None = None
         self._camera: CameraSubscriber | None = None
         self._subgoal_sub = None
         self._subgoal: np.ndarray | None = None
@@ -109,7 +109,7 @@ class PolicyNode(LifecycleNode):
         controller = make_controller(p["controller"], limits, 1.0 / card.context_spacing_s, p["waypoint_index"],
                                      stale_after_s=p["source_timeout"])
         self._policy = GNMPolicy(engine, controller, limits.max_v, p["waypoint_index"])
-        self._context = ContextBuffer(card.context_size, card.context_spacing_s, tuple(card.image_size), card.center_crop)
+        self._frames = ContextBuffer(card.context_size, card.context_spacing_s, tuple(card.image_size), card.center_crop)
         self._camera = CameraSubscriber(self, p["image_topic"], p["image_transport"], p["image_qos"], self._on_image,
                                         callback_group=self._group)
         self._subgoal_sub = self.create_subscription(Image, p["subgoal_topic"], self._on_subgoal, image_qos("reliable"),
@@ -134,7 +134,7 @@ class PolicyNode(LifecycleNode):
             self._camera.destroy()
         if self._subgoal_sub is not None:
             self.destroy_subscription(self._subgoal_sub)
-        self._policy = self._context = self._camera = self._subgoal_sub = None
+        self._policy = self._frames = self._camera = self._subgoal_sub = None
         self._reason = "not configured"
         return TransitionCallbackReturn.SUCCESS
 
@@ -155,7 +155,7 @@ class PolicyNode(LifecycleNode):
 
     def _on_image(self, rgb: np.ndarray, stamp: float) -> None:
         self._camera_time = self._now()
-        self._context.push(rgb, stamp)
+        self._frames.push(rgb, stamp)
         if not self._active:
             return
         wall = time.monotonic()
@@ -172,8 +172,8 @@ class PolicyNode(LifecycleNode):
             return "no camera image yet"
         if now - self._camera_time > timeout:
             return f"camera is stale ({now - self._camera_time:.1f} s > source_timeout {timeout} s)"
-        if not self._context.ready:
-            return f"filling the temporal context ({self._context.fill:.0%})"
+        if not self._frames.ready:
+            return f"filling the temporal context ({self._frames.fill:.0%})"
         if self._subgoal_time is None:
             return "no subgoal yet"
         if now - self._subgoal_time > timeout:
@@ -195,7 +195,7 @@ class PolicyNode(LifecycleNode):
             return
         t0 = time.perf_counter()
         try:
-            out = self._policy.step(self._context.model_input(), self._subgoal, self._now())
+            out = self._policy.step(self._frames.model_input(), self._subgoal, self._now())
         except GnmNavError as exc:
             self._stop(str(exc))
             return
@@ -236,7 +236,7 @@ class PolicyNode(LifecycleNode):
             "providers": self._policy.engine.providers if self._policy else [],
             "inference_ms_p50": float(np.percentile(lat, 50)),
             "inference_ms_p99": float(np.percentile(lat, 99)),
-            "context_fill": self._context.fill if self._context else 0.0,
+            "context_fill": self._frames.fill if self._frames else 0.0,
             "camera_age_s": now - self._camera_time if self._camera_time is not None else float("inf"),
             "subgoal_age_s": now - self._subgoal_time if self._subgoal_time is not None else float("inf"),
             "image_decode_errors": self._camera.errors if self._camera else 0,
@@ -248,3 +248,7 @@ class PolicyNode(LifecycleNode):
 
 def main(argv: list[str] | None = None) -> int:
     return spin_node(PolicyNode, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,71 @@
+"""`gnm-nav train gnm`: train (or fine-tune) the GNM on GNM-format datasets and export ONNX + model card."""
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+HELP = "train the GNM policy on GNM-format datasets (several robots), export ONNX with a model card"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="dataset roots (comma-separated), each with data_config.yaml")
+    parser.add_argument("--out", required=True, help="ONNX file to write (model card and parts beside it)")
+    parser.add_argument("--datasets", default="", help="only these dataset names (comma-separated; default all)")
+    parser.add_argument("--init", default="", help="start from these weights: a published GNM checkpoint or state_dict")
+    parser.add_argument("--workdir", default="", help="checkpoints and frame cache (default: runs/<out name>)")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--steps-per-epoch", type=int, default=0, help="0 = one pass over the training samples")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=7e-4)
+    parser.add_argument("--eval-samples", type=int, default=1024)
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --workdir")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from gnm_nav.checkpoint import load_gnm
+    from gnm_nav.data.gnm_format import read_dataset
+    from gnm_nav.errors import DatasetError
+    from gnm_nav.onnx_export import export_gnm, random_init_gnm
+    from gnm_nav.training.frame_cache import build_frame_cache
+    from gnm_nav.training.gnm_train import TrainConfig, train_gnm
+
+    out = Path(args.out)
+    workdir = Path(args.workdir) if args.workdir else Path("runs") / out.stem
+    wanted = {n for n in args.datasets.split(",") if n}
+    datasets = [ds for root in args.data.split(",") if root for ds in read_dataset(Path(root))
+                if not wanted or ds.name in wanted]
+    if not datasets:
+        raise DatasetError(f"no datasets selected from {args.data} (asked for {sorted(wanted) or 'all'})")
+    torch.manual_seed(args.seed)
+    model = load_gnm(args.init) if args.init else random_init_gnm(seed=args.seed)
+    cache = build_frame_cache(datasets, workdir / "cache")
+    config = TrainConfig(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
+                         lr=args.lr, seed=args.seed, eval_samples=args.eval_samples, device=args.device,
+                         context_size=model.context_size, len_traj_pred=model.len_traj_pred)
+    history = train_gnm(model, datasets, cache, config, workdir, resume=not args.restart)
+    final = history[-1]
+    training = {
+        "command": "gnm-nav " + " ".join(shlex.quote(a) for a in args.argv),
+        "datasets": {ds.name: {"root": str(ds.root), "trajectories": len(ds.trajectories),
+                               "frames": sum(len(t) for t in ds.trajectories),
+                               "metric_waypoint_spacing": ds.metric_waypoint_spacing} for ds in datasets},
+        "init": args.init or None,
+        "epochs": final.epoch,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "train_loss": final.train_loss,
+        "history": [{"epoch": r.epoch, "train_loss": r.train_loss, **r.metrics} for r in history],
+    }
+    report = export_gnm(model.cpu().to(memory_format=torch.contiguous_format).eval(), out,
+                        source_checkpoint=args.init or None, training=training, metrics=final.metrics)
+    print(f"trained {final.epoch} epochs on {len(datasets)} datasets "
+          f"({sum(d['frames'] for d in training['datasets'].values())} frames); held-out: " +
+          ", ".join(f"{k} {v:.3f}" for k, v in final.metrics.items() if isinstance(v, float)))
+    print(f"wrote {report.onnx_path} (+ parts and model card {out.with_suffix('.json').name})")
+    return 0

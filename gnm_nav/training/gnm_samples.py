@@ -1,0 +1,108 @@
+"""Training samples and labels of the GNM, as in the paper and its public training code.
+
+A sample is (context of 6 frames 1 step apart, goal frame, distance label, action label, action
+mask). The goal is d in [1, max_dist] steps ahead in the same trajectory, or with probability
+1/(max_dist+1) a frame from another trajectory (a negative, labelled max_dist, action masked).
+Actions are the next len_traj_pred poses in the current robot frame, xy divided by the dataset's
+metric_waypoint_spacing, yaw as (cos, sin); the action loss counts only 2 < d < 10.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gnm_nav.data.gnm_format import GnmDataset, Trajectory
+
+MAX_DIST = 20
+MIN_ACTION_DIST, MAX_ACTION_DIST = 2, 10  # exclusive bounds
+
+
+@dataclass(frozen=True)
+class SampleIndex:
+    """Where a trainable context ends: dataset, trajectory, current frame."""
+
+    dataset: int
+    trajectory: int
+    t: int
+
+
+@dataclass
+class Batch:
+    context: np.ndarray  # [B, ctx+1] frame-cache indices, oldest first
+    goal: np.ndarray  # [B] frame-cache index
+    distance: np.ndarray  # [B] float32
+    action: np.ndarray  # [B, len_traj_pred, 4] float32
+    action_mask: np.ndarray  # [B] float32
+    spacing_m: np.ndarray  # [B] float32: metres per action unit of each sample's dataset
+
+
+def action_label(traj: Trajectory, t: int, len_traj_pred: int, spacing_m: float) -> np.ndarray:
+    """Poses t+1..t+len in the robot frame at t (x forward, y left), xy / spacing, yaw delta as (cos, sin).
+
+    Past the end of the trajectory the last pose repeats (the robot has stopped).
+    """
+    idx = np.minimum(np.arange(t + 1, t + 1 + len_traj_pred), len(traj) - 1)
+    yaw0 = traj.yaws[t]
+    c, s = np.cos(yaw0), np.sin(yaw0)
+    delta = traj.positions[idx] - traj.positions[t]
+    local_x = c * delta[:, 0] + s * delta[:, 1]
+    local_y = -s * delta[:, 0] + c * delta[:, 1]
+    dyaw = traj.yaws[idx] - yaw0
+    return np.stack([local_x / spacing_m, local_y / spacing_m, np.cos(dyaw), np.sin(dyaw)], axis=1).astype(np.float32)
+
+
+class GnmSampler:
+    """Draws batches uniformly over (trajectory, time) from several datasets (several robots)."""
+
+    def __init__(self, datasets: list[GnmDataset], split: str, offsets: dict[tuple[str, str], int],
+                 context_size: int = 5, len_traj_pred: int = 5, negative_prob: float = 1.0 / (MAX_DIST + 1)) -> None:
+        self.datasets = datasets
+        self.trajs = [ds.split(split) for ds in datasets]
+        self.offsets = offsets
+        self.context_size = context_size
+        self.len_traj_pred = len_traj_pred
+        self.negative_prob = negative_prob
+        self._all_trajs = [(d, k) for d, trajs in enumerate(self.trajs) for k in range(len(trajs))]
+        self._traj_position = {dk: i for i, dk in enumerate(self._all_trajs)}
+        self.index = [SampleIndex(d, k, t) for d, trajs in enumerate(self.trajs) for k, traj in enumerate(trajs)
+                      for t in range(context_size, len(traj) - 1)]
+        if not self.index:
+            raise ValueError(f"no {split} samples: trajectories must be longer than {context_size + 1} frames")
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def _cache_index(self, d: int, k: int, i: int) -> int:
+        return self.offsets[(self.datasets[d].name, self.trajs[d][k].name)] + i
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        picks = rng.integers(0, len(self.index), batch_size)
+        ctx = self.context_size + 1
+        context = np.empty((batch_size, ctx), np.int64)
+        goal = np.empty(batch_size, np.int64)
+        distance = np.empty(batch_size, np.float32)
+        action = np.empty((batch_size, self.len_traj_pred, 4), np.float32)
+        mask = np.empty(batch_size, np.float32)
+        spacing = np.empty(batch_size, np.float32)
+        for b, p in enumerate(picks):
+            s = self.index[p]
+            traj = self.trajs[s.dataset][s.trajectory]
+            context[b] = [self._cache_index(s.dataset, s.trajectory, s.t - self.context_size + j) for j in range(ctx)]
+            spacing[b] = self.datasets[s.dataset].metric_waypoint_spacing
+            action[b] = action_label(traj, s.t, self.len_traj_pred, spacing[b])
+            if len(self._all_trajs) > 1 and rng.random() < self.negative_prob:
+                d2, k2 = self._other_trajectory(s, rng)
+                goal[b] = self._cache_index(d2, k2, int(rng.integers(0, len(self.trajs[d2][k2]))))
+                distance[b], mask[b] = MAX_DIST, 0.0
+                continue
+            d = int(rng.integers(1, min(MAX_DIST, len(traj) - 1 - s.t) + 1))
+            goal[b] = self._cache_index(s.dataset, s.trajectory, s.t + d)
+            distance[b] = d
+            mask[b] = float(MIN_ACTION_DIST < d < MAX_ACTION_DIST)
+        return Batch(context, goal, distance, action, mask, spacing)
+
+    def _other_trajectory(self, s: SampleIndex, rng: np.random.Generator) -> tuple[int, int]:
+        """A uniformly drawn trajectory other than the sample's own (there are at least two)."""
+        own = self._traj_position[(s.dataset, s.trajectory)]
+        return self._all_trajs[(own + 1 + int(rng.integers(0, len(self._all_trajs) - 1))) % len(self._all_trajs)]

@@ -1,0 +1,105 @@
+"""GNM training: labels as in the reference, a loss that learns, checkpoints that resume."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gnm_nav.data.gnm_format import read_dataset, write_data_config, write_splits, write_trajectory
+from gnm_nav.model.gnm import GNM
+from gnm_nav.training.frame_cache import build_frame_cache
+from gnm_nav.training.gnm_samples import MAX_DIST, GnmSampler, action_label
+from gnm_nav.training.gnm_train import BatchMaker, TrainConfig, gnm_loss, train_gnm
+
+
+def _arc(n: int, speed: float, turn: float, x0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    yaw = np.arange(n) * turn
+    step = np.stack([np.cos(yaw), np.sin(yaw)], 1) * speed
+    pos = np.cumsum(np.vstack([[x0, 0.0], step[:-1]]), axis=0)
+    return pos, yaw
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """Two robots, 4 trajectories each; frames are pose-dependent colour patterns."""
+    root = tmp_path_factory.mktemp("gnm_data")
+    config = {}
+    for robot, spacing in (("bot_a", 0.1), ("bot_b", 0.3)):
+        names = []
+        for k in range(4):
+            pos, yaw = _arc(24, spacing, 0.05 * (k - 1.5), x0=k)
+            frames = []
+            for (x, y), th in zip(pos, yaw):
+                img = np.zeros((48, 64, 3), np.uint8)
+                img[..., 0] = int(x * 40) % 256
+                img[..., 1] = np.linspace(0, 255, 64, dtype=np.uint8)[None, :] * (k + 1) // 4
+                img[..., 2] = int((th + 2) * 50) % 256
+                frames.append(img)
+            write_trajectory(root / robot, f"traj_{k}", frames, pos, yaw)
+            names.append(f"traj_{k}")
+        write_splits(root, robot, names[:3], names[3:])
+        config[robot] = {"metric_waypoint_spacing": spacing}
+    write_data_config(root, config)
+    return root
+
+
+def test_action_label_in_robot_frame():
+    pos, yaw = _arc(10, 0.25, 0.0)
+    traj = type("T", (), {"positions": pos, "yaws": yaw, "__len__": lambda self: 10})()
+    label = action_label(traj, 2, 5, spacing_m=0.25)
+    np.testing.assert_allclose(label[:, 0], [1, 2, 3, 4, 5], atol=1e-6)  # straight ahead: one unit per step
+    np.testing.assert_allclose(label[:, 1:], [[0, 1, 0]] * 5, atol=1e-6)
+    # Rotate the world: the label must not change (it is in the robot's own frame).
+    rot = np.array([[0, -1], [1, 0]])
+    traj.positions, traj.yaws = pos @ rot.T, yaw + math.pi / 2
+    np.testing.assert_allclose(action_label(traj, 2, 5, spacing_m=0.25), label, atol=1e-6)
+    # Past the end, the last pose repeats.
+    np.testing.assert_allclose(action_label(traj, 8, 5, spacing_m=0.25)[1:, 0], [1, 1, 1, 1], atol=1e-6)
+
+
+def test_sampler_labels_negatives_and_masks(tiny_data):
+    datasets = read_dataset(tiny_data)
+    cache = build_frame_cache(datasets, tiny_data / ".cache")
+    sampler = GnmSampler(datasets, "train", cache.offsets)
+    batch = sampler.sample(2000, np.random.default_rng(0))
+    negative = batch.distance == MAX_DIST
+    assert 0.02 < negative.mean() < 0.12  # ~1/21 negatives (plus rare true 20-step goals)
+    assert np.all(batch.action_mask[negative] == 0)
+    positive = ~negative
+    assert batch.distance[positive].min() >= 1
+    expected_mask = (batch.distance > 2) & (batch.distance < 10)
+    np.testing.assert_array_equal(batch.action_mask[positive] > 0, expected_mask[positive])
+    # Context is 6 consecutive frames of one trajectory; a positive goal lies `distance` frames after the last.
+    np.testing.assert_array_equal(np.diff(batch.context, axis=1), 1)
+    np.testing.assert_array_equal(batch.goal[positive], batch.context[positive, -1] + batch.distance[positive])
+    assert set(np.unique(batch.spacing_m)) == {np.float32(0.1), np.float32(0.3)}
+
+
+def test_loss_decreases_and_training_resumes(tiny_data, tmp_path):
+    torch.manual_seed(0)
+    datasets = read_dataset(tiny_data)
+    cache = build_frame_cache(datasets, tiny_data / ".cache")
+    model = GNM()
+    maker = BatchMaker(cache, torch.device("cpu"))
+    fixed = maker.tensors(GnmSampler(datasets, "train", cache.offsets).sample(16, np.random.default_rng(1)))
+    opt = torch.optim.Adam(model.parameters(), lr=7e-4, betas=(0.9, 0.98))
+    model.train()
+    first = None
+    for _ in range(25):
+        loss = gnm_loss(*model(fixed["obs"], fixed["goal"]), fixed)
+        first = loss.item() if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first
+
+    config = TrainConfig(epochs=1, steps_per_epoch=2, batch_size=8, eval_samples=16)
+    history = train_gnm(GNM(), datasets, cache, config, tmp_path)
+    assert [r.epoch for r in history] == [1]
+    assert {"distance_spearman", "waypoint_error_m", "test_loss"} <= set(history[0].metrics)
+    config.epochs = 2
+    resumed = train_gnm(GNM(), datasets, cache, config, tmp_path)
+    assert [r.epoch for r in resumed] == [1, 2]
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["epoch"] == 2
