@@ -22,3 +22,14 @@ def ros():
         yield harness
     finally:
         harness.close()
+
+
+@pytest.fixture(scope="session")
+def gnm_model_path(tmp_path_factory):
+    """A default-size GNM with seeded random weights (gnm_nav.onnx_export.random_init_gnm(seed=0)),
+    exported once per test session: returns the whole-network .onnx path (parts and card beside it)."""
+    from gnm_nav.onnx_export import export_gnm, random_init_gnm
+
+    path = tmp_path_factory.mktemp("gnm_model") / "gnm_random.onnx"
+    export_gnm(random_init_gnm(seed=0), path)
+    return path

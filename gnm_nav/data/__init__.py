@@ -1,1 +1,1 @@
-"""gnm_nav.data"""
+"""Dataset formats: the public GNM training layout (gnm_format)."""

@@ -9,13 +9,22 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
 from rclpy.node import Node
 
+from gnm_nav.errors import GnmNavError
+
 
 def spin_node(factory: Callable[[], Node], argv: list[str] | None = None) -> int:
-    """Init rclpy, build the node, spin until Ctrl-C/shutdown, then destroy it (nodes save state in destroy_node)."""
+    """Init rclpy, build the node, spin until Ctrl-C/shutdown, then destroy it (nodes save state in destroy_node).
+
+    A node that cannot be built from its parameters (a GnmNavError) exits with one line and status 2.
+    """
     rclpy.init(args=sys.argv if argv is None else argv)
     node: Node | None = None
     try:
-        node = factory()
+        try:
+            node = factory()
+        except GnmNavError as exc:
+            rclpy.logging.get_logger("gnm_nav").fatal(f"cannot start: {exc}")
+            return 2
         executor = MultiThreadedExecutor(num_threads=2)
         executor.add_node(node)
         executor.spin()

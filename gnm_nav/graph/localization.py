@@ -1,0 +1,169 @@
+"""Where am I in the graph? A belief that moves along edges, checked each tick by one batched model call.
+
+Each tick the model scores a window of nodes around the believed node (graph neighbours within
+`window_radius` hops, so the cost does not grow with the graph). Predicted distances are smoothed
+over ticks and the belief only moves to another node when that node is clearly closer
+(`switch_margin`), so it does not flicker while the robot stands still. When even the best node of
+the window is far (`lost_distance`) for `lost_ticks` ticks, the robot is lost; then (and at start)
+it relocalises globally: a cheap image descriptor ranks every node, the model scores the top-K,
+and the best is accepted only if its distance is below `accept_distance`.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import networkx as nx
+import numpy as np
+
+from gnm_nav.graph.bank import NodeBank, to_model_resolution
+from gnm_nav.graph.store import TopoGraph
+from gnm_nav.preprocessing import preprocess_frame, stack_frames
+
+
+class Evaluator(Protocol):
+    """GNMEngine.evaluate: obs [1,3*(ctx+1),H,W], goals [N,3,H,W] -> (dist [N], actions [N,5,4])."""
+
+    def __call__(self, obs_img: np.ndarray, goal_imgs: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class LocalizerConfig:
+    window_radius: int = 4  # hops around the belief scored each tick (the reference scores closest-4..closest+5)
+    max_window: int = 16  # cap on the nodes of one tick's batch (branchy graphs)
+    switch_margin: float = 1.0  # a node must be this much closer (model steps) than the believed one to take over
+    smoothing: float = 0.5  # weight of the newest prediction in the per-node running distance
+    lost_distance: float = 12.0  # best window distance above this means "not here"
+    lost_ticks: int = 3  # consecutive far ticks before declaring the robot lost
+    relocalize_top_k: int = 16  # candidates the model scores in a global relocalisation
+    accept_distance: float = 8.0  # a global match must be at least this close
+
+    def __post_init__(self) -> None:
+        if self.window_radius < 1 or self.max_window < 2 or self.relocalize_top_k < 1 or self.lost_ticks < 1:
+            raise ValueError(f"invalid localiser configuration: {self}")
+        if not 0.0 < self.smoothing <= 1.0:
+            raise ValueError(f"smoothing must be in (0, 1], got {self.smoothing}")
+
+
+@dataclass
+class Localization:
+    closest: int | None  # believed node (None while lost and no global match)
+    distance: float  # predicted temporal distance to it (model steps); inf when unknown
+    distances: dict[int, float]  # smoothed distance of every node scored this tick
+    actions: dict[int, np.ndarray] = field(repr=False, default_factory=dict)  # model waypoints toward each scored node
+    relocalized: bool = False
+    lost: bool = False
+
+
+def bank_for_graph(graph: TopoGraph, image_size: tuple[int, int], center_crop: bool = False,
+                   use_cache: bool = True) -> NodeBank:
+    """Compact images + descriptors for every node, cached in the graph directory (keyed by the image files)."""
+    nodes = graph.nodes()
+    cache_dir = graph.root if use_cache and graph.root is not None else None
+    key = ""
+    if cache_dir is not None:
+        h = hashlib.sha1()
+        for n in nodes:
+            path = cache_dir / graph.g.nodes[n]["image"]
+            st = path.stat()
+            h.update(f"{n}:{path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        key = h.hexdigest()
+    return NodeBank.from_images(nodes, graph.image, image_size, center_crop, cache_dir, key)
+
+
+class Localizer:
+    def __init__(self, graph: nx.DiGraph, bank: NodeBank, evaluate: Evaluator,
+                 config: LocalizerConfig = LocalizerConfig(), image_size: tuple[int, int] = (85, 64),
+                 center_crop: bool = False) -> None:
+        self.graph = graph
+        self.bank = bank
+        self.evaluate = evaluate
+        self.config = config
+        self.image_size = image_size
+        self.center_crop = center_crop
+        self.belief: int | None = None
+        self._smoothed: dict[int, float] = {}
+        self._far_ticks = 0
+        self.relocalizations = 0
+
+    def reset(self) -> None:
+        self.belief = None
+        self._smoothed = {}
+        self._far_ticks = 0
+
+    def window(self, center: int) -> list[int]:
+        """Nodes within window_radius hops (either direction), nearest hops first, capped at max_window."""
+        order: list[int] = [center]
+        seen = {center}
+        frontier = deque([(center, 0)])
+        while frontier and len(order) < self.config.max_window:
+            node, hops = frontier.popleft()
+            if hops >= self.config.window_radius:
+                continue
+            # Successors before predecessors: the robot drives forward, so ahead matters more.
+            for nb in list(self.graph.successors(node)) + list(self.graph.predecessors(node)):
+                if nb not in seen:
+                    seen.add(nb)
+                    order.append(nb)
+                    frontier.append((nb, hops + 1))
+                    if len(order) >= self.config.max_window:
+                        break
+        return order
+
+    def _score(self, obs_img: np.ndarray, nodes: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        dist, actions = self.evaluate(obs_img, self.bank.goal_tensor(nodes))
+        return np.asarray(dist, dtype=np.float64).reshape(-1), np.asarray(actions)
+
+    def relocalize(self, obs_img: np.ndarray,
+                   current_rgb: np.ndarray) -> tuple[int | None, float, dict[int, float], dict[int, np.ndarray]]:
+        """Coarse-to-fine global search: descriptor top-K, then one batched model call. Does not change the belief."""
+        frame = to_model_resolution(current_rgb, self.image_size, self.center_crop)
+        candidates = [int(n) for n in self.bank.nearest_by_descriptor(frame, self.config.relocalize_top_k)]
+        dist, actions = self._score(obs_img, candidates)
+        best = int(np.argmin(dist))
+        scored = {n: float(d) for n, d in zip(candidates, dist)}
+        acts = {n: a for n, a in zip(candidates, actions)}
+        if dist[best] > self.config.accept_distance:
+            return None, float(dist[best]), scored, acts
+        return candidates[best], float(dist[best]), scored, acts
+
+    def step(self, obs_img: np.ndarray, current_rgb: np.ndarray) -> Localization:
+        """One localisation tick: window scoring (or a global relocalisation when lost / at start)."""
+        if self.belief is None:
+            return self._global(obs_img, current_rgb)
+        nodes = self.window(self.belief)
+        dist, actions = self._score(obs_img, nodes)
+        a = self.config.smoothing
+        smoothed = {n: a * float(d) + (1 - a) * self._smoothed[n] if n in self._smoothed else float(d)
+                    for n, d in zip(nodes, dist)}
+        self._smoothed = smoothed
+        best = min(smoothed, key=smoothed.__getitem__)
+        if smoothed[best] + self.config.switch_margin < smoothed[self.belief]:
+            self.belief = best
+        if float(dist.min()) > self.config.lost_distance:
+            self._far_ticks += 1
+            if self._far_ticks >= self.config.lost_ticks:
+                self.reset()
+                return self._global(obs_img, current_rgb)
+        else:
+            self._far_ticks = 0
+        return Localization(self.belief, smoothed[self.belief], smoothed,
+                            {n: act for n, act in zip(nodes, actions)})
+
+    def _global(self, obs_img: np.ndarray, current_rgb: np.ndarray) -> Localization:
+        node, dist, scored, acts = self.relocalize(obs_img, current_rgb)
+        if node is None:
+            return Localization(None, float("inf"), scored, acts, relocalized=False, lost=True)
+        self.relocalizations += 1
+        self.belief = node
+        self._smoothed = {node: dist}
+        self._far_ticks = 0
+        return Localization(node, dist, scored, acts, relocalized=True)
+
+
+def single_frame_obs(rgb: np.ndarray, context_size: int, image_size: tuple[int, int],
+                     center_crop: bool = False) -> np.ndarray:
+    """An observation of one frame repeated over the context: to match a lone image (goal image, session start)."""
+    return stack_frames([preprocess_frame(rgb, image_size, center_crop)] * (context_size + 1))

@@ -1,0 +1,75 @@
+"""Camera frames in, subgoal out: context buffer + localiser + planner, shared by the planner node and bag replay.
+
+Frames arrive at the camera rate; `tick()` runs at the model's step rate (4 Hz) on the newest
+context. Goals are a node id or an image, which is matched against the whole graph.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from gnm_nav.context_buffer import ContextBuffer
+from gnm_nav.errors import GraphError
+from gnm_nav.graph.bank import NodeBank
+from gnm_nav.graph.localization import Localization, Localizer, LocalizerConfig, bank_for_graph, single_frame_obs
+from gnm_nav.graph.planning import PlanStep, Planner
+from gnm_nav.graph.store import TopoGraph
+
+
+@dataclass
+class NavStep:
+    stamp: float
+    localization: Localization
+    plan: PlanStep
+    subgoal_image: np.ndarray | None = field(repr=False, default=None)
+
+    @property
+    def closest(self) -> int | None:
+        return self.localization.closest
+
+
+class Navigator:
+    def __init__(self, graph: TopoGraph, engine, localizer_config: LocalizerConfig = LocalizerConfig(),
+                 close_threshold: float = 3.0, goal_threshold: float = 3.0, bank: NodeBank | None = None) -> None:
+        card = engine.card
+        self.graph = graph
+        self.card = card
+        image_size = tuple(card.image_size)
+        self.bank = bank if bank is not None else bank_for_graph(graph, image_size, card.center_crop)
+        self.localizer = Localizer(graph.g, self.bank, engine.evaluate, localizer_config, image_size, card.center_crop)
+        self.planner = Planner(graph.g, close_threshold, goal_threshold)
+        self.context = ContextBuffer(card.context_size, card.context_spacing_s, image_size, card.center_crop)
+        self._latest_rgb: np.ndarray | None = None
+        self._node_image = lru_cache(maxsize=8)(graph.image)
+
+    @property
+    def period_s(self) -> float:
+        return self.card.context_spacing_s
+
+    def set_goal(self, node: int | None) -> None:
+        self.planner.set_goal(node)
+
+    def goal_from_image(self, rgb: np.ndarray) -> tuple[int, float]:
+        """The node an image shows (global match); GraphError when it matches nothing closely enough."""
+        obs = single_frame_obs(rgb, self.card.context_size, tuple(self.card.image_size), self.card.center_crop)
+        node, dist, _, _ = self.localizer.relocalize(obs, rgb)
+        if node is None:
+            raise GraphError(f"the goal image matches no graph node (best predicted distance {dist:.1f} > "
+                             f"accept_distance {self.localizer.config.accept_distance})")
+        self.planner.set_goal(node)
+        return node, dist
+
+    def on_frame(self, rgb: np.ndarray, stamp: float) -> None:
+        if self.context.push(rgb, stamp):
+            self._latest_rgb = rgb
+
+    def tick(self) -> NavStep | None:
+        """Localise and plan on the newest context; None until the context has filled."""
+        if not self.context.ready or self._latest_rgb is None:
+            return None
+        loc = self.localizer.step(self.context.model_input(), self._latest_rgb)
+        plan = self.planner.update(loc.closest, loc.distance)
+        image = self._node_image(plan.subgoal) if plan.subgoal is not None else None
+        return NavStep(float(self.context.latest_stamp), loc, plan, image)

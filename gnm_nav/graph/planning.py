@@ -1,0 +1,73 @@
+"""Route planning on the graph and subgoal choice (the reference's close_threshold rule, on a real graph).
+
+The path is the shortest by edge weight (temporal distance) from the closest node to the goal. The
+subgoal is the closest node itself while the robot is still far from it, and the next node on the
+path once the predicted distance to the closest node is <= close_threshold. If the closest node is
+not on the path (the robot took another branch or was relocalised), the planner replans from it.
+The goal is reached when the closest node is the goal and its predicted distance < goal_threshold.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from gnm_nav.errors import GraphError
+
+
+@dataclass(frozen=True)
+class PlanStep:
+    subgoal: int | None  # node whose image the policy should drive to; None = no route (stop)
+    path: tuple[int, ...]  # current path, closest node first
+    goal_reached: bool
+    replanned: bool
+    reason: str = ""  # why there is no subgoal
+
+
+class Planner:
+    def __init__(self, graph: nx.DiGraph, close_threshold: float = 3.0, goal_threshold: float = 3.0) -> None:
+        self.graph = graph
+        self.close_threshold = close_threshold
+        self.goal_threshold = goal_threshold
+        self.goal: int | None = None
+        self.path: list[int] = []
+        self.replans = 0
+
+    def set_goal(self, goal: int | None) -> None:
+        """Validated goal node (None clears it); the next update plans toward it."""
+        if goal is not None:
+            if isinstance(goal, bool) or not isinstance(goal, int) or goal not in self.graph:
+                raise GraphError(f"goal node {goal!r} does not exist in the graph "
+                                 f"({self.graph.number_of_nodes()} nodes, ids {min(self.graph)}..{max(self.graph)})")
+        self.goal = goal
+        self.path = []
+
+    def plan(self, start: int) -> list[int]:
+        if self.goal is None:
+            raise GraphError("no goal node is set")
+        try:
+            return nx.shortest_path(self.graph, start, self.goal, weight="weight")
+        except nx.NetworkXNoPath:
+            raise GraphError(f"no route from node {start} to goal node {self.goal}") from None
+
+    def update(self, closest: int | None, distance: float) -> PlanStep:
+        """`distance`: predicted temporal distance (model steps) from the robot to `closest`."""
+        if self.goal is None:
+            return PlanStep(None, (), False, False, "no goal")
+        if closest is None:
+            return PlanStep(None, tuple(self.path), False, False, "not localised")
+        replanned = False
+        if closest not in self.path:
+            replanned = bool(self.path)  # the first plan is not a replan
+            try:
+                self.path = self.plan(closest)
+            except GraphError as exc:
+                self.path = []
+                return PlanStep(None, (), False, False, str(exc))
+            self.replans += replanned
+        else:
+            self.path = self.path[self.path.index(closest):]
+        if closest == self.goal:
+            return PlanStep(self.goal, tuple(self.path), distance < self.goal_threshold, replanned)
+        subgoal = self.path[1] if distance <= self.close_threshold else closest
+        return PlanStep(subgoal, tuple(self.path), False, replanned)

@@ -1,0 +1,264 @@
+"""topological_planner_node: camera (+ goal image) -> gnm/subgoal, gnm/closest_node, gnm/goal_reached, markers.
+
+A thin shell over gnm_nav.graph.navigator. With a bad graph, model or goal it stays up, says why
+(log + /diagnostics) and publishes no subgoal, so the policy's subgoal goes stale and the robot
+stops. `goal_node`, `graph_dir` and `model_path` can be changed at runtime (the latter two reload).
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+from std_msgs.msg import Bool, Int32
+from visualization_msgs.msg import MarkerArray
+
+from gnm_nav.errors import GnmNavError, ImageDecodeError
+from gnm_nav.graph.localization import LocalizerConfig
+from gnm_nav.graph.navigator import Navigator, NavStep
+from gnm_nav.graph.render import graph_layout
+from gnm_nav.graph.ros_markers import graph_markers
+from gnm_nav.graph.store import TopoGraph
+from gnm_nav.paths import resolve_model_path
+from gnm_nav.ros.diagnostics import DiagnosticsPublisher
+from gnm_nav.ros.images import CameraSubscriber, msg_to_rgb, rgb_to_msg
+from gnm_nav.ros.lifecycle import spin_node
+from gnm_nav.ros.params import ParamSpec, declare_parameters
+from gnm_nav.ros.qos import LATCHED, RELIABLE, image_qos
+
+_DEFAULTS = LocalizerConfig()
+PARAMS = [
+    ParamSpec("graph_dir", "", "graph directory (graph.json + images/); changing it reloads"),
+    ParamSpec("model_path", "gnm_sim.onnx",
+              "GNM ONNX file (a path, or a name under the package models/); changing it reloads"),
+    ParamSpec("providers", "auto", "ONNX Runtime providers: auto | tensorrt | cuda | cpu"),
+    ParamSpec("goal_node", -1, "goal node id (-1 = none); settable at runtime, rejected if not in the graph"),
+    ParamSpec("image_topic", "camera/image_raw", "camera topic (sensor_msgs/Image)"),
+    ParamSpec("image_transport", "raw", "raw | compressed (subscribes <image_topic>/compressed)"),
+    ParamSpec("image_qos", "sensor_data", "camera QoS: sensor_data (best effort) | reliable"),
+    ParamSpec("goal_image_topic", "gnm/goal_image", "a goal given as an image, matched against the graph"),
+    ParamSpec("rate_hz", 0.0, "localisation/planning rate; 0 = the model's step rate (1 / context spacing, 4 Hz)"),
+    ParamSpec("source_timeout", 1.0, "s; with a camera older than this no subgoal is published"),
+    ParamSpec("close_threshold", 3.0, "model steps; closer than this to the closest node, target the next node"),
+    ParamSpec("goal_threshold", 3.0, "model steps; at the goal node and closer than this = goal reached"),
+    ParamSpec("window_radius", _DEFAULTS.window_radius, "graph hops around the belief scored each tick"),
+    ParamSpec("max_window", _DEFAULTS.max_window, "most nodes scored in one tick (one batched model call)"),
+    ParamSpec("switch_margin", _DEFAULTS.switch_margin,
+              "model steps a node must beat the believed one by (hysteresis)"),
+    ParamSpec("smoothing", _DEFAULTS.smoothing, "weight of the newest distance in the per-node running average"),
+    ParamSpec("lost_distance", _DEFAULTS.lost_distance, "model steps; best window distance above this counts as lost"),
+    ParamSpec("lost_ticks", _DEFAULTS.lost_ticks, "consecutive lost ticks before a global relocalisation"),
+    ParamSpec("relocalize_top_k", _DEFAULTS.relocalize_top_k,
+              "descriptor candidates scored by the model when relocalising"),
+    ParamSpec("accept_distance", _DEFAULTS.accept_distance,
+              "model steps; a global match (or goal image) must be closer"),
+    ParamSpec("map_frame_id", "map", "frame of gnm/graph_markers"),
+    ParamSpec("markers_period", 2.0, "s between gnm/graph_markers messages"),
+    ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages"),
+]
+_RELOAD = ("graph_dir", "model_path", "providers")
+
+
+class PlannerNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("topological_planner_node", **kwargs)
+        self.p = declare_parameters(self, PARAMS)
+        self._lock = threading.Lock()
+        self._group = MutuallyExclusiveCallbackGroup()
+        self._subgoal_pub = self.create_publisher(Image, "gnm/subgoal", RELIABLE)
+        self._closest_pub = self.create_publisher(Int32, "gnm/closest_node", RELIABLE)
+        self._reached_pub = self.create_publisher(Bool, "gnm/goal_reached", LATCHED)
+        self._markers_pub = self.create_publisher(MarkerArray, "gnm/graph_markers", LATCHED)
+        self._diag = DiagnosticsPublisher(self, "topological planner")
+        self._nav: Navigator | None = None
+        self._layout: dict[int, np.ndarray] | None = None
+        self._last: NavStep | None = None
+        self._camera_time: float | None = None
+        self._reached = False
+        self._status = "starting"
+        self._camera = CameraSubscriber(self, self.p["image_topic"], self.p["image_transport"], self.p["image_qos"],
+                                        self._on_image, callback_group=self._group)
+        self.create_subscription(Image, self.p["goal_image_topic"], self._on_goal_image, image_qos("reliable"),
+                                 callback_group=self._group)
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        self._load()
+        self._tick_timer = self.create_timer(self._period(), self._tick, callback_group=self._group)
+        self.create_timer(self.p["markers_period"], self._publish_markers)
+        self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics)
+
+    # setup -----------------------------------------------------------------------------------
+    def _period(self) -> float:
+        if self.p["rate_hz"] > 0:
+            return 1.0 / self.p["rate_hz"]
+        return self._nav.period_s if self._nav is not None else 0.25
+
+    def _load(self) -> None:
+        """(Re)load graph + model; on failure keep running without a navigator and say why."""
+        from gnm_nav.inference import GNMEngine  # onnxruntime is heavy: import when needed
+
+        with self._lock:
+            self._nav, self._layout, self._last, self._reached = None, None, None, False
+            try:
+                if not self.p["graph_dir"]:
+                    raise GnmNavError("parameter graph_dir is empty: set it to a graph directory")
+                graph = TopoGraph.load(self.p["graph_dir"])
+                engine = GNMEngine(resolve_model_path(self.p["model_path"]), providers=self.p["providers"])
+                config = LocalizerConfig(**{k: self.p[k] for k in (
+                    "window_radius", "max_window", "switch_margin", "smoothing", "lost_distance", "lost_ticks",
+                    "relocalize_top_k", "accept_distance")})
+                nav = Navigator(graph, engine, config, self.p["close_threshold"], self.p["goal_threshold"])
+            except (GnmNavError, ValueError, OSError) as exc:
+                self._status = f"not navigating: {exc}"
+                self.get_logger().error(self._status)
+                return
+            self._nav = nav
+            self._layout = graph_layout(graph)[0]
+            self._status = f"loaded {len(graph)} nodes from {self.p['graph_dir']} (model on {engine.providers})"
+            self.get_logger().info(self._status)
+            self._set_goal(self.p["goal_node"])
+
+    def _set_goal(self, goal: int) -> None:
+        """Caller holds the lock."""
+        assert self._nav is not None
+        try:
+            self._nav.set_goal(None if goal < 0 else goal)
+        except GnmNavError as exc:
+            self._nav.set_goal(None)
+            self._status = f"no goal: {exc}"
+            self.get_logger().error(self._status)
+            return
+        self._reached = False
+        self._status = f"goal node {goal}" if goal >= 0 else "no goal (set goal_node or publish a goal image)"
+        self.get_logger().info(self._status)
+
+    def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        for param in params:
+            if param.name == "goal_node" and param.value >= 0:
+                nav = self._nav
+                if nav is None:
+                    return SetParametersResult(successful=False, reason="no graph is loaded; cannot set a goal")
+                if param.value not in nav.graph.g:
+                    return SetParametersResult(
+                        successful=False, reason=f"goal node {param.value} does not exist (graph has nodes "
+                                                 f"{min(nav.graph.g)}..{max(nav.graph.g)})")
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, params: list[Parameter]) -> None:
+        names = {p.name for p in params}
+        for param in params:
+            self.p[param.name] = param.value
+        if names & set(_RELOAD):
+            self._load()
+        elif "goal_node" in names and self._nav is not None:
+            with self._lock:
+                self._set_goal(self.p["goal_node"])
+
+    # inputs ----------------------------------------------------------------------------------
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_image(self, rgb: np.ndarray, stamp: float) -> None:
+        self._camera_time = self._now()
+        with self._lock:
+            if self._nav is not None:
+                self._nav.on_frame(rgb, stamp)
+
+    def _on_goal_image(self, msg: Image) -> None:
+        try:
+            rgb = msg_to_rgb(msg)
+        except ImageDecodeError as exc:
+            self.get_logger().error(f"goal image rejected: {exc}")
+            return
+        with self._lock:
+            if self._nav is None:
+                self.get_logger().error(f"goal image ignored: {self._status}")
+                return
+            try:
+                node, dist = self._nav.goal_from_image(rgb)
+            except GnmNavError as exc:
+                self._nav.set_goal(None)
+                self._status = f"no goal: {exc}"
+                self.get_logger().error(self._status)
+                return
+            self._reached = False
+            self._status = f"goal image matched node {node} (predicted distance {dist:.1f})"
+            self.get_logger().info(self._status)
+
+    # output ----------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        with self._lock:
+            nav = self._nav
+            if nav is None:
+                return
+            now = self._now()
+            if self._camera_time is None or now - self._camera_time > self.p["source_timeout"]:
+                self.get_logger().warning("no recent camera image: no subgoal", throttle_duration_sec=5.0)
+                return
+            try:
+                step = nav.tick()
+            except GnmNavError as exc:
+                self._status = f"tick failed: {exc}"
+                self.get_logger().error(self._status, throttle_duration_sec=5.0)
+                return
+            if step is None:
+                return
+            self._last = step
+            loc, plan = step.localization, step.plan
+            if loc.relocalized:
+                self.get_logger().info(f"relocalised at node {loc.closest} (distance {loc.distance:.1f})")
+            self._closest_pub.publish(Int32(data=-1 if loc.closest is None else int(loc.closest)))
+            if plan.goal_reached and not self._reached:
+                self.get_logger().info(f"goal node {nav.planner.goal} reached")
+            self._reached = self._reached or plan.goal_reached
+            self._reached_pub.publish(Bool(data=self._reached))
+            if self._reached or step.subgoal_image is None:
+                if plan.reason:
+                    self.get_logger().warning(f"no subgoal: {plan.reason}", throttle_duration_sec=5.0)
+                return
+            self._subgoal_pub.publish(rgb_to_msg(step.subgoal_image, step.stamp, f"graph_node_{plan.subgoal}"))
+
+    def _publish_markers(self) -> None:
+        with self._lock:
+            if self._nav is None or self._layout is None:
+                return
+            last = self._last
+            msg = graph_markers(self._nav.graph, self.p["map_frame_id"], self.get_clock().now().to_msg(),
+                                closest=last.closest if last else None, goal=self._nav.planner.goal,
+                                path=last.plan.path if last else (), layout=self._layout)
+        self._markers_pub.publish(msg)
+
+    def _publish_diagnostics(self) -> None:
+        nav, last = self._nav, self._last
+        values: dict[str, object] = {"graph_dir": self.p["graph_dir"], "image_decode_errors": self._camera.errors}
+        if nav is not None:
+            values.update({
+                "nodes": len(nav.graph), "goal_node": nav.planner.goal if nav.planner.goal is not None else -1,
+                "closest_node": last.closest if last and last.closest is not None else -1,
+                "distance_to_closest": last.localization.distance if last else float("inf"),
+                "subgoal_node": last.plan.subgoal if last and last.plan.subgoal is not None else -1,
+                "path_length_nodes": len(last.plan.path) if last else 0, "goal_reached": self._reached,
+                "relocalizations": nav.localizer.relocalizations, "replans": nav.planner.replans,
+                "context_fill": nav.context.fill,
+            })
+        if nav is None:
+            level = "ERROR"
+        elif last is None or last.plan.subgoal is None or last.closest is None:
+            level = "WARN"
+        else:
+            level = "OK"
+        message = self._status if last is None or level == "ERROR" else (
+            last.plan.reason or f"closest {last.closest}, subgoal {last.plan.subgoal}, goal {nav.planner.goal}")
+        self._diag.publish(level, message, values)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return spin_node(PlannerNode, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""topological_planner_node and graph_builder_node over real DDS, and their parameter files."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+from std_msgs.msg import Bool, Int32
+from visualization_msgs.msg import MarkerArray
+
+from gnm_nav.graph.store import TopoGraph
+from gnm_nav.graph.synthetic import route_texture, view
+from gnm_nav.nodes import graph_builder_node, keyboard_teleop, planner_node
+from gnm_nav.ros.images import rgb_to_msg
+
+ROOT = Path(__file__).resolve().parent.parent
+SPACING_PX = 8
+
+
+@pytest.mark.parametrize("module, config", [(planner_node, "planner.yaml"), (graph_builder_node, "graph_builder.yaml"),
+                                            (keyboard_teleop, "teleop.yaml")])
+def test_params_file_lists_every_parameter_with_its_default(module, config):
+    params = yaml.safe_load((ROOT / "config" / config).read_text())["/**"]["ros__parameters"]
+    assert set(params) == {spec.name for spec in module.PARAMS}
+    for spec in module.PARAMS:
+        assert params[spec.name] == spec.default and type(params[spec.name]) is type(spec.default), spec.name
+        assert spec.description
+
+
+@pytest.fixture(scope="module")
+def texture():
+    return route_texture(30 * SPACING_PX, seed=21)
+
+
+@pytest.fixture
+def graph_dir(tmp_path, texture) -> Path:
+    graph = TopoGraph()
+    for i in range(30):
+        graph.add_node(view(texture, i * SPACING_PX), stamp=float(i))
+        if i:
+            graph.add_edge(i - 1, i, 1.0, "temporal")
+    return graph.save(tmp_path / "graph")
+
+
+def _stream(camera, texture, seconds: float, fps: float = 20.0) -> None:
+    t0 = time.time()
+    for k in range(int(seconds * fps)):
+        camera.publish(rgb_to_msg(view(texture, 5 * SPACING_PX + k * 0.2), t0 + k / fps, "camera"))
+        time.sleep(1.0 / fps)
+
+
+def _planner(ros, graph_dir, model_path, **overrides) -> planner_node.PlannerNode:
+    params = {"graph_dir": str(graph_dir), "model_path": str(model_path), "providers": "cpu", "image_qos": "reliable",
+              "accept_distance": 1e9, "lost_distance": 1e9, "relocalize_top_k": 4, "markers_period": 0.2,
+              "diagnostics_period": 0.2, **overrides}
+    return ros.add(planner_node.PlannerNode(context=ros.context,
+                                            parameter_overrides=[Parameter(k, value=v) for k, v in params.items()]))
+
+
+def test_planner_publishes_subgoal_closest_node_markers(ros, graph_dir, texture, gnm_model_path):
+    node = _planner(ros, graph_dir, gnm_model_path, goal_node=29)
+    subgoals = ros.collect(Image, "gnm/subgoal")
+    closest = ros.collect(Int32, "gnm/closest_node")
+    reached = ros.collect(Bool, "gnm/goal_reached")
+    markers = ros.collect(MarkerArray, "gnm/graph_markers")
+    _stream(ros.publisher(Image, "camera/image_raw"), texture, seconds=2.5)
+    assert ros.wait_for(lambda: subgoals and closest and reached and markers, timeout=10)
+    assert subgoals[-1].encoding == "rgb8" and (subgoals[-1].width, subgoals[-1].height) == (85, 64)
+    assert 0 <= closest[-1].data < 30 and reached[-1].data is False
+    assert any(m.ns == "nodes" and len(m.points) == 30 for m in markers[-1].markers)
+    # goal_node is validated at runtime: a node that does not exist is rejected, an existing one accepted.
+    result = node.set_parameters([Parameter("goal_node", value=99)])[0]
+    assert not result.successful and "goal node 99 does not exist" in result.reason
+    assert node.set_parameters([Parameter("goal_node", value=3)])[0].successful
+    assert node._nav.planner.goal == 3
+
+
+def test_goal_image_that_matches_nothing_clears_the_goal(ros, graph_dir, texture, gnm_model_path):
+    node = _planner(ros, graph_dir, gnm_model_path, goal_node=29, accept_distance=-1.0)
+    goal_pub = ros.publisher(Image, "gnm/goal_image")
+    assert ros.wait_for(lambda: (goal_pub.publish(rgb_to_msg(view(texture, 0), 0.0, "camera")) or
+                                 node._nav.planner.goal is None), timeout=10)
+    assert "goal image matches no graph node" in node._status
+
+
+def test_bad_graph_keeps_the_node_up_without_subgoals(ros, tmp_path, texture, gnm_model_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "graph.json").write_text("{ not json")
+    node = _planner(ros, tmp_path / "broken", gnm_model_path)
+    subgoals = ros.collect(Image, "gnm/subgoal")
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    _stream(ros.publisher(Image, "camera/image_raw"), texture, seconds=1.0)
+    assert ros.wait_for(lambda: any(s.level == DiagnosticStatus.ERROR and "not valid JSON" in s.message
+                                    for d in diagnostics for s in d.status), timeout=10)
+    assert not subgoals and node._nav is None
+    assert not node.set_parameters([Parameter("goal_node", value=1)])[0].successful
+
+
+def test_graph_builder_records_and_saves_on_shutdown(ros, tmp_path, texture):
+    out = tmp_path / "recorded"
+    node = ros.add(graph_builder_node.GraphBuilderNode(context=ros.context, parameter_overrides=[
+        Parameter("graph_dir", value=str(out)), Parameter("image_qos", value="reliable"),
+        Parameter("record_interval_s", value=0.5), Parameter("autosave_period", value=0.0),
+        Parameter("markers_period", value=0.2)]))
+    markers = ros.collect(MarkerArray, "gnm/graph_markers")
+    _stream(ros.publisher(Image, "camera/image_raw"), texture, seconds=2.0)
+    assert ros.wait_for(lambda: len(node.session.nodes) >= 3 and markers, timeout=10)
+    assert not (out / "graph.json").exists()  # autosave off: nothing written yet
+    node.finish()  # what destroy_node (Ctrl-C) does
+    graph = TopoGraph.load(out)
+    assert len(graph) == len(node.session.nodes) >= 3
+    assert all(d["kind"] == "temporal" for _, _, d in graph.g.edges(data=True))
+    assert np.allclose([d["weight"] for _, _, d in graph.g.edges(data=True)], 0.5, atol=0.06)
+
+
+def test_graph_builder_refuses_a_missing_graph_dir(ros):
+    from gnm_nav.errors import GnmNavError
+
+    with pytest.raises(GnmNavError, match="graph_dir is empty"):
+        graph_builder_node.GraphBuilderNode(context=ros.context)
+
+
+def test_ctrl_c_saves_the_recorded_session(ros, tmp_path, texture):
+    """graph_builder_node as its own process: SIGINT (Ctrl-C) ends the session and saves the graph."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "recorded"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gnm_nav.nodes.graph_builder_node", "--ros-args", "-p", f"graph_dir:={out}",
+         "-p", "image_qos:=reliable", "-p", "record_interval_s:=0.3", "-p", "autosave_period:=0.0"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    try:
+        camera = ros.publisher(Image, "camera/image_raw")
+        assert ros.wait_for(lambda: camera.get_subscription_count() > 0, timeout=20)
+        _stream(camera, texture, seconds=1.5)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    graph = TopoGraph.load(out)
+    assert len(graph) >= 3 and "session 0:" in output

@@ -1,0 +1,65 @@
+"""Planning on a branched graph: shortest route by weight, subgoal rule, replanning, goal reached, bad goals."""
+from __future__ import annotations
+
+import networkx as nx
+import pytest
+
+from gnm_nav.errors import GraphError
+from gnm_nav.graph.planning import Planner
+
+
+@pytest.fixture
+def branched() -> nx.DiGraph:
+    """0-1-2 then two branches to 9: a long one 3..7 (5 x 1 s) and a short one 10-11 (2 x 1 s), plus a dead end 20."""
+    g = nx.DiGraph()
+    nx.add_path(g, [0, 1, 2, 3, 4, 5, 6, 7, 9], weight=1.0, kind="temporal")
+    nx.add_path(g, [2, 10, 11, 9], weight=1.0, kind="temporal")
+    g.add_edge(5, 20, weight=1.0, kind="temporal")
+    return g
+
+
+def test_shortest_route_by_weight(branched):
+    planner = Planner(branched)
+    planner.set_goal(9)
+    assert planner.plan(0) == [0, 1, 2, 10, 11, 9]
+    branched.edges[2, 10]["weight"] = 10.0  # the short branch becomes expensive
+    assert planner.plan(0) == [0, 1, 2, 3, 4, 5, 6, 7, 9]
+
+
+def test_subgoal_is_next_node_once_close(branched):
+    planner = Planner(branched, close_threshold=3.0)
+    planner.set_goal(9)
+    far = planner.update(1, distance=6.0)
+    assert far.subgoal == 1 and far.path == (1, 2, 10, 11, 9) and not far.replanned
+    near = planner.update(1, distance=2.0)
+    assert near.subgoal == 2
+    assert planner.update(2, distance=1.0).subgoal == 10  # took the branch point, heads down the short branch
+
+
+def test_replans_when_the_robot_leaves_the_path(branched):
+    planner = Planner(branched)
+    planner.set_goal(9)
+    planner.update(0, 1.0)
+    off = planner.update(4, 1.0)  # the robot went down the long branch anyway
+    assert off.replanned and off.path == (4, 5, 6, 7, 9) and off.subgoal == 5 and planner.replans == 1
+    stuck = planner.update(20, 1.0)  # a dead end: no route, no subgoal
+    assert stuck.subgoal is None and "no route from node 20" in stuck.reason
+
+
+def test_goal_reached_only_when_close_to_the_goal(branched):
+    planner = Planner(branched, goal_threshold=3.0)
+    planner.set_goal(9)
+    arriving = planner.update(9, distance=5.0)
+    assert arriving.subgoal == 9 and not arriving.goal_reached
+    assert planner.update(9, distance=1.0).goal_reached
+
+
+def test_bad_goal_and_no_goal(branched):
+    planner = Planner(branched)
+    assert planner.update(0, 1.0).subgoal is None
+    with pytest.raises(GraphError, match="goal node 99 does not exist"):
+        planner.set_goal(99)
+    with pytest.raises(GraphError, match="goal node '3' does not exist"):
+        planner.set_goal("3")  # type: ignore[arg-type]
+    planner.set_goal(9)
+    assert planner.update(None, float("inf")).reason == "not localised"
