@@ -42,7 +42,9 @@ def _nodes(context):
         actions.append(LifecycleNode(
             package="gnm_nav", executable="ldm_safety_filter_node", name="ldm_safety_filter_node",
             namespace=arg("namespace"), output="screen",
-            parameters=[*overrides, {**common, "autostart": arg("autostart").lower() == "true"}], arguments=ros_args))
+            parameters=[_config("safety_filter.yaml"), *overrides,
+                        {**common, "autostart": arg("autostart").lower() == "true"}],
+            arguments=ros_args))
     return actions
 
 

@@ -1,1 +1,1 @@
-"""gnm_nav.bench"""
+"""Benchmarks behind `gnm-nav bench AREA`: each module measures one area and returns a flat dict for JSON."""

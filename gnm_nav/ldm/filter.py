@@ -1,0 +1,161 @@
+"""The runtime safety filter, ROS-free: one velocity command in, what to publish out.
+
+Per command, at the latest camera frame's encoding:
+- PASS      the command's G is within the threshold;
+- MODIFIED  the allowed candidate nearest to it (weighted distance on v and w), where allowed for a
+            replacement means G <= threshold - margin (headroom for the learned G's error);
+- FALLBACK  no candidate allowed: the least-G candidate scaled down, for at most fallback_timeout;
+- STOP      still none allowed after that: zero;
+- STALE     the camera (or the command stream) is older than source_timeout: zero for
+            stop_pub_timeout, then nothing (the Nav2 collision_monitor convention);
+- DISABLED  the filter is switched off: commands pass unchanged.
+NaN/Inf commands are dropped and counted. In monitor mode the decision is made and reported, but
+the command is published unchanged.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Callable
+
+import numpy as np
+
+Scorer = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]  # (embedding, actions) -> (E, G)
+
+
+class SafetyState(str, Enum):
+    PASS = "PASS"
+    MODIFIED = "MODIFIED"
+    FALLBACK = "FALLBACK"
+    STOP = "STOP"
+    STALE = "STALE"
+    DISABLED = "DISABLED"
+
+
+@dataclass
+class FilterSettings:
+    threshold_offset: float = 0.0  # added to the model card's calibrated threshold (tune in closed loop)
+    margin: float = 0.0  # replacement candidates need G <= threshold - margin
+    weight_v: float = 1.0  # nearest-candidate distance: sqrt(weight_v dv^2 + weight_w dw^2)
+    weight_w: float = 0.25
+    fallback_scale: float = 0.5
+    fallback_timeout: float = 1.0
+    source_timeout: float = 2.0
+    stop_pub_timeout: float = 1.0
+    monitor: bool = False
+    enabled: bool = True
+
+
+@dataclass
+class Decision:
+    state: SafetyState
+    output: tuple[float, float] | None  # what to publish; None: publish nothing
+    requested: tuple[float, float] | None
+    ldm: float = math.nan  # G of the requested command
+    energy: float = math.nan  # E of the requested command
+    threshold: float = math.nan
+    allowed_fraction: float = math.nan  # of the candidates (replacement threshold)
+    latency_ms: float = math.nan
+
+
+class SafetyFilter:
+    def __init__(self, scorer: Scorer, candidates: np.ndarray, threshold: float,
+                 settings: FilterSettings | None = None) -> None:
+        self._scorer = scorer
+        self.candidates = np.ascontiguousarray(candidates, np.float32)
+        self.card_threshold = float(threshold)
+        self.settings = settings or FilterSettings()
+        self.nan_dropped = 0
+        self.last_state: SafetyState | None = None
+        self._embedding: np.ndarray | None = None
+        self._embedding_time: float | None = None
+        self._grid_scores: tuple[np.ndarray, np.ndarray] | None = None  # (E, G) of the candidates at the embedding
+        self._command_time: float | None = None
+        self._stale_since: float | None = None
+        self._fallback_since: float | None = None
+
+    @property
+    def threshold(self) -> float:
+        return self.card_threshold + self.settings.threshold_offset
+
+    def set_observation(self, embedding: np.ndarray, now: float) -> None:
+        """A new camera frame's encoding; the candidates are re-scored on the next command."""
+        self._embedding = np.ascontiguousarray(embedding, np.float32).reshape(1, -1)
+        self._embedding_time = now
+        self._grid_scores = None
+
+    def camera_age(self, now: float) -> float:
+        return math.inf if self._embedding_time is None else now - self._embedding_time
+
+    def command_age(self, now: float) -> float:
+        return math.inf if self._command_time is None else now - self._command_time
+
+    def on_command(self, v: float, w: float, now: float) -> Decision | None:
+        """Decide for one incoming command; None for a dropped (NaN/Inf) command."""
+        if not (math.isfinite(v) and math.isfinite(w)):
+            self.nan_dropped += 1
+            return None
+        self._command_time = now
+        requested = (float(v), float(w))
+        if not self.settings.enabled:
+            return self._record(Decision(SafetyState.DISABLED, requested, requested, threshold=self.threshold))
+        if self.camera_age(now) > self.settings.source_timeout:
+            return self._record(self._stale(now, requested))
+        self._stale_since = None
+        decision = self._decide(requested, now)
+        if self.settings.monitor:
+            decision.output = requested
+        return self._record(decision)
+
+    def on_tick(self, now: float) -> Decision | None:
+        """Periodic check of the command stream: a decision when it has gone stale, else None."""
+        if not self.settings.enabled or self._command_time is None:
+            return None
+        if self.command_age(now) <= self.settings.source_timeout:
+            return None
+        return self._record(self._stale(now, None))
+
+    def _stale(self, now: float, requested: tuple[float, float] | None) -> Decision:
+        if self._stale_since is None:
+            self._stale_since = now
+        self._fallback_since = None
+        publishing = now - self._stale_since <= self.settings.stop_pub_timeout
+        output: tuple[float, float] | None = (0.0, 0.0) if publishing else None
+        if self.settings.monitor:
+            output = requested
+        return Decision(SafetyState.STALE, output, requested, threshold=self.threshold)
+
+    def _decide(self, requested: tuple[float, float], now: float) -> Decision:
+        started = time.perf_counter()
+        if self._grid_scores is None:
+            self._grid_scores = self._scorer(self._embedding, self.candidates)
+        energy, ldm = self._scorer(self._embedding, np.array([requested], np.float32))
+        grid_g = self._grid_scores[1]
+        threshold = self.threshold
+        allowed = grid_g <= threshold - self.settings.margin
+        decision = Decision(SafetyState.PASS, requested, requested, float(ldm[0]), float(energy[0]), threshold,
+                            float(allowed.mean()))
+        if ldm[0] <= threshold:
+            self._fallback_since = None
+        elif allowed.any():
+            self._fallback_since = None
+            delta = self.candidates[allowed] - np.array(requested, np.float32)
+            dist = self.settings.weight_v * delta[:, 0] ** 2 + self.settings.weight_w * delta[:, 1] ** 2
+            best = self.candidates[allowed][int(np.argmin(dist))]
+            decision.state, decision.output = SafetyState.MODIFIED, (float(best[0]), float(best[1]))
+        else:
+            if self._fallback_since is None:
+                self._fallback_since = now
+            if now - self._fallback_since <= self.settings.fallback_timeout:
+                least = self.candidates[int(np.argmin(grid_g))] * self.settings.fallback_scale
+                decision.state, decision.output = SafetyState.FALLBACK, (float(least[0]), float(least[1]))
+            else:
+                decision.state, decision.output = SafetyState.STOP, (0.0, 0.0)
+        decision.latency_ms = (time.perf_counter() - started) * 1e3
+        return decision
+
+    def _record(self, decision: Decision) -> Decision:
+        self.last_state = decision.state
+        return decision
