@@ -13,7 +13,7 @@ import numpy as np
 from nav_msgs.msg import Path
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 
 from gnm_nav.context_buffer import ContextBuffer
@@ -26,7 +26,7 @@ from gnm_nav.robot_profile import load_robot_profile
 from gnm_nav.ros.cmd_vel import CmdVelPublisher
 from gnm_nav.ros.diagnostics import DiagnosticsPublisher
 from gnm_nav.ros.images import CameraSubscriber, msg_to_rgb
-from gnm_nav.ros.lifecycle import schedule_autostart, spin_node
+from gnm_nav.ros.lifecycle import ConfigurableNode, schedule_autostart, spin_node
 from gnm_nav.ros.params import ParamSpec, declare_parameters
 from gnm_nav.ros.qos import RELIABLE, image_qos
 
@@ -58,7 +58,7 @@ def _limit(params: dict, key: str, profile_value: float) -> float:
     return float(params[key]) if params[key] > 0 else float(profile_value)
 
 
-class PolicyNode(LifecycleNode):
+class PolicyNode(ConfigurableNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("gnm_policy_node", **kwargs)
         self.p = declare_parameters(self, PARAMS)
@@ -85,16 +85,6 @@ class PolicyNode(LifecycleNode):
             schedule_autostart(self)
 
     # lifecycle -------------------------------------------------------------------------------
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        try:
-            self._configure()
-        except (GnmNavError, ValueError, FileNotFoundError) as exc:
-            self._reason = f"cannot configure: {exc}"
-            self.get_logger().error(self._reason)
-            return TransitionCallbackReturn.FAILURE
-        self._reason = "configured, inactive"
-        return TransitionCallbackReturn.SUCCESS
-
     def _configure(self) -> None:
         from gnm_nav.inference import GNMEngine  # onnxruntime is heavy: load only when configuring
 

@@ -13,7 +13,7 @@ from collections import deque
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from std_msgs.msg import String
 
 from gnm_nav.context_buffer import ContextBuffer
@@ -23,7 +23,7 @@ from gnm_nav.paths import resolve_model_path
 from gnm_nav.ros.cmd_vel import CmdVelPublisher, subscribe_cmd_vel
 from gnm_nav.ros.diagnostics import DiagnosticsPublisher
 from gnm_nav.ros.images import CameraSubscriber
-from gnm_nav.ros.lifecycle import schedule_autostart, spin_node
+from gnm_nav.ros.lifecycle import ConfigurableNode, schedule_autostart, spin_node
 from gnm_nav.ros.params import ParamSpec, declare_parameters
 from gnm_nav.ros.qos import LATCHED
 
@@ -72,7 +72,7 @@ def settings_from(p: dict) -> FilterSettings:
                           monitor=p["mode"] == "monitor", enabled=bool(p["enabled"]))
 
 
-class SafetyFilterNode(LifecycleNode):
+class SafetyFilterNode(ConfigurableNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("ldm_safety_filter_node", **kwargs)
         self.p = declare_parameters(self, PARAMS)
@@ -101,16 +101,6 @@ class SafetyFilterNode(LifecycleNode):
             schedule_autostart(self)
 
     # lifecycle -------------------------------------------------------------------------------
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        try:
-            self._configure()
-        except (GnmNavError, ValueError, FileNotFoundError) as exc:
-            self._reason = f"cannot configure, the filter stays inactive: {exc}"
-            self.get_logger().error(self._reason)
-            return TransitionCallbackReturn.FAILURE
-        self._reason = "configured, inactive"
-        return TransitionCallbackReturn.SUCCESS
-
     def _configure(self) -> None:
         from gnm_nav.inference import GNMEngine  # onnxruntime is heavy: load only when configuring
         from gnm_nav.ldm.export import ActionGrid, LdmScorer, check_encoder

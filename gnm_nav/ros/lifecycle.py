@@ -6,7 +6,7 @@ from typing import Callable
 
 import rclpy
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 
 from gnm_nav.errors import GnmNavError
@@ -35,6 +35,29 @@ def spin_node(factory: Callable[[], Node], argv: list[str] | None = None) -> int
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+class ConfigurableNode(LifecycleNode):
+    """A lifecycle node whose configure step loads files that may be missing or wrong.
+
+    Subclasses implement `_configure()`; a GnmNavError/ValueError/FileNotFoundError from it fails the
+    transition with one log line, and `_reason` keeps the why for /diagnostics. The node stays up.
+    """
+
+    _reason = "not configured"
+
+    def _configure(self) -> None:
+        raise NotImplementedError
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except (GnmNavError, ValueError, FileNotFoundError) as exc:
+            self._reason = f"cannot configure, the node stays inactive: {exc}"
+            self.get_logger().error(self._reason)
+            return TransitionCallbackReturn.FAILURE
+        self._reason = "configured, inactive"
+        return TransitionCallbackReturn.SUCCESS
 
 
 def schedule_autostart(node: LifecycleNode) -> None:
