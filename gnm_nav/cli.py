@@ -18,6 +18,7 @@ COMMANDS = {
     "graph": "gnm_nav.commands.graph",
     "sim": "gnm_nav.commands.sim",
     "train": "gnm_nav.commands.train",
+    "eval": "gnm_nav.commands.evaluate",
     "replay": "gnm_nav.commands.replay",
     "bench": "gnm_nav.commands.bench",
     "demo": "gnm_nav.commands.demo",

@@ -48,6 +48,11 @@ class RosHarness:
         qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
         return self.probe.create_publisher(msg_type, topic, qos)
 
+    def wait_matched(self, *publishers, timeout: float = 10.0) -> None:
+        """Block until every publisher has a subscriber: DDS drops what is published before discovery."""
+        assert self.wait_for(lambda: all(p.get_subscription_count() > 0 for p in publishers), timeout), \
+            f"no subscriber on {[p.topic_name for p in publishers if p.get_subscription_count() == 0]}"
+
     @staticmethod
     def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, period: float = 0.02) -> bool:
         deadline = time.monotonic() + timeout

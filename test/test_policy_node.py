@@ -30,6 +30,7 @@ def _frames(n: int) -> list[np.ndarray]:
 
 
 def _drive(ros, camera, subgoal, frames, fps=20.0, stamp0=None):
+    ros.wait_matched(camera, subgoal)
     t0 = time.time() if stamp0 is None else stamp0
     for i, rgb in enumerate(frames):
         subgoal.publish(rgb_to_msg(frames[0], t0, "camera"))
@@ -86,6 +87,7 @@ def test_twist_and_compressed_transport(ros, gnm_model_path):
     paths = ros.collect(Path, "gnm/waypoints")
     camera = ros.publisher(CompressedImage, "camera/image_raw/compressed")
     subgoal = ros.publisher(Image, "gnm/subgoal")
+    ros.wait_matched(camera, subgoal)
     frames = _frames(8) * 5
     t0 = time.time()
     for i, rgb in enumerate(frames):
@@ -117,14 +119,15 @@ def test_fuzzed_images_do_not_kill_the_node(ros, gnm_model_path):
     paths = ros.collect(Path, "gnm/waypoints")
     camera, subgoal = ros.publisher(Image, "camera/image_raw"), ros.publisher(Image, "gnm/subgoal")
     assert ros.wait_for(lambda: node._camera is not None, timeout=10)
-    for msg in _fuzzed_images(1000):
+    ros.wait_matched(camera)
+    for msg in _fuzzed_images(300):
         camera.publish(msg)
         time.sleep(0.002)  # the reader keeps 5 messages: pace the flood so most are really received
-    assert ros.wait_for(lambda: node._camera.errors >= 500, timeout=15), node._camera.errors
+    assert ros.wait_for(lambda: node._camera.errors >= 100, timeout=30), node._camera.errors
     assert node._camera.errors >= 0.95 * node._camera.received
     _drive(ros, camera, subgoal, _frames(8) * 5)  # still alive and answering
     assert ros.wait_for(lambda: len(paths) >= 3, timeout=10)
-    assert ros.wait_for(lambda: any(kv.key == "image_decode_errors" and int(kv.value) >= 500
+    assert ros.wait_for(lambda: any(kv.key == "image_decode_errors" and int(kv.value) >= 100
                                     for d in diags for s in d.status for kv in s.values), timeout=5)
 
 

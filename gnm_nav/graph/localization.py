@@ -163,6 +163,43 @@ class Localizer:
         return Localization(node, dist, scored, acts, relocalized=True)
 
 
+class WindowLocalizer:
+    """The public deployment's localisation, kept as the anchor to compare against (localization_mode: window).
+
+    The graph is read as one linear route in node-id order (the public topomap `0.png ... N.png`). Each
+    tick scores nodes [closest - radius, closest + radius + 1] capped at the goal, in one batched call;
+    closest = the argmin, and when its distance is <= close_threshold the robot is taken to be at the
+    next node already. No smoothing, no hysteresis, no relocalisation; it starts at the first node.
+    """
+
+    def __init__(self, graph: nx.DiGraph, bank: NodeBank, evaluate: Evaluator, close_threshold: float = 3.0,
+                 radius: int = 4) -> None:
+        self.order = sorted(graph.nodes)
+        self.bank = bank
+        self.evaluate = evaluate
+        self.close_threshold = close_threshold
+        self.radius = radius
+        self.index = 0
+        self.goal_index = len(self.order) - 1
+
+    def set_goal(self, node: int | None) -> None:
+        self.goal_index = len(self.order) - 1 if node is None else self.order.index(node)
+        self.index = 0
+
+    def step(self, obs_img: np.ndarray) -> Localization:
+        start = max(self.index - self.radius, 0)
+        end = max(start, min(self.index + self.radius + 1, self.goal_index))
+        nodes = self.order[start:end + 1]
+        dist, actions = self.evaluate(obs_img, self.bank.goal_tensor(nodes))
+        dist = np.asarray(dist, dtype=np.float64).reshape(-1)
+        best = int(np.argmin(dist))
+        self.index = start + best
+        if dist[best] <= self.close_threshold:
+            self.index = min(self.index + 1, self.goal_index)
+        return Localization(self.order[self.index], float(dist[best]), {n: float(d) for n, d in zip(nodes, dist)},
+                            {n: a for n, a in zip(nodes, np.asarray(actions))})
+
+
 def single_frame_obs(rgb: np.ndarray, context_size: int, image_size: tuple[int, int],
                      center_crop: bool = False) -> np.ndarray:
     """An observation of one frame repeated over the context: to match a lone image (goal image, session start)."""

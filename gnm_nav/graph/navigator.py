@@ -2,6 +2,9 @@
 
 Frames arrive at the camera rate; `tick()` runs at the model's step rate (4 Hz) on the newest
 context. Goals are a node id or an image, which is matched against the whole graph.
+`localization_mode="window"` reproduces the public deployment code instead (the anchor mode of
+`gnm-nav eval`): WindowLocalizer on a linear route, subgoal = its closest node, goal reached when
+the closest node is the goal.
 """
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ import numpy as np
 from gnm_nav.context_buffer import ContextBuffer
 from gnm_nav.errors import GraphError
 from gnm_nav.graph.bank import NodeBank
-from gnm_nav.graph.localization import Localization, Localizer, LocalizerConfig, bank_for_graph, single_frame_obs
+from gnm_nav.graph.localization import (Localization, Localizer, LocalizerConfig, WindowLocalizer, bank_for_graph,
+                                        single_frame_obs)
 from gnm_nav.graph.planning import PlanStep, Planner
 from gnm_nav.graph.store import TopoGraph
 
@@ -30,9 +34,15 @@ class NavStep:
         return self.localization.closest
 
 
+LOCALIZATION_MODES = ("graph", "window")
+
+
 class Navigator:
     def __init__(self, graph: TopoGraph, engine, localizer_config: LocalizerConfig = LocalizerConfig(),
-                 close_threshold: float = 3.0, goal_threshold: float = 3.0, bank: NodeBank | None = None) -> None:
+                 close_threshold: float = 3.0, goal_threshold: float = 3.0, bank: NodeBank | None = None,
+                 localization_mode: str = "graph") -> None:
+        if localization_mode not in LOCALIZATION_MODES:
+            raise GraphError(f"localization_mode must be one of {LOCALIZATION_MODES}, got {localization_mode!r}")
         card = engine.card
         self.graph = graph
         self.card = card
@@ -40,6 +50,10 @@ class Navigator:
         self.bank = bank if bank is not None else bank_for_graph(graph, image_size, card.center_crop)
         self.localizer = Localizer(graph.g, self.bank, engine.evaluate, localizer_config, image_size, card.center_crop)
         self.planner = Planner(graph.g, close_threshold, goal_threshold)
+        self.window: WindowLocalizer | None = None
+        if localization_mode == "window":
+            self.window = WindowLocalizer(graph.g, self.bank, engine.evaluate, close_threshold,
+                                          localizer_config.window_radius)
         self.context = ContextBuffer(card.context_size, card.context_spacing_s, image_size, card.center_crop)
         self._latest_rgb: np.ndarray | None = None
         self._node_image = lru_cache(maxsize=8)(graph.image)
@@ -50,6 +64,8 @@ class Navigator:
 
     def set_goal(self, node: int | None) -> None:
         self.planner.set_goal(node)
+        if self.window is not None:
+            self.window.set_goal(node)
 
     def goal_from_image(self, rgb: np.ndarray) -> tuple[int, float]:
         """The node an image shows (global match); GraphError when it matches nothing closely enough."""
@@ -58,7 +74,7 @@ class Navigator:
         if node is None:
             raise GraphError(f"the goal image matches no graph node (best predicted distance {dist:.1f} > "
                              f"accept_distance {self.localizer.config.accept_distance})")
-        self.planner.set_goal(node)
+        self.set_goal(node)
         return node, dist
 
     def on_frame(self, rgb: np.ndarray, stamp: float) -> None:
@@ -69,7 +85,20 @@ class Navigator:
         """Localise and plan on the newest context; None until the context has filled."""
         if not self.context.ready or self._latest_rgb is None:
             return None
-        loc = self.localizer.step(self.context.model_input(), self._latest_rgb)
-        plan = self.planner.update(loc.closest, loc.distance)
+        if self.window is not None:
+            loc = self.window.step(self.context.model_input())
+            plan = self._window_plan(loc)
+        else:
+            loc = self.localizer.step(self.context.model_input(), self._latest_rgb)
+            plan = self.planner.update(loc.closest, loc.distance)
         image = self._node_image(plan.subgoal) if plan.subgoal is not None else None
         return NavStep(float(self.context.latest_stamp), loc, plan, image)
+
+    def _window_plan(self, loc: Localization) -> PlanStep:
+        """The public code's rule: drive to the (already advanced) closest node; reached when it is the goal."""
+        goal = self.planner.goal
+        if goal is None:
+            return PlanStep(None, (), False, False, "no goal")
+        window = self.window
+        path = tuple(window.order[window.index:window.goal_index + 1])
+        return PlanStep(loc.closest, path, loc.closest == goal, False)

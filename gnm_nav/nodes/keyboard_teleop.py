@@ -143,8 +143,8 @@ class TeleopNode(Node):
             self._cmd.publish(*command)
         return command
 
-    def publish_zero(self) -> None:
-        self._cmd.publish_zero()
+    def publish_final_zero(self) -> None:
+        self._cmd.publish_final_zero()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         if rclpy.ok():
-            node.publish_zero()  # never leave the robot moving
+            node.publish_final_zero()  # never leave the robot moving
         node.destroy_node()
         rclpy.try_shutdown()
         print()

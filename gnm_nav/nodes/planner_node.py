@@ -7,6 +7,8 @@ stops. `goal_node`, `graph_dir` and `model_path` can be changed at runtime (the 
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
@@ -56,11 +58,14 @@ PARAMS = [
               "descriptor candidates scored by the model when relocalising"),
     ParamSpec("accept_distance", _DEFAULTS.accept_distance,
               "model steps; a global match (or goal image) must be closer"),
+    ParamSpec("localization_mode", "graph",
+              "graph (belief on the graph, hysteresis, relocalisation) | window (the public deployment code's "
+              "window on a linear route: the anchor to compare against); changing it reloads"),
     ParamSpec("map_frame_id", "map", "frame of gnm/graph_markers"),
     ParamSpec("markers_period", 2.0, "s between gnm/graph_markers messages"),
     ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages"),
 ]
-_RELOAD = ("graph_dir", "model_path", "providers")
+_RELOAD = ("graph_dir", "model_path", "providers", "localization_mode")
 
 
 class PlannerNode(Node):
@@ -80,6 +85,7 @@ class PlannerNode(Node):
         self._camera_time: float | None = None
         self._reached = False
         self._status = "starting"
+        self._tick_ms: deque[float] = deque(maxlen=200)
         self._camera = CameraSubscriber(self, self.p["image_topic"], self.p["image_transport"], self.p["image_qos"],
                                         self._on_image, callback_group=self._group)
         self.create_subscription(Image, self.p["goal_image_topic"], self._on_goal_image, image_qos("reliable"),
@@ -111,7 +117,8 @@ class PlannerNode(Node):
                 config = LocalizerConfig(**{k: self.p[k] for k in (
                     "window_radius", "max_window", "switch_margin", "smoothing", "lost_distance", "lost_ticks",
                     "relocalize_top_k", "accept_distance")})
-                nav = Navigator(graph, engine, config, self.p["close_threshold"], self.p["goal_threshold"])
+                nav = Navigator(graph, engine, config, self.p["close_threshold"], self.p["goal_threshold"],
+                                localization_mode=self.p["localization_mode"])
             except (GnmNavError, ValueError, OSError) as exc:
                 self._status = f"not navigating: {exc}"
                 self.get_logger().error(self._status)
@@ -199,6 +206,7 @@ class PlannerNode(Node):
             if self._camera_time is None or now - self._camera_time > self.p["source_timeout"]:
                 self.get_logger().warning("no recent camera image: no subgoal", throttle_duration_sec=5.0)
                 return
+            started = time.perf_counter()
             try:
                 step = nav.tick()
             except GnmNavError as exc:
@@ -207,6 +215,7 @@ class PlannerNode(Node):
                 return
             if step is None:
                 return
+            self._tick_ms.append((time.perf_counter() - started) * 1e3)
             self._last = step
             loc, plan = step.localization, step.plan
             if loc.relocalized:
@@ -244,6 +253,9 @@ class PlannerNode(Node):
                 "path_length_nodes": len(last.plan.path) if last else 0, "goal_reached": self._reached,
                 "relocalizations": nav.localizer.relocalizations, "replans": nav.planner.replans,
                 "context_fill": nav.context.fill,
+                "localization_mode": self.p["localization_mode"],
+                "tick_ms_p50": float(np.percentile(self._tick_ms, 50)) if self._tick_ms else float("nan"),
+                "tick_ms_p99": float(np.percentile(self._tick_ms, 99)) if self._tick_ms else float("nan"),
             })
         if nav is None:
             level = "ERROR"

@@ -35,6 +35,14 @@ class CmdVelPublisher:
     def publish_zero(self) -> None:
         self.publish(0.0, 0.0)
 
+    def publish_final_zero(self, timeout_s: float = 1.0) -> bool:
+        """A last zero before the process exits, waiting until every reliable subscriber has it
+        (destroying the writer right away can drop it). True when all acknowledged in time."""
+        from rclpy.duration import Duration
+
+        self.publish_zero()
+        return self._pub.wait_for_all_acked(Duration(nanoseconds=int(timeout_s * 1e9)))
+
 
 def subscribe_cmd_vel(node: Node, topic: str, stamped: bool, callback: Callable[[float, float, float | None], None],
                       qos: QoSProfile = RELIABLE):

@@ -1,0 +1,105 @@
+"""`gnm-nav eval`: closed-loop navigation in simulated worlds, our stack against the public code's behaviour.
+
+For each route the expert drives once while graph_builder_node records the graph; then the robot is put
+back near the start and the navigation stack (planner, policy, safety filter) drives to the goal node, all
+as separate processes over DDS on a private domain. The anchor mode runs the same model the way the
+public deployment code does (window localisation, its controller, no filter). Outputs in --out:
+summary.json, routes/*.json|png, trajectories.png, work/ (graphs and node logs).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gnm_nav.errors import GnmNavError, ModelFileError
+
+HELP = "closed-loop navigation evaluation in simulation (ours vs the public code's behaviour)"
+DEFAULT_FIRST_SEED = 1000  # world seeds from here are held out of training
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--worlds", default="",
+                        help="comma-separated worlds (seed, FIRST..LAST seeds, FAMILY:SEED, shipped name, .yaml); "
+                             f"routes cycle through them. Default: seeds {DEFAULT_FIRST_SEED}.. (held out of "
+                             "training), one route each")
+    parser.add_argument("--robot", default="turtlebot", help="robot profile (default turtlebot, held out of training)")
+    parser.add_argument("--routes", type=int, default=20, help="number of routes")
+    parser.add_argument("--model", default="gnm_sim.onnx", help="GNM ONNX model (a path or a name under models/)")
+    parser.add_argument("--ldm", default="",
+                        help="LDM safety filter model (default models/ldm_sim.onnx when it exists)")
+    parser.add_argument("--no-filter", action="store_true", help="run our stack without the safety filter")
+    parser.add_argument("--anchor", action=argparse.BooleanOptionalAction, default=True,
+                        help="also run the anchor mode (the public deployment code's behaviour)")
+    parser.add_argument("--min-route-m", type=float, default=15.0, help="shortest route (m, planned)")
+    parser.add_argument("--timeout-s", type=float, default=None,
+                        help="sim seconds allowed per navigation (default 60 + 3x the route at 60%% of max speed)")
+    parser.add_argument("--real-time-factor", type=float, default=2.0,
+                        help="sim speed-up (2 keeps up on 2 busy cores; each run reports the one it achieved)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the routes and start perturbations")
+    parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default a random private one)")
+    parser.add_argument("--log-level", default="info", help="node log level")
+    parser.set_defaults(func=run)
+
+
+def resolve_models(model: str, ldm: str, no_filter: bool) -> tuple[Path, Path | None, str]:
+    """(GNM, LDM or None, a note on the filter). A missing GNM or an asked-for LDM is an error."""
+    from gnm_nav.paths import resolve_model_path
+
+    gnm = resolve_model_path(model)
+    if not gnm.is_file():
+        raise ModelFileError(f"GNM model {gnm} not found (train one with `gnm-nav train gnm`, or pass --model)")
+    if no_filter:
+        return gnm, None, "safety filter off (--no-filter)"
+    if ldm:
+        path = resolve_model_path(ldm)
+        if not path.is_file():
+            raise ModelFileError(f"LDM model {path} not found")
+        return gnm, path, f"safety filter {path.name}"
+    shipped = resolve_model_path("ldm_sim.onnx")
+    if shipped.is_file():
+        return gnm, shipped, f"safety filter {shipped.name}"
+    return gnm, None, "safety filter off: models/ldm_sim.onnx not found"
+
+
+def parse_worlds(text: str, routes: int) -> list[str]:
+    """'1000..1004,maze:3,box_room' -> ['1000', ..., '1004', 'maze:3', 'box_room']; '' -> seeds 1000.. one per route."""
+    worlds: list[str] = []
+    for item in (w.strip() for w in text.split(",")):
+        first, sep, last = item.partition("..")
+        if sep:
+            if not (first.isdigit() and last.isdigit() and int(first) <= int(last)):
+                raise GnmNavError(f"--worlds: {item!r} is not a seed range FIRST..LAST")
+            worlds += [str(s) for s in range(int(first), int(last) + 1)]
+        elif item:
+            worlds.append(item)
+    return worlds or [str(DEFAULT_FIRST_SEED + i) for i in range(routes)]
+
+
+def run(args: argparse.Namespace) -> int:
+    from gnm_nav.evaluation.campaign import run_campaign
+    from gnm_nav.evaluation.report import table
+    from gnm_nav.evaluation.routes import plan_routes
+    from gnm_nav.evaluation.runner import ANCHOR, EvalConfig, ours
+
+    if args.routes < 1:
+        raise GnmNavError(f"--routes must be >= 1, got {args.routes}")
+    if args.real_time_factor <= 0:
+        raise GnmNavError(f"--real-time-factor must be > 0, got {args.real_time_factor}")
+    gnm, ldm, filter_note = resolve_models(args.model, args.ldm, args.no_filter)
+    worlds = parse_worlds(args.worlds, args.routes)
+    tasks = plan_routes(worlds, args.robot, args.routes, args.min_route_m, args.seed)
+    modes = [ours(ldm is not None)] + ([ANCHOR] if args.anchor else [])
+    cfg = EvalConfig(model=gnm, ldm=ldm, robot=args.robot, real_time_factor=args.real_time_factor,
+                     timeout_s=args.timeout_s, log_level=args.log_level)
+    print(f"gnm-nav eval: {len(tasks)} routes in {len(set(worlds[:len(tasks)]))} worlds, robot {args.robot}, "
+          f"model {gnm.name}, {filter_note}; modes: {', '.join(m.name for m in modes)}")
+    settings = {"model": str(gnm), "ldm": str(ldm) if ldm else None, "robot": args.robot, "worlds": worlds,
+                "min_route_m": args.min_route_m, "real_time_factor": args.real_time_factor, "seed": args.seed,
+                "command_line": "gnm-nav " + " ".join(getattr(args, "argv", []))}
+    result = run_campaign(tasks, modes, cfg, args.out, settings, args.domain_id)
+    print(table(result, [m.name for m in modes]))
+    if result.get("routes_not_built"):
+        print(f"{len(result['routes_not_built'])} route(s) could not be built; see summary.json")
+    print(f"wrote {args.out / 'summary.json'}, {args.out / 'trajectories.png'} and routes/ (logs under work/)")
+    return 0

@@ -1,0 +1,181 @@
+"""The evaluator's own ROS node: it watches the running stack (ground truth, collisions, goal, filter
+state, /diagnostics) from a private rclpy context spun on a background thread. It never commands the robot.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+DIAGNOSTIC_LATENCY_KEYS = ("inference_ms_p50", "inference_ms_p99", "tick_ms_p50", "tick_ms_p99",
+                           "filter_latency_ms_p50", "embed_ms_p50")
+
+
+@dataclass
+class Observations:
+    """Everything seen since the last reset (sim time from the ground-truth stamps)."""
+
+    trajectory: list[tuple[float, float, float, float]] = field(default_factory=list)  # (t, x, y, yaw)
+    collision_ticks: list[float] = field(default_factory=list)  # sim times of collided physics ticks
+    collisions: int = 0  # separate contacts (rising edges)
+    goal_reached_at: float | None = None
+    first_subgoal_at: float | None = None
+    expert_done_at: float | None = None
+    safety_states: list[tuple[float, str]] = field(default_factory=list)
+    latency: dict[str, dict[str, list[float]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+
+    @property
+    def now(self) -> float:
+        return self.trajectory[-1][0] if self.trajectory else 0.0
+
+
+class StackMonitor:
+    def __init__(self, namespace: str = "", domain_id: int | None = None) -> None:
+        import rclpy
+        from rclpy.context import Context
+        from rclpy.executors import SingleThreadedExecutor
+
+        self._lock = threading.Lock()
+        self.obs = Observations()
+        self._was_colliding = False
+        self.context = Context()
+        kwargs = {} if domain_id is None else {"domain_id": domain_id}
+        rclpy.init(context=self.context, **kwargs)
+        try:
+            self.node = rclpy.create_node("gnm_eval_monitor", namespace=namespace, context=self.context)
+            self._subscribe()
+            self.executor = SingleThreadedExecutor(context=self.context)
+            self.executor.add_node(self.node)
+        except BaseException:
+            rclpy.try_shutdown(context=self.context)
+            raise
+        self._thread = threading.Thread(target=self._spin, name="gnm-eval-monitor", daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        from rclpy.executors import ExternalShutdownException
+
+        try:
+            while self.context.ok():
+                self.executor.spin_once(timeout_sec=0.1)
+        except ExternalShutdownException:
+            pass
+
+    def _subscribe(self) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from nav_msgs.msg import Odometry
+        from sensor_msgs.msg import Image
+        from std_msgs.msg import Bool, String
+
+        from gnm_nav.ros.qos import LATCHED, RELIABLE
+
+        n = self.node
+        n.create_subscription(Odometry, "sim/ground_truth", self._on_truth, RELIABLE)
+        n.create_subscription(Bool, "sim/collision", self._on_collision, RELIABLE)
+        n.create_subscription(Bool, "gnm/goal_reached", self._on_goal_reached, LATCHED)
+        n.create_subscription(Image, "gnm/subgoal", self._on_subgoal, RELIABLE)
+        n.create_subscription(Bool, "expert/done", self._on_expert_done, LATCHED)
+        n.create_subscription(String, "gnm/safety_state", self._on_safety_state, LATCHED)
+        n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
+        self._go_pub = n.create_publisher(Bool, "expert/go", LATCHED)
+
+    # callbacks ---------------------------------------------------------------------------------
+    def _on_truth(self, msg) -> None:
+        from gnm_nav.evaluation.expert_node import yaw_of
+        from gnm_nav.ros.time import stamp_to_sec
+
+        p = msg.pose.pose.position
+        with self._lock:
+            self.obs.trajectory.append((stamp_to_sec(msg.header.stamp), float(p.x), float(p.y), yaw_of(msg)))
+
+    def _on_collision(self, msg) -> None:
+        with self._lock:
+            if msg.data:
+                self.obs.collision_ticks.append(self.obs.now)
+                if not self._was_colliding:
+                    self.obs.collisions += 1
+            self._was_colliding = bool(msg.data)
+
+    def _on_goal_reached(self, msg) -> None:
+        with self._lock:
+            if msg.data and self.obs.goal_reached_at is None:
+                self.obs.goal_reached_at = self.obs.now
+
+    def _on_subgoal(self, msg) -> None:
+        with self._lock:
+            if self.obs.first_subgoal_at is None:
+                self.obs.first_subgoal_at = self.obs.now
+
+    def _on_expert_done(self, msg) -> None:
+        with self._lock:
+            if msg.data and self.obs.expert_done_at is None:
+                self.obs.expert_done_at = self.obs.now
+
+    def _on_safety_state(self, msg) -> None:
+        with self._lock:
+            self.obs.safety_states.append((self.obs.now, msg.data))
+
+    def _on_diagnostics(self, msg) -> None:
+        with self._lock:
+            for status in msg.status:
+                node = status.name.split(":", 1)[0]
+                for kv in status.values:
+                    if kv.key in DIAGNOSTIC_LATENCY_KEYS:
+                        try:
+                            value = float(kv.value)
+                        except ValueError:
+                            continue
+                        if math.isfinite(value):
+                            self.obs.latency[node][kv.key].append(value)
+
+    # queries -------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        with self._lock:
+            self.obs = Observations()
+            self._was_colliding = False
+
+    def snapshot(self) -> Observations:
+        with self._lock:
+            obs = self.obs
+            return Observations(list(obs.trajectory), list(obs.collision_ticks), obs.collisions, obs.goal_reached_at,
+                                obs.first_subgoal_at, obs.expert_done_at, list(obs.safety_states),
+                                {k: {kk: list(vv) for kk, vv in v.items()} for k, v in obs.latency.items()})
+
+    def start_expert(self) -> None:
+        """Tell the expert driver to go (latched: it hears it whenever it is ready)."""
+        from std_msgs.msg import Bool
+
+        self._go_pub.publish(Bool(data=True))
+
+    def subscribers(self, topic: str) -> int:
+        return self.node.count_subscribers(topic)
+
+    def wait_for(self, predicate, timeout_s: float, check=None, period_s: float = 0.1) -> bool:
+        """Poll predicate(snapshot) until true or the wall timeout; `check()` (e.g. the launcher's) may raise."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if predicate(self.snapshot()):
+                return True
+            if check is not None:
+                check()
+            time.sleep(period_s)
+        return bool(predicate(self.snapshot()))
+
+    def close(self) -> None:
+        import rclpy
+
+        rclpy.try_shutdown(context=self.context)
+        self._thread.join(timeout=5.0)
+        self.node.destroy_node()
+
+
+def latency_summary(latency: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    """Per node: the median of the reported p50s and the largest reported p99 (each report covers a window)."""
+    out: dict[str, dict[str, float]] = {}
+    for node, keys in latency.items():
+        out[node] = {k: float(np.max(v) if k.endswith("p99") else np.median(v)) for k, v in keys.items() if v}
+    return out

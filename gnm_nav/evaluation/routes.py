@@ -1,0 +1,73 @@
+"""Routes for the evaluation: sampled on each world's map for the robot's body, reproducibly from a seed."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from gnm_nav.sim.env import Pose2D
+
+
+@dataclass(frozen=True)
+class RouteTask:
+    route_id: str
+    world: str  # as given to the sim (seed, FAMILY:SEED, shipped name, .yaml)
+    start: Pose2D
+    goal: tuple[float, float]
+    planned_length_m: float
+    seed: int
+
+
+def plan_routes(worlds: list[str], robot: str, n_routes: int, min_route_m: float, seed: int = 0) -> list[RouteTask]:
+    """n_routes routes, cycling through the worlds; each world's routes come from its own seeded stream."""
+    from gnm_nav.sim.env import load_profile
+    from gnm_nav.sim.expert import GridPlanner, PlanningError, sample_route
+    from gnm_nav.sim.occupancy import occupancy_grid
+    from gnm_nav.sim.worlds import resolve_world
+
+    profile = load_profile(robot)
+    planners: dict[str, GridPlanner] = {}
+    rngs: dict[str, np.random.Generator] = {}
+    tasks = []
+    for i in range(n_routes):
+        world = worlds[i % len(worlds)]
+        if world not in planners:
+            planners[world] = GridPlanner(occupancy_grid(resolve_world(world)), profile.body_radius_m)
+            rngs[world] = np.random.default_rng([seed, len(rngs)])
+        try:
+            route = sample_route(planners[world], rngs[world], min_route_m)
+        except PlanningError as exc:
+            raise PlanningError(f"world {world}: {exc}") from None
+        safe = world.replace(":", "-").replace("/", "_").replace(".yaml", "")
+        tasks.append(RouteTask(f"{i:03d}_{safe}", world, route.start, tuple(float(v) for v in route.goal),
+                               route.length, seed * 1000 + i))
+    return tasks
+
+
+def perturbed_start(world: str, robot: str, start: Pose2D, rng: np.random.Generator, xy_m: float = 0.25,
+                    yaw_rad: float = 0.25, tries: int = 30) -> Pose2D:
+    """The start moved by a small random offset (within xy_m, yaw within +-yaw_rad) where the body fits."""
+    from gnm_nav.sim.env import load_profile, wrap_angle
+    from gnm_nav.sim.occupancy import occupancy_grid
+    from gnm_nav.sim.worlds import resolve_world
+
+    grid = occupancy_grid(resolve_world(world))
+    need = load_profile(robot).body_radius_m + 0.05
+    for _ in range(tries):
+        r, a = xy_m * math.sqrt(rng.random()), rng.uniform(-math.pi, math.pi)
+        x, y = start.x + r * math.cos(a), start.y + r * math.sin(a)
+        if grid.clearance_at(x, y) >= need:
+            return Pose2D(x, y, wrap_angle(start.yaw + rng.uniform(-yaw_rad, yaw_rad)))
+    return start
+
+
+def shortest_path_m(world: str, robot: str, start: tuple[float, float], goal: tuple[float, float]) -> float:
+    """Length of the map planner's path: the reference length of SPL."""
+    from gnm_nav.sim.env import load_profile
+    from gnm_nav.sim.expert import GridPlanner, path_length
+    from gnm_nav.sim.occupancy import occupancy_grid
+    from gnm_nav.sim.worlds import resolve_world
+
+    planner = GridPlanner(occupancy_grid(resolve_world(world)), load_profile(robot).body_radius_m)
+    return path_length(planner.plan(start, goal))

@@ -1,0 +1,123 @@
+"""What each launch file starts, as data: the launcher starts exactly these, and a test checks that
+launch/*.launch.py agree (same executables, node names, package parameter files and overrides).
+
+Parameters of a node are layered as in the launch files: the package's config/*.yaml first, then the
+user's optional params_file, then the per-node overrides (last wins).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+# executable (setup.py NODES) -> module run with `python -m`
+EXECUTABLES = {
+    "gnm_policy_node": "gnm_nav.nodes.policy_node",
+    "topological_planner_node": "gnm_nav.nodes.planner_node",
+    "ldm_safety_filter_node": "gnm_nav.nodes.safety_filter_node",
+    "graph_builder_node": "gnm_nav.nodes.graph_builder_node",
+    "keyboard_teleop": "gnm_nav.nodes.keyboard_teleop",
+    "mujoco_sim_node": "gnm_nav.nodes.mujoco_sim_node",
+}
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """The standard arguments every launch file declares."""
+
+    namespace: str = ""
+    use_sim_time: bool = False
+    params_file: Path | None = None
+    log_level: str = "info"
+    autostart: bool = True
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node process: `python -m module --ros-args -r __node:=name ...`."""
+
+    name: str
+    module: str
+    configs: tuple[str, ...] = ()  # package parameter files (config/NAME.yaml), applied first
+    params: dict[str, Any] = field(default_factory=dict)  # overrides, applied last
+    executable: str = ""  # the installed executable, when it is one (launch files name it)
+    prefix: str = ""  # command prefix, e.g. "xterm -e" for a node that needs its own terminal
+
+    def with_params(self, **params: Any) -> "NodeSpec":
+        return replace(self, params={**self.params, **params})
+
+
+def package_node(executable: str, name: str, configs: tuple[str, ...], params: dict[str, Any],
+                 prefix: str = "") -> NodeSpec:
+    return NodeSpec(name=name, module=EXECUTABLES[executable], configs=configs, params=params,
+                    executable=executable, prefix=prefix)
+
+
+def navigate_set(opts: LaunchOptions, graph_dir: str = "", goal_node: int | None = None,
+                 use_safety_filter: bool = False) -> list[NodeSpec]:
+    """launch/navigate.launch.py: planner + policy (+ safety filter between the policy and cmd_vel)."""
+    common = {"use_sim_time": opts.use_sim_time}
+    planner = dict(common)
+    if graph_dir:
+        planner["graph_dir"] = str(graph_dir)
+    if goal_node is not None:
+        planner["goal_node"] = int(goal_node)
+    policy = {**common, "autostart": opts.autostart}
+    if not use_safety_filter:
+        policy["cmd_vel_topic"] = "cmd_vel"
+    nodes = [package_node("topological_planner_node", "topological_planner_node", ("planner.yaml",), planner),
+             package_node("gnm_policy_node", "gnm_policy_node", ("policy.yaml",), policy)]
+    if use_safety_filter:
+        nodes.append(package_node("ldm_safety_filter_node", "ldm_safety_filter_node", ("safety_filter.yaml",),
+                                  {**common, "autostart": opts.autostart}))
+    return nodes
+
+
+def build_graph_set(opts: LaunchOptions, graph_dir: str = "", use_teleop: bool = True,
+                    teleop_prefix: str = "xterm -e") -> list[NodeSpec]:
+    """launch/build_graph.launch.py: graph_builder_node (+ keyboard_teleop in its own terminal)."""
+    common = {"use_sim_time": opts.use_sim_time}
+    builder = dict(common)
+    if graph_dir:
+        builder["graph_dir"] = str(graph_dir)
+    nodes = [package_node("graph_builder_node", "graph_builder_node", ("graph_builder.yaml",), builder)]
+    if use_teleop:
+        nodes.append(package_node("keyboard_teleop", "keyboard_teleop", ("teleop.yaml",), dict(common),
+                                  prefix=teleop_prefix))
+    return nodes
+
+
+def sim_node(opts: LaunchOptions, world: str = "", robot: str = "", spawn_pose: list[float] | None = None,
+             real_time_factor: float | None = None) -> NodeSpec:
+    """mujoco_sim_node; it owns /clock, so it never runs on sim time itself."""
+    params: dict[str, Any] = {}
+    if world:
+        params["world"] = str(world)
+    if robot:
+        params["robot"] = robot
+    if spawn_pose is not None:
+        params["use_world_spawn"] = False
+        params["spawn_pose"] = [float(v) for v in spawn_pose]
+    if real_time_factor is not None:
+        params["real_time_factor"] = float(real_time_factor)
+    return package_node("mujoco_sim_node", "mujoco_sim_node", ("sim.yaml",), params)
+
+
+def sim_set(opts: LaunchOptions, world: str = "", robot: str = "", spawn_pose: list[float] | None = None,
+            real_time_factor: float | None = None, graph_dir: str = "", goal_node: int | None = None,
+            use_safety_filter: bool = False) -> list[NodeSpec]:
+    """launch/sim.launch.py: the MuJoCo world + the navigate set on sim time, the policy limited like the robot."""
+    opts = replace(opts, use_sim_time=True)
+    nav = navigate_set(opts, graph_dir, goal_node, use_safety_filter)
+    if robot:
+        nav = [n.with_params(robot_profile=robot) if n.executable == "gnm_policy_node" else n for n in nav]
+    return [sim_node(opts, world, robot, spawn_pose, real_time_factor), *nav]
+
+
+def replay_set(opts: LaunchOptions, graph_dir: str = "", goal_node: int | None = None,
+               use_safety_filter: bool = False) -> list[NodeSpec]:
+    """launch/replay.launch.py: the navigate set on the bag's clock (the bag player is started separately)."""
+    return navigate_set(replace(opts, use_sim_time=True), graph_dir, goal_node, use_safety_filter)
+
+
+NODE_SETS = {"navigate": navigate_set, "build_graph": build_graph_set, "sim": sim_set, "replay": replay_set}

@@ -1,0 +1,81 @@
+"""Navigate in the built-in MuJoCo simulator: mujoco_sim_node (world + robot, owns /clock) and the
+navigate set on sim time: topological_planner_node + gnm_policy_node (+ ldm_safety_filter_node).
+
+Build the graph first (build_graph.launch.py with use_sim_time:=true while mujoco_sim_node runs, or
+`gnm-nav demo`). The policy takes its speed limits from the simulated robot's profile. Each node reads
+its package config first, then `params_file`, then the arguments below. Without launch_ros, the same
+nodes start with `python -m gnm_nav.launching sim world:=... graph_dir:=... goal_node:=...`.
+"""
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import LifecycleNode, Node
+from launch_ros.substitutions import FindPackageShare
+
+
+def _config(name: str) -> PathJoinSubstitution:
+    return PathJoinSubstitution([FindPackageShare("gnm_nav"), "config", name])
+
+
+def _nodes(context):
+    arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
+    overrides = [arg("params_file")] if arg("params_file") else []
+    common = {"use_sim_time": arg("use_sim_time").lower() == "true"}
+    ros_args = ["--ros-args", "--log-level", arg("log_level")]
+    autostart = arg("autostart").lower() == "true"
+    safety = arg("use_safety_filter").lower() == "true"
+    sim_params = {}
+    if arg("world"):
+        sim_params["world"] = arg("world")
+    if arg("robot"):
+        sim_params["robot"] = arg("robot")
+    if arg("real_time_factor"):
+        sim_params["real_time_factor"] = float(arg("real_time_factor"))
+    planner_params = dict(common)
+    if arg("graph_dir"):
+        planner_params["graph_dir"] = arg("graph_dir")
+    if arg("goal_node"):
+        planner_params["goal_node"] = int(arg("goal_node"))
+    policy_params = {**common, "autostart": autostart}
+    if not safety:
+        policy_params["cmd_vel_topic"] = "cmd_vel"
+    if arg("robot"):
+        policy_params["robot_profile"] = arg("robot")
+    actions = [
+        Node(package="gnm_nav", executable="mujoco_sim_node", name="mujoco_sim_node",
+             namespace=arg("namespace"), output="screen",
+             parameters=[_config("sim.yaml"), *overrides, sim_params], arguments=ros_args),
+        Node(package="gnm_nav", executable="topological_planner_node", name="topological_planner_node",
+             namespace=arg("namespace"), output="screen",
+             parameters=[_config("planner.yaml"), *overrides, planner_params], arguments=ros_args),
+        LifecycleNode(package="gnm_nav", executable="gnm_policy_node", name="gnm_policy_node",
+                      namespace=arg("namespace"), output="screen",
+                      parameters=[_config("policy.yaml"), *overrides, policy_params], arguments=ros_args),
+    ]
+    if safety:
+        actions.append(LifecycleNode(
+            package="gnm_nav", executable="ldm_safety_filter_node", name="ldm_safety_filter_node",
+            namespace=arg("namespace"), output="screen",
+            parameters=[_config("safety_filter.yaml"), *overrides, {**common, "autostart": autostart}],
+            arguments=ros_args))
+    return actions
+
+
+def generate_launch_description() -> LaunchDescription:
+    return LaunchDescription([
+        DeclareLaunchArgument("namespace", default_value="", description="robot namespace"),
+        DeclareLaunchArgument("use_sim_time", default_value="true", description="use /clock (the simulator's)"),
+        DeclareLaunchArgument("params_file", default_value="",
+                              description="optional parameter file applied over each node's package defaults"),
+        DeclareLaunchArgument("log_level", default_value="info", description="logging level"),
+        DeclareLaunchArgument("autostart", default_value="true", description="configure and activate lifecycle nodes"),
+        DeclareLaunchArgument("world", default_value="",
+                              description="world: seed, FAMILY:SEED, name in config/worlds or spec .yaml (sim.yaml)"),
+        DeclareLaunchArgument("robot", default_value="", description="robot profile (sim.yaml; also the policy's)"),
+        DeclareLaunchArgument("real_time_factor", default_value="", description="sim speed-up (sim.yaml)"),
+        DeclareLaunchArgument("graph_dir", default_value="", description="graph directory (overrides planner.yaml)"),
+        DeclareLaunchArgument("goal_node", default_value="", description="goal node id (overrides planner.yaml)"),
+        DeclareLaunchArgument("use_safety_filter", default_value="false",
+                              description="put ldm_safety_filter_node between the policy and cmd_vel"),
+        OpaqueFunction(function=_nodes),
+    ])

@@ -1,0 +1,86 @@
+"""One tiny closed-loop evaluation end to end through `gnm-nav eval`: the expert builds the graph with
+graph_builder_node (processes over DDS), then ours (with the safety filter) and the anchor mode run from
+a perturbed start. A random-weight model does not navigate, so this checks the harness, not success."""
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gnm_nav.cli import main as cli_main
+
+
+@pytest.fixture(scope="module")
+def random_ldm(gnm_model_path, tmp_path_factory) -> Path:
+    """An untrained LDM head on the random GNM's encoder, with a threshold that allows every command."""
+    import torch
+
+    from gnm_nav.ldm.export import ActionGrid, export_head
+    from gnm_nav.ldm.model import LdmHead
+    from gnm_nav.model_card import load_model_card
+
+    torch.manual_seed(0)
+    card = load_model_card(gnm_model_path)
+    path = tmp_path_factory.mktemp("ldm") / "ldm_random.onnx"
+    export_head(LdmHead(card.obs_encoding_size, 8), path, {
+        "encoder_sha256": card.sha256["obs"], "encoder_model": gnm_model_path.name,
+        "encoding_dim": card.obs_encoding_size, "action_grid": ActionGrid(0.0, 0.3, 4, -1.0, 1.0, 5),
+        "threshold": 1e9, "quantile": 1.0})
+    return path
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(f"{proc.name}: {cmdline[:200]}")
+    return found
+
+
+def test_tiny_eval_end_to_end(gnm_model_path, random_ldm, tmp_path):
+    out = tmp_path / "eval"
+    rc = cli_main(["eval", "--out", str(out), "--worlds", "box_room", "--routes", "1", "--min-route-m", "3",
+                   "--timeout-s", "8", "--model", str(gnm_model_path), "--ldm", str(random_ldm),
+                   "--real-time-factor", "2", "--domain-id", os.environ["ROS_DOMAIN_ID"], "--log-level", "warn"])
+    assert rc == 0
+    assert _processes_mentioning(str(out)) == [], "node processes outlived the evaluation"
+
+    summary = json.loads((out / "summary.json").read_text())
+    for block in (summary, summary["anchor_mode"]):
+        assert block["routes"] == 1
+        assert 0.0 <= block["success_rate"] <= 1.0 and 0.0 <= block["spl"] <= 1.0
+        assert isinstance(block["collisions"], int)
+    assert summary["safety_filter"] is True and summary["anchor_mode"]["safety_filter"] is False
+    assert summary["routes_not_built"] == {}
+
+    (record_path,) = (out / "routes").glob("*.json")
+    record = json.loads(record_path.read_text())
+    graph = record["graph"]
+    # the expert drove the route while graph_builder_node recorded it
+    expert = np.array(graph["expert_trajectory"])
+    assert math.dist(expert[-1][:2], record["route_goal"]) < 0.5
+    assert graph["expert_path_length_m"] > 2.0
+    saved = json.loads((Path(graph["dir"]) / "graph.json").read_text())
+    assert len(saved["nodes"]) == graph["nodes"] >= 3 and graph["goal_node"] == max(n["id"] for n in saved["nodes"])
+    assert math.dist(graph["goal_pose"][:2], record["route_goal"]) < 1.0
+
+    for name in ("ours", "anchor_mode"):
+        run = record["runs"][name]
+        assert run["reason"], run
+        assert run["trajectory"] and math.dist(run["start_pose"][:2], record["route_start"][:2]) <= 0.26
+        assert {"topological_planner_node", "gnm_policy_node"} <= set(run["latency_ms"]), run["latency_ms"]
+        assert (Path(run["logs"]) / "topological_planner_node.log").is_file()
+    assert "ldm_safety_filter_node" in record["runs"]["ours"]["latency_ms"]  # the filter ran in ours only
+    assert "ldm_safety_filter_node" not in record["runs"]["anchor_mode"]["latency_ms"]
+    anchor_params = Path(record["runs"]["anchor_mode"]["logs"]) / "topological_planner_node.params.yaml"
+    assert "localization_mode: window" in anchor_params.read_text()
+    assert (out / "trajectories.png").stat().st_size > 0 and record_path.with_suffix(".png").stat().st_size > 0

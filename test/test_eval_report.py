@@ -1,0 +1,67 @@
+"""Evaluation bookkeeping: aggregation over routes, summary layout, the table, world lists, route pictures."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gnm_nav.commands.evaluate import parse_worlds
+from gnm_nav.errors import GnmNavError
+from gnm_nav.evaluation.report import route_png, summary, table
+from gnm_nav.launching.__main__ import parse_arguments
+
+
+def _run(success: bool, spl: float, collisions: int, interventions: int = 0, reason: str = "goal reached") -> dict:
+    return {"success": success, "spl": spl, "collisions": collisions, "interventions": interventions,
+            "reason": reason, "time_s": 40.0, "path_length_m": 16.0, "safety_filter": interventions >= 0,
+            "latency_ms": {"gnm_policy_node": {"inference_ms_p50": 6.0, "inference_ms_p99": 12.0 + collisions}},
+            "trajectory": [[1.0, 1.0, 0.0], [3.0, 2.0, 0.0]]}
+
+
+RECORDS = [
+    {"route_id": "000", "world": "box_room", "graph": {"expert_trajectory": [[1.0, 1.0, 0.0], [6.0, 1.0, 0.0]]},
+     "runs": {"ours": _run(True, 0.9, 0), "anchor_mode": _run(False, 0.0, 2, reason="timeout (90 s)")}},
+    {"route_id": "001", "world": "box_room", "graph": {},
+     "runs": {"ours": _run(True, 0.7, 1, interventions=3), "anchor_mode": _run(True, 0.5, 1)}},
+    {"route_id": "002", "world": "box_room", "error": "graph building failed: the expert did not reach the goal"},
+]
+
+
+def test_summary_scores_built_routes_and_lists_the_rest():
+    s = summary(RECORDS, ["ours", "anchor_mode"], {"robot": "turtlebot"})
+    assert s["routes"] == 2 and s["success_rate"] == 1.0 and s["spl"] == pytest.approx(0.8)
+    assert s["collisions"] == 1 and s["interventions"] == 3
+    anchor = s["anchor_mode"]
+    assert anchor["success_rate"] == 0.5 and anchor["spl"] == pytest.approx(0.25) and anchor["collisions"] == 3
+    assert anchor["failures"] == {"000": "timeout (90 s)"}
+    assert anchor["latency_ms"]["gnm_policy_node"] == {"inference_ms_p50": 6.0, "inference_ms_p99": 14.0}
+    assert s["routes_total"] == 3 and list(s["routes_not_built"]) == ["002"]
+    lines = table(s, ["ours", "anchor_mode"]).splitlines()
+    assert len(lines) == 3 and "100%" in lines[1] and "50%" in lines[2]
+
+
+def test_route_picture_draws_the_trajectories():
+    img = route_png(RECORDS[0])
+    assert img.dtype == np.uint8 and img.ndim == 3
+    blank = route_png({"world": "box_room"})
+    assert (img != blank).any()
+
+
+def test_world_lists():
+    assert parse_worlds("", 2) == ["1000", "1001"]
+    assert parse_worlds("1000..1002, maze:3", 5) == ["1000", "1001", "1002", "maze:3"]
+    with pytest.raises(GnmNavError, match="seed range"):
+        parse_worlds("9..3", 1)
+
+
+def test_launcher_arguments_are_typed_and_checked():
+    opts, kwargs = parse_arguments("sim", ["world:=7", "goal_node:=3", "use_sim_time:=true", "spawn_pose:=[1,2,0.5]",
+                                           "real_time_factor:=2", "use_safety_filter:=true"])
+    assert opts.use_sim_time is True
+    assert kwargs == {"world": "7", "goal_node": 3, "spawn_pose": [1.0, 2.0, 0.5], "real_time_factor": 2.0,
+                      "use_safety_filter": True}
+    with pytest.raises(GnmNavError, match="takes no argument 'colour'"):
+        parse_arguments("navigate", ["colour:=red"])
+    with pytest.raises(GnmNavError, match="true or false"):
+        parse_arguments("navigate", ["use_safety_filter:=maybe"])
+    with pytest.raises(GnmNavError, match="unknown node set"):
+        parse_arguments("teleport", [])
