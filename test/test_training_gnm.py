@@ -103,3 +103,32 @@ def test_loss_decreases_and_training_resumes(tiny_data, tmp_path):
     resumed = train_gnm(GNM(), datasets, cache, config, tmp_path)
     assert [r.epoch for r in resumed] == [1, 2]
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["epoch"] == 2
+
+
+class _Scripted(torch.nn.Module):
+    """Answers every batch with the given actions (a stand-in for a model that steers, or one that does not)."""
+
+    def __init__(self, actions: torch.Tensor) -> None:
+        super().__init__()
+        self.actions = actions
+
+    def forward(self, obs, goal):
+        return torch.full((obs.shape[0], 1), 5.0), self.actions
+
+
+def test_held_out_report_tells_a_steering_model_from_a_straight_driving_one(tiny_data):
+    from gnm_nav.training.gnm_train import evaluate
+
+    datasets = read_dataset(tiny_data)
+    cache = build_frame_cache(datasets, tiny_data / ".cache")
+    maker = BatchMaker(cache, torch.device("cpu"))
+    batch = GnmSampler(datasets, "train", cache.offsets).sample(256, np.random.default_rng(2))
+    truth = torch.from_numpy(batch.action)
+    assert truth[..., 1].std() > 0.05  # the arcs turn: there is steering to learn
+    steering = evaluate(_Scripted(truth), maker, [batch])
+    straight = truth.clone()
+    straight[..., 1] = 0.01 * torch.randn(straight[..., 1].shape, generator=torch.Generator().manual_seed(0))
+    not_steering = evaluate(_Scripted(straight), maker, [batch])
+    assert steering["waypoint_lateral_r"] == pytest.approx(1.0, abs=1e-5)
+    assert abs(not_steering["waypoint_lateral_r"]) < 0.3
+    assert not_steering["waypoint_error_m"] < 0.05  # the error alone barely shows the difference

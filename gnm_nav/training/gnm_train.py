@@ -94,11 +94,18 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.corrcoef(rx, ry)[0, 1])
 
 
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    if len(x) < 3 or x.std() == 0 or y.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) -> dict[str, float]:
-    """Held-out report: distance rank correlation, negatives told apart, waypoint error in metres."""
+    """Held-out report: distance rank correlation, negatives told apart, waypoint error in metres, and
+    the correlation of predicted with true lateral waypoint offsets (steering)."""
     model.eval()
-    preds, labels, wp_err, losses = [], [], [], []
+    preds, labels, wp_err, losses, lateral = [], [], [], [], []
     for batch in batches:
         b = maker.tensors(batch)
         dist, action = model(b["obs"], b["goal"])
@@ -107,7 +114,10 @@ def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) ->
         labels.append(batch.distance)
         err = torch.linalg.norm((action[..., :2] - b["action"][..., :2]) * b["spacing"][:, None, None], dim=-1).mean(1)
         wp_err.append(err[b["mask"] > 0].cpu().numpy())
+        counted = b["mask"] > 0
+        lateral.append(torch.stack([action[counted, :, 1], b["action"][counted, :, 1]], -1).reshape(-1, 2).cpu().numpy())
     pred, label, err = np.concatenate(preds), np.concatenate(labels), np.concatenate(wp_err)
+    lateral_pairs = np.concatenate(lateral)
     positive = label < MAX_DIST
     model.train()
     return {
@@ -116,6 +126,8 @@ def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) ->
         "distance_mae_steps": float(np.mean(np.abs(pred[positive] - label[positive]))),
         "negative_minus_positive_distance": float(pred[~positive].mean() - pred[positive].mean()) if (~positive).any() else float("nan"),
         "waypoint_error_m": float(err.mean()) if err.size else float("nan"),
+        # does the model steer? ~0 when the action head only learned "drive straight" (a low error can hide that)
+        "waypoint_lateral_r": _pearson(lateral_pairs[:, 0], lateral_pairs[:, 1]),
         "test_samples": int(len(label)),
     }
 
