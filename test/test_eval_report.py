@@ -47,7 +47,7 @@ def test_route_picture_draws_the_trajectories():
 
 
 def test_world_lists():
-    assert parse_worlds("", 2) == ["1000", "1001"]
+    assert parse_worlds("", 2) == ["1000", "1001", "1002", "1003"]  # spares for seeds too small to host a route
     assert parse_worlds("1000..1002, maze:3", 5) == ["1000", "1001", "1002", "maze:3"]
     with pytest.raises(GnmNavError, match="seed range"):
         parse_worlds("9..3", 1)
@@ -65,3 +65,14 @@ def test_launcher_arguments_are_typed_and_checked():
         parse_arguments("navigate", ["use_safety_filter:=maybe"])
     with pytest.raises(GnmNavError, match="unknown node set"):
         parse_arguments("teleport", [])
+
+
+def test_routes_skip_worlds_too_small_only_when_asked():
+    from gnm_nav.evaluation.routes import plan_routes
+    from gnm_nav.sim.expert import PlanningError
+
+    tasks, skipped = plan_routes(["box_room", "office_11"], "turtlebot", 2, 9.0, skip_unusable=True)
+    assert [t.world for t in tasks] == ["office_11", "office_11"] and list(skipped) == ["box_room"]
+    assert all(t.planned_length_m >= 9.0 for t in tasks) and tasks[0].goal != tasks[1].goal
+    with pytest.raises(PlanningError, match="world box_room"):
+        plan_routes(["box_room", "office_11"], "turtlebot", 2, 9.0)

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
                              "is not there yet (it is trained with `gnm-nav train gnm` and shipped in models/); "
                              "pass --model PATH to use another")
     gnm, ldm, filter_note = resolve_models(args.model, "", False)
-    task = plan_routes([args.world], args.robot, 1, args.min_route_m, args.seed)[0]
+    task = plan_routes([args.world], args.robot, 1, args.min_route_m, args.seed)[0][0]
     modes = [ours(ldm is not None)] + ([ANCHOR] if args.anchor else [])
     cfg = EvalConfig(model=gnm, ldm=ldm, robot=args.robot, real_time_factor=args.real_time_factor)
     print(f"gnm-nav demo: world {args.world}, robot {args.robot}, a {task.planned_length_m:.1f} m route; "

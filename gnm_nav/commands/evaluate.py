@@ -63,7 +63,8 @@ def resolve_models(model: str, ldm: str, no_filter: bool) -> tuple[Path, Path | 
 
 
 def parse_worlds(text: str, routes: int) -> list[str]:
-    """'1000..1004,maze:3,box_room' -> ['1000', ..., '1004', 'maze:3', 'box_room']; '' -> seeds 1000.. one per route."""
+    """'1000..1004,maze:3,box_room' -> ['1000', ..., '1004', 'maze:3', 'box_room']; '' -> seeds 1000.., two per
+    route (one route each, in order; seeds too small for the route length are skipped)."""
     worlds: list[str] = []
     for item in (w.strip() for w in text.split(",")):
         first, sep, last = item.partition("..")
@@ -73,7 +74,7 @@ def parse_worlds(text: str, routes: int) -> list[str]:
             worlds += [str(s) for s in range(int(first), int(last) + 1)]
         elif item:
             worlds.append(item)
-    return worlds or [str(DEFAULT_FIRST_SEED + i) for i in range(routes)]
+    return worlds or [str(DEFAULT_FIRST_SEED + i) for i in range(2 * routes)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,13 +89,17 @@ def run(args: argparse.Namespace) -> int:
         raise GnmNavError(f"--real-time-factor must be > 0, got {args.real_time_factor}")
     gnm, ldm, filter_note = resolve_models(args.model, args.ldm, args.no_filter)
     worlds = parse_worlds(args.worlds, args.routes)
-    tasks = plan_routes(worlds, args.robot, args.routes, args.min_route_m, args.seed)
+    tasks, skipped = plan_routes(worlds, args.robot, args.routes, args.min_route_m, args.seed,
+                                 skip_unusable=not args.worlds)
+    if skipped:
+        print(f"skipped {len(skipped)} world(s) with no route of {args.min_route_m} m: {', '.join(skipped)}")
+    used = list(dict.fromkeys(t.world for t in tasks))
     modes = [ours(ldm is not None)] + ([ANCHOR] if args.anchor else [])
     cfg = EvalConfig(model=gnm, ldm=ldm, robot=args.robot, real_time_factor=args.real_time_factor,
                      timeout_s=args.timeout_s, log_level=args.log_level)
-    print(f"gnm-nav eval: {len(tasks)} routes in {len(set(worlds[:len(tasks)]))} worlds, robot {args.robot}, "
+    print(f"gnm-nav eval: {len(tasks)} routes in {len(used)} worlds, robot {args.robot}, "
           f"model {gnm.name}, {filter_note}; modes: {', '.join(m.name for m in modes)}")
-    settings = {"model": str(gnm), "ldm": str(ldm) if ldm else None, "robot": args.robot, "worlds": worlds,
+    settings = {"model": str(gnm), "ldm": str(ldm) if ldm else None, "robot": args.robot, "worlds": used,
                 "min_route_m": args.min_route_m, "real_time_factor": args.real_time_factor, "seed": args.seed,
                 "command_line": "gnm-nav " + " ".join(getattr(args, "argv", []))}
     result = run_campaign(tasks, modes, cfg, args.out, settings, args.domain_id)

@@ -19,8 +19,13 @@ class RouteTask:
     seed: int
 
 
-def plan_routes(worlds: list[str], robot: str, n_routes: int, min_route_m: float, seed: int = 0) -> list[RouteTask]:
-    """n_routes routes, cycling through the worlds; each world's routes come from its own seeded stream."""
+def plan_routes(worlds: list[str], robot: str, n_routes: int, min_route_m: float, seed: int = 0,
+                skip_unusable: bool = False) -> tuple[list[RouteTask], dict[str, str]]:
+    """n_routes routes, cycling through the worlds; each world's routes come from its own seeded stream.
+
+    A world with no route of min_route_m for this body is an error, or with skip_unusable left out
+    (returned as {world: why}) while the others carry on.
+    """
     from gnm_nav.sim.env import load_profile
     from gnm_nav.sim.expert import GridPlanner, PlanningError, sample_route
     from gnm_nav.sim.occupancy import occupancy_grid
@@ -29,20 +34,29 @@ def plan_routes(worlds: list[str], robot: str, n_routes: int, min_route_m: float
     profile = load_profile(robot)
     planners: dict[str, GridPlanner] = {}
     rngs: dict[str, np.random.Generator] = {}
-    tasks = []
-    for i in range(n_routes):
-        world = worlds[i % len(worlds)]
+    usable = list(worlds)
+    skipped: dict[str, str] = {}
+    tasks: list[RouteTask] = []
+    while len(tasks) < n_routes:
+        if not usable:
+            raise PlanningError(f"no world can host a route of {min_route_m} m for {robot}: {skipped}")
+        world = usable[len(tasks) % len(usable)]
         if world not in planners:
             planners[world] = GridPlanner(occupancy_grid(resolve_world(world)), profile.body_radius_m)
             rngs[world] = np.random.default_rng([seed, len(rngs)])
         try:
             route = sample_route(planners[world], rngs[world], min_route_m)
         except PlanningError as exc:
-            raise PlanningError(f"world {world}: {exc}") from None
+            if not skip_unusable:
+                raise PlanningError(f"world {world}: {exc}") from None
+            skipped[world] = str(exc)
+            usable.remove(world)
+            continue
+        i = len(tasks)
         safe = world.replace(":", "-").replace("/", "_").replace(".yaml", "")
         tasks.append(RouteTask(f"{i:03d}_{safe}", world, route.start, tuple(float(v) for v in route.goal),
                                route.length, seed * 1000 + i))
-    return tasks
+    return tasks, skipped
 
 
 def perturbed_start(world: str, robot: str, start: Pose2D, rng: np.random.Generator, xy_m: float = 0.25,

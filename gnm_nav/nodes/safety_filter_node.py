@@ -30,7 +30,7 @@ from gnm_nav.ros.qos import LATCHED
 MODES = ("filter", "monitor")
 PARAMS = [
     ParamSpec("autostart", True, "configure and activate on start-up"),
-    ParamSpec("model_path", "ldm.onnx", "LDM head ONNX (card NAME.json beside it), a path or a name under models/"),
+    ParamSpec("model_path", "ldm_sim.onnx", "LDM head ONNX (card NAME.json beside it), a path or a name under models/"),
     ParamSpec("encoder_model_path", "gnm_sim.onnx",
               "GNM ONNX whose observation encoder the LDM was trained on (checked against the LDM card)"),
     ParamSpec("providers", "auto", "ONNX Runtime providers for the encoder: auto | tensorrt | cuda | cpu"),
