@@ -1,5 +1,5 @@
 """Navigate in Gazebo (gz sim): a world exported from our world spec, ros_gz_bridge for the camera,
-cmd_vel, odometry and clock, and the navigate set on sim time.
+cmd_vel, odometry and clock, and navigate.launch.py on sim time.
 
     gnm-nav sim export-sdf --world office_11 --out office_11.sdf
     ros2 launch gnm_nav gazebo.launch.py world_sdf:=office_11.sdf robot_sdf:=my_robot.sdf graph_dir:=... goal_node:=...
@@ -12,15 +12,14 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import LifecycleNode, Node
+from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 GZ_BRIDGE = "parameter_bridge"  # ros_gz_bridge's executable
 GZ_SPAWN = "create"  # ros_gz_sim's executable
-
-
-def _config(name: str) -> PathJoinSubstitution:
-    return PathJoinSubstitution([FindPackageShare("gnm_nav"), "config", name])
+# arguments handed on to navigate.launch.py unchanged
+PASSED_ON = ("namespace", "use_sim_time", "params_file", "log_level", "autostart", "graph_dir", "goal_node",
+             "use_safety_filter")
 
 
 def _bridge_and_robot(context):
@@ -46,45 +45,16 @@ def _bridge_and_robot(context):
     return actions
 
 
-def _nodes(context):
-    arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-    overrides = [arg("params_file")] if arg("params_file") else []
-    common = {"use_sim_time": arg("use_sim_time").lower() == "true"}
-    ros_args = ["--ros-args", "--log-level", arg("log_level")]
-    autostart = arg("autostart").lower() == "true"
-    safety = arg("use_safety_filter").lower() == "true"
-    planner_params = dict(common)
-    if arg("graph_dir"):
-        planner_params["graph_dir"] = arg("graph_dir")
-    if arg("goal_node"):
-        planner_params["goal_node"] = int(arg("goal_node"))
-    policy_params = {**common, "autostart": autostart}
-    if not safety:
-        policy_params["cmd_vel_topic"] = "cmd_vel"
-    if arg("robot"):
-        policy_params["robot_profile"] = arg("robot")
-    actions = [
-        Node(package="gnm_nav", executable="topological_planner_node", name="topological_planner_node",
-             namespace=arg("namespace"), output="screen",
-             parameters=[_config("planner.yaml"), *overrides, planner_params], arguments=ros_args),
-        LifecycleNode(package="gnm_nav", executable="gnm_policy_node", name="gnm_policy_node",
-                      namespace=arg("namespace"), output="screen",
-                      parameters=[_config("policy.yaml"), *overrides, policy_params], arguments=ros_args),
-    ]
-    if safety:
-        actions.append(LifecycleNode(
-            package="gnm_nav", executable="ldm_safety_filter_node", name="ldm_safety_filter_node",
-            namespace=arg("namespace"), output="screen",
-            parameters=[_config("safety_filter.yaml"), *overrides, {**common, "autostart": autostart}],
-            arguments=ros_args))
-    return actions
-
-
 def generate_launch_description() -> LaunchDescription:
     gz_sim = IncludeLaunchDescription(
         PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("ros_gz_sim"), "launch",
                                                             "gz_sim.launch.py"])),
         launch_arguments={"gz_args": ["-r ", LaunchConfiguration("world_sdf")]}.items())
+    navigate = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("gnm_nav"), "launch",
+                                                            "navigate.launch.py"])),
+        launch_arguments={**{name: LaunchConfiguration(name) for name in PASSED_ON},
+                          "robot_profile": LaunchConfiguration("robot")}.items())
     return LaunchDescription([
         DeclareLaunchArgument("namespace", default_value="", description="robot namespace"),
         DeclareLaunchArgument("use_sim_time", default_value="true", description="use /clock (Gazebo's)"),
@@ -112,5 +82,5 @@ def generate_launch_description() -> LaunchDescription:
                               description="put ldm_safety_filter_node between the policy and cmd_vel"),
         gz_sim,
         OpaqueFunction(function=_bridge_and_robot),
-        OpaqueFunction(function=_nodes),
+        navigate,
     ])

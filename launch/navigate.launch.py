@@ -3,7 +3,8 @@
 
 Each node reads its defaults from the package config (planner.yaml, policy.yaml, ...); `params_file`
 (optional) is applied on top, so one file keyed by node name (or `/**`) can override any of them.
-Without the safety filter the policy publishes straight to cmd_vel.
+Without the safety filter the policy publishes straight to cmd_vel. sim.launch.py, replay.launch.py and
+gazebo.launch.py include this file for their navigation nodes.
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -30,6 +31,8 @@ def _nodes(context):
     policy_params = {**common, "autostart": arg("autostart").lower() == "true"}
     if not safety:
         policy_params["cmd_vel_topic"] = "cmd_vel"
+    if arg("robot_profile"):
+        policy_params["robot_profile"] = arg("robot_profile")
     actions = [
         Node(package="gnm_nav", executable="topological_planner_node", name="topological_planner_node",
              namespace=arg("namespace"), output="screen",
@@ -60,5 +63,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("goal_node", default_value="", description="goal node id (overrides planner.yaml)"),
         DeclareLaunchArgument("use_safety_filter", default_value="false",
                               description="put ldm_safety_filter_node between the policy and cmd_vel"),
+        DeclareLaunchArgument("robot_profile", default_value="",
+                              description="robot profile for the policy's limits (overrides policy.yaml)"),
         OpaqueFunction(function=_nodes),
     ])

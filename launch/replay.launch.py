@@ -6,54 +6,30 @@ Without a ROS install, `gnm-nav replay` feeds a bag through the same nodes and s
 launcher starts this node set with `python -m gnm_nav.launching replay graph_dir:=... goal_node:=...`.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, OpaqueFunction
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import LifecycleNode, Node
 from launch_ros.substitutions import FindPackageShare
 
+# arguments handed on to navigate.launch.py unchanged
+PASSED_ON = ("namespace", "use_sim_time", "params_file", "log_level", "autostart", "graph_dir", "goal_node",
+             "use_safety_filter", "robot_profile")
 
-def _config(name: str) -> PathJoinSubstitution:
-    return PathJoinSubstitution([FindPackageShare("gnm_nav"), "config", name])
 
-
-def _nodes(context):
+def _player(context):
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-    overrides = [arg("params_file")] if arg("params_file") else []
-    common = {"use_sim_time": arg("use_sim_time").lower() == "true"}
-    ros_args = ["--ros-args", "--log-level", arg("log_level")]
-    autostart = arg("autostart").lower() == "true"
-    safety = arg("use_safety_filter").lower() == "true"
-    planner_params = dict(common)
-    if arg("graph_dir"):
-        planner_params["graph_dir"] = arg("graph_dir")
-    if arg("goal_node"):
-        planner_params["goal_node"] = int(arg("goal_node"))
-    policy_params = {**common, "autostart": autostart}
-    if not safety:
-        policy_params["cmd_vel_topic"] = "cmd_vel"
-    actions = [
-        Node(package="gnm_nav", executable="topological_planner_node", name="topological_planner_node",
-             namespace=arg("namespace"), output="screen",
-             parameters=[_config("planner.yaml"), *overrides, planner_params], arguments=ros_args),
-        LifecycleNode(package="gnm_nav", executable="gnm_policy_node", name="gnm_policy_node",
-                      namespace=arg("namespace"), output="screen",
-                      parameters=[_config("policy.yaml"), *overrides, policy_params], arguments=ros_args),
-    ]
-    if safety:
-        actions.append(LifecycleNode(
-            package="gnm_nav", executable="ldm_safety_filter_node", name="ldm_safety_filter_node",
-            namespace=arg("namespace"), output="screen",
-            parameters=[_config("safety_filter.yaml"), *overrides, {**common, "autostart": autostart}],
-            arguments=ros_args))
-    if arg("bag"):
-        remap = [f"/camera/image_raw:=/{arg('namespace')}/camera/image_raw"] if arg("namespace") else []
-        actions.append(ExecuteProcess(
-            cmd=["ros2", "bag", "play", arg("bag"), "--clock", "--rate", arg("rate"),
-                 *(["--remap", *remap] if remap else [])], output="screen"))
-    return actions
+    if not arg("bag"):
+        return []
+    remap = [f"/camera/image_raw:=/{arg('namespace')}/camera/image_raw"] if arg("namespace") else []
+    return [ExecuteProcess(cmd=["ros2", "bag", "play", arg("bag"), "--clock", "--rate", arg("rate"),
+                                *(["--remap", *remap] if remap else [])], output="screen")]
 
 
 def generate_launch_description() -> LaunchDescription:
+    navigate = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("gnm_nav"), "launch",
+                                                            "navigate.launch.py"])),
+        launch_arguments={name: LaunchConfiguration(name) for name in PASSED_ON}.items())
     return LaunchDescription([
         DeclareLaunchArgument("namespace", default_value="", description="robot namespace"),
         DeclareLaunchArgument("use_sim_time", default_value="true", description="use /clock (the bag's)"),
@@ -67,5 +43,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("goal_node", default_value="", description="goal node id (overrides planner.yaml)"),
         DeclareLaunchArgument("use_safety_filter", default_value="false",
                               description="put ldm_safety_filter_node between the policy and cmd_vel"),
-        OpaqueFunction(function=_nodes),
+        DeclareLaunchArgument("robot_profile", default_value="",
+                              description="profile of the robot that recorded the bag (the policy's limits)"),
+        navigate,
+        OpaqueFunction(function=_player),
     ])

@@ -1,5 +1,5 @@
-"""Navigate in the built-in MuJoCo simulator: mujoco_sim_node (world + robot, owns /clock) and the
-navigate set on sim time: topological_planner_node + gnm_policy_node (+ ldm_safety_filter_node).
+"""Navigate in the built-in MuJoCo simulator: mujoco_sim_node (world + robot, owns /clock) and
+navigate.launch.py on sim time: topological_planner_node + gnm_policy_node (+ ldm_safety_filter_node).
 
 Build the graph first (build_graph.launch.py with use_sim_time:=true while mujoco_sim_node runs, or
 `gnm-nav demo`). The policy takes its speed limits from the simulated robot's profile. Each node reads
@@ -7,23 +7,24 @@ its package config first, then `params_file`, then the arguments below. Without 
 nodes start with `python -m gnm_nav.launching sim world:=... graph_dir:=... goal_node:=...`.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription, OpaqueFunction
+from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import LifecycleNode, Node
+from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+# arguments handed on to navigate.launch.py unchanged, and the one it calls by another name
+PASSED_ON = ("namespace", "use_sim_time", "params_file", "log_level", "autostart", "graph_dir", "goal_node",
+             "use_safety_filter")
 
 
 def _config(name: str) -> PathJoinSubstitution:
     return PathJoinSubstitution([FindPackageShare("gnm_nav"), "config", name])
 
 
-def _nodes(context):
+def _simulator(context):
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
     overrides = [arg("params_file")] if arg("params_file") else []
-    common = {"use_sim_time": arg("use_sim_time").lower() == "true"}
-    ros_args = ["--ros-args", "--log-level", arg("log_level")]
-    autostart = arg("autostart").lower() == "true"
-    safety = arg("use_safety_filter").lower() == "true"
     sim_params = {}
     if arg("world"):
         sim_params["world"] = arg("world")
@@ -31,37 +32,18 @@ def _nodes(context):
         sim_params["robot"] = arg("robot")
     if arg("real_time_factor"):
         sim_params["real_time_factor"] = float(arg("real_time_factor"))
-    planner_params = dict(common)
-    if arg("graph_dir"):
-        planner_params["graph_dir"] = arg("graph_dir")
-    if arg("goal_node"):
-        planner_params["goal_node"] = int(arg("goal_node"))
-    policy_params = {**common, "autostart": autostart}
-    if not safety:
-        policy_params["cmd_vel_topic"] = "cmd_vel"
-    if arg("robot"):
-        policy_params["robot_profile"] = arg("robot")
-    actions = [
-        Node(package="gnm_nav", executable="mujoco_sim_node", name="mujoco_sim_node",
-             namespace=arg("namespace"), output="screen",
-             parameters=[_config("sim.yaml"), *overrides, sim_params], arguments=ros_args),
-        Node(package="gnm_nav", executable="topological_planner_node", name="topological_planner_node",
-             namespace=arg("namespace"), output="screen",
-             parameters=[_config("planner.yaml"), *overrides, planner_params], arguments=ros_args),
-        LifecycleNode(package="gnm_nav", executable="gnm_policy_node", name="gnm_policy_node",
-                      namespace=arg("namespace"), output="screen",
-                      parameters=[_config("policy.yaml"), *overrides, policy_params], arguments=ros_args),
-    ]
-    if safety:
-        actions.append(LifecycleNode(
-            package="gnm_nav", executable="ldm_safety_filter_node", name="ldm_safety_filter_node",
-            namespace=arg("namespace"), output="screen",
-            parameters=[_config("safety_filter.yaml"), *overrides, {**common, "autostart": autostart}],
-            arguments=ros_args))
-    return actions
+    return [Node(package="gnm_nav", executable="mujoco_sim_node", name="mujoco_sim_node",
+                 namespace=arg("namespace"), output="screen",
+                 parameters=[_config("sim.yaml"), *overrides, sim_params],
+                 arguments=["--ros-args", "--log-level", arg("log_level")])]
 
 
 def generate_launch_description() -> LaunchDescription:
+    navigate = IncludeLaunchDescription(
+        PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("gnm_nav"), "launch",
+                                                            "navigate.launch.py"])),
+        launch_arguments={**{name: LaunchConfiguration(name) for name in PASSED_ON},
+                          "robot_profile": LaunchConfiguration("robot")}.items())
     return LaunchDescription([
         DeclareLaunchArgument("namespace", default_value="", description="robot namespace"),
         DeclareLaunchArgument("use_sim_time", default_value="true", description="use /clock (the simulator's)"),
@@ -77,5 +59,6 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("goal_node", default_value="", description="goal node id (overrides planner.yaml)"),
         DeclareLaunchArgument("use_safety_filter", default_value="false",
                               description="put ldm_safety_filter_node between the policy and cmd_vel"),
-        OpaqueFunction(function=_nodes),
+        OpaqueFunction(function=_simulator),
+        navigate,
     ])

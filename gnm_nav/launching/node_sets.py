@@ -54,8 +54,9 @@ def package_node(executable: str, name: str, configs: tuple[str, ...], params: d
 
 
 def navigate_set(opts: LaunchOptions, graph_dir: str = "", goal_node: int | None = None,
-                 use_safety_filter: bool = False) -> list[NodeSpec]:
-    """launch/navigate.launch.py: planner + policy (+ safety filter between the policy and cmd_vel)."""
+                 use_safety_filter: bool = False, robot_profile: str = "") -> list[NodeSpec]:
+    """launch/navigate.launch.py: planner + policy (+ safety filter between the policy and cmd_vel).
+    sim, replay and gazebo.launch.py include it, as the sets below call this."""
     common = {"use_sim_time": opts.use_sim_time}
     planner = dict(common)
     if graph_dir:
@@ -65,6 +66,8 @@ def navigate_set(opts: LaunchOptions, graph_dir: str = "", goal_node: int | None
     policy = {**common, "autostart": opts.autostart}
     if not use_safety_filter:
         policy["cmd_vel_topic"] = "cmd_vel"
+    if robot_profile:
+        policy["robot_profile"] = robot_profile
     nodes = [package_node("topological_planner_node", "topological_planner_node", ("planner.yaml",), planner),
              package_node("gnm_policy_node", "gnm_policy_node", ("policy.yaml",), policy)]
     if use_safety_filter:
@@ -108,16 +111,14 @@ def sim_set(opts: LaunchOptions, world: str = "", robot: str = "", spawn_pose: l
             use_safety_filter: bool = False) -> list[NodeSpec]:
     """launch/sim.launch.py: the MuJoCo world + the navigate set on sim time, the policy limited like the robot."""
     opts = replace(opts, use_sim_time=True)
-    nav = navigate_set(opts, graph_dir, goal_node, use_safety_filter)
-    if robot:
-        nav = [n.with_params(robot_profile=robot) if n.executable == "gnm_policy_node" else n for n in nav]
-    return [sim_node(opts, world, robot, spawn_pose, real_time_factor), *nav]
+    return [sim_node(opts, world, robot, spawn_pose, real_time_factor),
+            *navigate_set(opts, graph_dir, goal_node, use_safety_filter, robot)]
 
 
 def replay_set(opts: LaunchOptions, graph_dir: str = "", goal_node: int | None = None,
-               use_safety_filter: bool = False) -> list[NodeSpec]:
+               use_safety_filter: bool = False, robot_profile: str = "") -> list[NodeSpec]:
     """launch/replay.launch.py: the navigate set on the bag's clock (the bag player is started separately)."""
-    return navigate_set(replace(opts, use_sim_time=True), graph_dir, goal_node, use_safety_filter)
+    return navigate_set(replace(opts, use_sim_time=True), graph_dir, goal_node, use_safety_filter, robot_profile)
 
 
 NODE_SETS = {"navigate": navigate_set, "build_graph": build_graph_set, "sim": sim_set, "replay": replay_set}
