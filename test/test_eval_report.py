@@ -76,3 +76,16 @@ def test_routes_skip_worlds_too_small_only_when_asked():
     assert all(t.planned_length_m >= 9.0 for t in tasks) and tasks[0].goal != tasks[1].goal
     with pytest.raises(PlanningError, match="world box_room"):
         plan_routes(["box_room", "office_11"], "turtlebot", 2, 9.0)
+
+
+def test_the_shipped_filter_is_used_only_with_its_own_encoder(gnm_model_path):
+    from gnm_nav.commands.evaluate import resolve_models
+    from gnm_nav.ldm.export import EncoderMismatchError
+
+    gnm, ldm, note = resolve_models("gnm_sim.onnx", "", False)
+    assert ldm is not None and ldm.name == "ldm_sim.onnx" and note == "safety filter ldm_sim.onnx"
+    gnm, ldm, note = resolve_models(str(gnm_model_path), "", False)
+    assert ldm is None and "another encoder" in note
+    with pytest.raises(EncoderMismatchError, match="retrain the LDM"):
+        resolve_models(str(gnm_model_path), "ldm_sim.onnx", False)
+    assert resolve_models("gnm_sim.onnx", "", True)[1] is None

@@ -24,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--anchor", action="store_true", help="also run the anchor mode (public code's behaviour)")
     parser.add_argument("--real-time-factor", type=float, default=1.0, help="sim speed-up")
     parser.add_argument("--seed", type=int, default=0, help="seed of the route")
+    parser.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default a random private one)")
     parser.set_defaults(func=run)
 
 
@@ -37,16 +38,10 @@ def _latency_line(latency: dict[str, dict[str, float]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from gnm_nav.commands.evaluate import resolve_models
-    from gnm_nav.errors import ModelFileError
     from gnm_nav.evaluation.campaign import run_campaign
     from gnm_nav.evaluation.routes import plan_routes
     from gnm_nav.evaluation.runner import ANCHOR, EvalConfig, ours
-    from gnm_nav.paths import models_dir, resolve_model_path
 
-    if not resolve_model_path(args.model).is_file():
-        raise ModelFileError(f"the demo needs the navigation model {args.model} (looked in {models_dir()}), which "
-                             "is not there yet (it is trained with `gnm-nav train gnm` and shipped in models/); "
-                             "pass --model PATH to use another")
     gnm, ldm, filter_note = resolve_models(args.model, "", False)
     task = plan_routes([args.world], args.robot, 1, args.min_route_m, args.seed)[0][0]
     modes = [ours(ldm is not None)] + ([ANCHOR] if args.anchor else [])
@@ -59,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     settings = {"model": str(gnm), "ldm": str(ldm) if ldm else None, "robot": args.robot, "world": args.world,
                 "command_line": "gnm-nav " + " ".join(getattr(args, "argv", []))}
-    result = run_campaign([task], modes, cfg, args.out, settings)
+    result = run_campaign([task], modes, cfg, args.out, settings, args.domain_id)
     if result.get("routes_not_built"):
         print(f"the graph could not be built: {next(iter(result['routes_not_built'].values()))}")
         return 1
@@ -77,4 +72,4 @@ def run(args: argparse.Namespace) -> int:
             print(f"  latency p50/p99: {_latency_line(run_.get('latency_ms', {}))}")
     print(f"report: {args.out} (summary.json, routes/{task.route_id}.png, work/ with the graph and node logs); "
           f"{time.monotonic() - started:.0f} s")
-    return 0 if all(r["success"] for r in record["runs"].values()) else 1
+    return 0  # the demo ran: its outcome is the summary above, as with `gnm-nav eval`

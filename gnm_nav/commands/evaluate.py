@@ -43,7 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_models(model: str, ldm: str, no_filter: bool) -> tuple[Path, Path | None, str]:
-    """(GNM, LDM or None, a note on the filter). A missing GNM or an asked-for LDM is an error."""
+    """(GNM, LDM or None, a note on the filter). A missing GNM, or an asked-for LDM that is missing or was
+    trained on another encoder, is an error; the shipped LDM is used only with the encoder it was made for."""
+    from gnm_nav.ldm.export import EncoderMismatchError, check_encoder, load_ldm_card
+    from gnm_nav.model_card import load_model_card
     from gnm_nav.paths import resolve_model_path
 
     gnm = resolve_model_path(model)
@@ -51,15 +54,19 @@ def resolve_models(model: str, ldm: str, no_filter: bool) -> tuple[Path, Path | 
         raise ModelFileError(f"GNM model {gnm} not found (train one with `gnm-nav train gnm`, or pass --model)")
     if no_filter:
         return gnm, None, "safety filter off (--no-filter)"
+    encoder_sha256 = load_model_card(gnm).sha256["obs"]
     if ldm:
         path = resolve_model_path(ldm)
-        if not path.is_file():
-            raise ModelFileError(f"LDM model {path} not found")
+        check_encoder(load_ldm_card(path), encoder_sha256, gnm.name)
         return gnm, path, f"safety filter {path.name}"
     shipped = resolve_model_path("ldm_sim.onnx")
-    if shipped.is_file():
-        return gnm, shipped, f"safety filter {shipped.name}"
-    return gnm, None, "safety filter off: models/ldm_sim.onnx not found"
+    if not shipped.is_file():
+        return gnm, None, "safety filter off: models/ldm_sim.onnx not found"
+    try:
+        check_encoder(load_ldm_card(shipped), encoder_sha256, gnm.name)
+    except EncoderMismatchError:
+        return gnm, None, f"safety filter off: {shipped.name} belongs to another encoder than {gnm.name} (pass --ldm)"
+    return gnm, shipped, f"safety filter {shipped.name}"
 
 
 def parse_worlds(text: str, routes: int) -> list[str]:
