@@ -66,17 +66,28 @@ def test_commands_and_waypoints_within_limits_then_zero_when_stale(ros, gnm_mode
 
 
 def test_stale_subgoal_stops_robot(ros, gnm_model_path):
-    _node(ros, gnm_model_path)
+    node = _node(ros, gnm_model_path)
     cmds = ros.collect(TwistStamped, "cmd_vel_nav")
     camera, subgoal = ros.publisher(Image, "camera/image_raw"), ros.publisher(Image, "gnm/subgoal")
-    frames = _frames(8) * 5
-    t0 = time.time()
-    _drive(ros, camera, subgoal, frames[:30], stamp0=t0)
-    for i, rgb in enumerate(frames[30:]):  # camera keeps coming, the subgoal does not
-        camera.publish(rgb_to_msg(rgb, t0 + (30 + i) / 20.0, "camera"))
-        time.sleep(0.05)
-    time.sleep(0.3)
-    assert cmds and (cmds[-1].twist.linear.x, cmds[-1].twist.angular.z) == (0.0, 0.0)
+    ros.wait_matched(camera, subgoal)
+    frames, t0, i = _frames(8), time.time(), 0
+
+    def feed_until(done, with_subgoal: bool) -> None:
+        nonlocal i
+        deadline = time.monotonic() + 15.0
+        while time.monotonic() < deadline and not done():
+            if with_subgoal:
+                subgoal.publish(rgb_to_msg(frames[0], t0, "camera"))
+            camera.publish(rgb_to_msg(frames[i % len(frames)], t0 + i / 20.0, "camera"))
+            i += 1
+            time.sleep(0.05)
+
+    feed_until(lambda: node._acting, with_subgoal=True)
+    assert node._acting, f"never drove: {node._reason}"
+    # the camera keeps coming, the subgoal does not: the node must stop for the subgoal, not the camera
+    feed_until(lambda: "subgoal is stale" in node._reason, with_subgoal=False)
+    assert "subgoal is stale" in node._reason, node._reason
+    assert ros.wait_for(lambda: (cmds[-1].twist.linear.x, cmds[-1].twist.angular.z) == (0.0, 0.0), timeout=2)
 
 
 def test_twist_and_compressed_transport(ros, gnm_model_path):

@@ -56,8 +56,7 @@ def run_campaign(tasks: list[RouteTask], modes: list[Mode], cfg: EvalConfig, out
                 images.append(write_route(out, record))
                 result = summary(records, names, {**settings, "domain_id": domain})
                 atomic_write_json(out / "summary.json", result)
+                write_png(out / "trajectories.png", overview_png(images))
         finally:
             monitor.close()
-    if images:
-        write_png(out / "trajectories.png", overview_png(images))
     return result
