@@ -9,7 +9,10 @@ import torch.nn.functional as F
 
 from gnm_nav.model import GNM, parameter_count
 
-REFERENCE_TSV = Path("/work/shared/reference/gnm_state_dict_keys.tsv")
+# shared/ lies beside the checkout, for sessions and CI alike
+_CANDIDATES = [root / "shared/reference/gnm_state_dict_keys.tsv" for root in (Path(__file__).resolve().parents[2],
+                                                                              Path("/work"))]
+REFERENCE_TSV = next((p for p in _CANDIDATES if p.is_file()), _CANDIDATES[0])
 
 
 def _reference_rows() -> list[tuple[str, list[int], str]]:
