@@ -47,7 +47,8 @@ def graph_dir(tmp_path, texture) -> Path:
     return graph.save(tmp_path / "graph")
 
 
-def _stream(camera, texture, seconds: float, fps: float = 20.0) -> None:
+def _stream(ros, camera, texture, seconds: float, fps: float = 20.0) -> None:
+    ros.wait_matched(camera)
     t0 = time.time()
     for k in range(int(seconds * fps)):
         camera.publish(rgb_to_msg(view(texture, 5 * SPACING_PX + k * 0.2), t0 + k / fps, "camera"))
@@ -68,7 +69,7 @@ def test_planner_publishes_subgoal_closest_node_markers(ros, graph_dir, texture,
     closest = ros.collect(Int32, "gnm/closest_node")
     reached = ros.collect(Bool, "gnm/goal_reached")
     markers = ros.collect(MarkerArray, "gnm/graph_markers")
-    _stream(ros.publisher(Image, "camera/image_raw"), texture, seconds=2.5)
+    _stream(ros, ros.publisher(Image, "camera/image_raw"), texture, seconds=2.5)
     assert ros.wait_for(lambda: subgoals and closest and reached and markers, timeout=10)
     assert subgoals[-1].encoding == "rgb8" and (subgoals[-1].width, subgoals[-1].height) == (85, 64)
     assert 0 <= closest[-1].data < 30 and reached[-1].data is False
@@ -94,7 +95,7 @@ def test_bad_graph_keeps_the_node_up_without_subgoals(ros, tmp_path, texture, gn
     node = _planner(ros, tmp_path / "broken", gnm_model_path)
     subgoals = ros.collect(Image, "gnm/subgoal")
     diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
-    _stream(ros.publisher(Image, "camera/image_raw"), texture, seconds=1.0)
+    _stream(ros, ros.publisher(Image, "camera/image_raw"), texture, seconds=1.0)
     assert ros.wait_for(lambda: any(s.level == DiagnosticStatus.ERROR and "not valid JSON" in s.message
                                     for d in diagnostics for s in d.status), timeout=10)
     assert not subgoals and node._nav is None
@@ -108,7 +109,7 @@ def test_graph_builder_records_and_saves_on_shutdown(ros, tmp_path, texture):
         Parameter("record_interval_s", value=0.5), Parameter("autosave_period", value=0.0),
         Parameter("markers_period", value=0.2)]))
     markers = ros.collect(MarkerArray, "gnm/graph_markers")
-    _stream(ros.publisher(Image, "camera/image_raw"), texture, seconds=2.0)
+    _stream(ros, ros.publisher(Image, "camera/image_raw"), texture, seconds=2.0)
     assert ros.wait_for(lambda: len(node.session.nodes) >= 3 and markers, timeout=10)
     assert not (out / "graph.json").exists()  # autosave off: nothing written yet
     node.finish()  # what destroy_node (Ctrl-C) does
@@ -135,13 +136,21 @@ def test_ctrl_c_saves_the_recorded_session(ros, tmp_path, texture):
     out = tmp_path / "recorded"
     proc = subprocess.Popen(
         [sys.executable, "-m", "gnm_nav.nodes.graph_builder_node", "--ros-args", "-p", f"graph_dir:={out}",
-         "-p", "image_qos:=reliable", "-p", "record_interval_s:=0.3", "-p", "autosave_period:=0.0"],
+         "-p", "image_qos:=reliable", "-p", "record_interval_s:=0.3", "-p", "autosave_period:=0.0",
+         "-p", "markers_period:=0.2"],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True)
+    markers = ros.collect(MarkerArray, "gnm/graph_markers")
+
+    def recorded() -> int:  # nodes in the builder's latest markers
+        return next((len(m.points) for m in (markers[-1].markers if markers else []) if m.ns == "nodes"), 0)
+
     try:
         camera = ros.publisher(Image, "camera/image_raw")
-        assert ros.wait_for(lambda: camera.get_subscription_count() > 0, timeout=20)
-        _stream(camera, texture, seconds=1.5)
+        ros.wait_matched(camera, timeout=20)
+        deadline = time.monotonic() + 20.0
+        while recorded() < 3 and time.monotonic() < deadline:  # a busy machine delivers frames late
+            _stream(ros, camera, texture, seconds=0.5)
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=20)
     finally:

@@ -78,6 +78,7 @@ class Rig:
         self.camera = CameraFeed(ros, frames)
         assert ros.wait_for(lambda: self.node._filter is not None and math.isfinite(self.node._filter.camera_age(
             self.node._now())), timeout=20), self.node._reason
+        ros.wait_matched(self.cmd)
 
     def send(self, v: float, w: float, timeout: float = 5.0) -> TwistStamped:
         before = len(self.out)
