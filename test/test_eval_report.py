@@ -89,3 +89,16 @@ def test_the_shipped_filter_is_used_only_with_its_own_encoder(gnm_model_path):
     with pytest.raises(EncoderMismatchError, match="retrain the LDM"):
         resolve_models(str(gnm_model_path), "ldm_sim.onnx", False)
     assert resolve_models("gnm_sim.onnx", "", True)[1] is None
+
+
+def test_overview_is_a_grid_of_equal_cells():
+    from gnm_nav.evaluation.report import overview_png
+
+    tall, fitting = np.zeros((400, 100, 3), np.uint8), np.zeros((50, 100, 3), np.uint8)
+    sheet = overview_png([tall, fitting, fitting], cell=(200, 100), columns=2)
+    assert sheet.shape == (200, 400, 3)
+    assert (sheet[100:, 200:] == 255).all()  # the empty fourth cell stays white
+    assert (sheet[:100, 200:] == 0).all()  # same aspect as the cell: scaled to fill it
+    tall_cell = sheet[:100, :200]
+    assert (tall_cell[:, 88:112] == 0).all() and (tall_cell[:, :80] == 255).all()  # 25 px wide, centred
+    assert overview_png([fitting], cell=(200, 100)).shape == (100, 200, 3)

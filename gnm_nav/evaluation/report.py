@@ -75,18 +75,21 @@ def route_png(record: dict[str, Any]) -> np.ndarray:
     return img
 
 
-def overview_png(images: list[np.ndarray], height: int = 360, columns: int = 4) -> np.ndarray:
-    """All route pictures scaled to one height, in a grid."""
+def overview_png(images: list[np.ndarray], cell: tuple[int, int] = (480, 360), columns: int = 4) -> np.ndarray:
+    """All route pictures in a grid of equal cells (width, height), each scaled to fit and centred on white."""
     import cv2
 
-    tiles = [cv2.resize(im, (max(1, int(im.shape[1] * height / im.shape[0])), height)) for im in images]
-    width = max(t.shape[1] for t in tiles)
-    tiles = [np.pad(t, ((0, 0), (0, width - t.shape[1]), (0, 0)), constant_values=255) for t in tiles]
-    rows = [np.concatenate(tiles[i:i + columns] + [np.full_like(tiles[0], 255)] * (columns - len(tiles[i:i + columns])),
-                           axis=1) for i in range(0, len(tiles), columns)]
-    if len(tiles) < columns:
-        rows = [np.concatenate(tiles, axis=1)]
-    return np.concatenate(rows, axis=0)
+    width, height = cell
+    columns = max(1, min(columns, len(images)))
+    rows = -(-len(images) // columns)
+    sheet = np.full((rows * height, columns * width, 3), 255, np.uint8)
+    for k, im in enumerate(images):
+        scale = min(width / im.shape[1], height / im.shape[0])
+        w, h = max(1, int(im.shape[1] * scale)), max(1, int(im.shape[0] * scale))
+        y0 = (k // columns) * height + (height - h) // 2
+        x0 = (k % columns) * width + (width - w) // 2
+        sheet[y0:y0 + h, x0:x0 + w] = cv2.resize(im, (w, h), interpolation=cv2.INTER_AREA)
+    return sheet
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
