@@ -8,7 +8,6 @@ as an executable: it exists for `gnm-nav eval` and `gnm-nav demo`.
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,7 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
+from gnm_nav.bag_io import quaternion_to_yaw
 from gnm_nav.errors import GnmNavError
 from gnm_nav.ros.cmd_vel import CmdVelPublisher
 from gnm_nav.ros.lifecycle import spin_node
@@ -34,7 +34,7 @@ PARAMS = [
 
 def yaw_of(msg: Odometry) -> float:
     q = msg.pose.pose.orientation
-    return math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+    return quaternion_to_yaw(q.x, q.y, q.z, q.w)
 
 
 class ExpertDriverNode(Node):

@@ -6,7 +6,6 @@ atomically every `autosave_period` s and when the node stops (Ctrl-C saves what 
 """
 from __future__ import annotations
 
-import math
 import sys
 import threading
 from pathlib import Path
@@ -16,6 +15,7 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
 
+from gnm_nav.bag_io import quaternion_to_yaw
 from gnm_nav.errors import GnmNavError
 from gnm_nav.graph.builder import GraphBuilder, SessionLinker
 from gnm_nav.graph.render import graph_layout
@@ -99,7 +99,7 @@ class GraphBuilderNode(Node):
 
     def _on_odom(self, msg: Odometry) -> None:
         q = msg.pose.pose.orientation
-        yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+        yaw = quaternion_to_yaw(q.x, q.y, q.z, q.w)
         p = msg.pose.pose.position
         self._odom = (stamp_to_sec(msg.header.stamp), (float(p.x), float(p.y), yaw))
 
