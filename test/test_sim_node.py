@@ -40,10 +40,11 @@ def test_drives_over_dds(ros):
         msg = TwistStamped()
         msg.twist.linear.x = 0.3
         pub.publish(msg)
-        return odom[-1].pose.pose.position.x > 0.3
+        return truth[-1].pose.pose.position.x - start > 0.3
 
     assert ros.wait_for(drive, timeout=20)
-    assert truth[-1].pose.pose.position.x - start > 0.3
+    # odometry (1% noise, its own message) follows the true motion closely, not exactly
+    assert ros.wait_for(lambda: odom[-1].pose.pose.position.x > 0.25, timeout=5)
     assert clock[-1].clock.sec + clock[-1].clock.nanosec * 1e-9 > 1.0
     assert not any(c.data for c in collisions)
     # a NaN command is dropped (the robot stops on cmd_vel timeout), never applied
