@@ -148,18 +148,25 @@ class TeleopNode(Node):
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     import rclpy
     from rclpy.signals import SignalHandlerOptions
 
-    # Ctrl-C must reach us as KeyboardInterrupt (not shut rclpy down first) so a zero command can still go out.
+    # Ctrl-C / SIGTERM only set a flag: the loop then ends between iterations, so a zero command still goes
+    # out and rclpy is never interrupted half-way through a spin (a KeyboardInterrupt there could hang exit).
     rclpy.init(args=sys.argv if argv is None else argv, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     node = TeleopNode()
     print(__doc__.split("\n\n")[1], flush=True)
     try:
         with RawTerminal(sys.stdin.fileno()) as term:
             period = 1.0 / node.p["rate_hz"]
             next_pub = time.monotonic()
-            while rclpy.ok():
+            while rclpy.ok() and not stop.is_set():
                 for key in split_keys(term.read(max(0.0, next_pub - time.monotonic()))):
                     status = node.core.press(key, time.monotonic())
                     if status:
@@ -171,8 +178,6 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         node.get_logger().error(str(exc))
         return 2
-    except KeyboardInterrupt:
-        pass
     finally:
         if rclpy.ok():
             node.publish_final_zero()  # never leave the robot moving
