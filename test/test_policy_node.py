@@ -29,13 +29,20 @@ def _frames(n: int) -> list[np.ndarray]:
     return [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(n)]
 
 
-def _drive(ros, camera, subgoal, frames, fps=20.0, stamp0=None):
-    ros.wait_matched(camera, subgoal)
-    t0 = time.time() if stamp0 is None else stamp0
-    for i, rgb in enumerate(frames):
-        subgoal.publish(rgb_to_msg(frames[0], t0, "camera"))
-        camera.publish(rgb_to_msg(rgb, t0 + i / fps, "camera"))
+def _drive(ros, camera, subgoal, frames, until, timeout=20.0, fps=20.0) -> bool:
+    """A live camera (each frame stamped when sent, cycling through frames) and, unless subgoal is None, a
+    fixed subgoal, until until(). Stamping with the send time keeps frames fresh on a slow, loaded machine.
+    """
+    ros.wait_matched(*(p for p in (camera, subgoal) if p is not None))
+    deadline, i = time.monotonic() + timeout, 0
+    while time.monotonic() < deadline and not until():
+        now = time.time()
+        if subgoal is not None:
+            subgoal.publish(rgb_to_msg(frames[0], now, "camera"))
+        camera.publish(rgb_to_msg(frames[i % len(frames)], now, "camera"))
+        i += 1
         time.sleep(1.0 / fps)
+    return until()
 
 
 def _moving(cmds) -> list:
@@ -47,9 +54,7 @@ def test_commands_and_waypoints_within_limits_then_zero_when_stale(ros, gnm_mode
     cmds = ros.collect(TwistStamped, "cmd_vel_nav")
     paths = ros.collect(Path, "gnm/waypoints")
     camera, subgoal = ros.publisher(Image, "camera/image_raw"), ros.publisher(Image, "gnm/subgoal")
-    frames = _frames(8)
-    _drive(ros, camera, subgoal, frames * 5)  # 2 s of camera at 20 fps: context (1.25 s) fills
-    assert ros.wait_for(lambda: len(paths) >= 5, timeout=10)
+    assert _drive(ros, camera, subgoal, _frames(8), until=lambda: len(paths) >= 5)  # context (1.25 s) fills
     path = paths[-1]
     assert path.header.frame_id == "base_link" and len(path.poses) == 5
     assert all(np.isfinite(p.pose.position.x) for p in path.poses)
@@ -69,24 +74,10 @@ def test_stale_subgoal_stops_robot(ros, gnm_model_path):
     node = _node(ros, gnm_model_path)
     cmds = ros.collect(TwistStamped, "cmd_vel_nav")
     camera, subgoal = ros.publisher(Image, "camera/image_raw"), ros.publisher(Image, "gnm/subgoal")
-    ros.wait_matched(camera, subgoal)
-    frames, t0, i = _frames(8), time.time(), 0
-
-    def feed_until(done, with_subgoal: bool) -> None:
-        nonlocal i
-        deadline = time.monotonic() + 15.0
-        while time.monotonic() < deadline and not done():
-            if with_subgoal:
-                subgoal.publish(rgb_to_msg(frames[0], t0, "camera"))
-            camera.publish(rgb_to_msg(frames[i % len(frames)], t0 + i / 20.0, "camera"))
-            i += 1
-            time.sleep(0.05)
-
-    feed_until(lambda: node._acting, with_subgoal=True)
-    assert node._acting, f"never drove: {node._reason}"
+    frames = _frames(8)
+    assert _drive(ros, camera, subgoal, frames, until=lambda: node._acting), f"never drove: {node._reason}"
     # the camera keeps coming, the subgoal does not: the node must stop for the subgoal, not the camera
-    feed_until(lambda: "subgoal is stale" in node._reason, with_subgoal=False)
-    assert "subgoal is stale" in node._reason, node._reason
+    assert _drive(ros, camera, None, frames, until=lambda: "subgoal is stale" in node._reason), node._reason
     assert ros.wait_for(lambda: (cmds[-1].twist.linear.x, cmds[-1].twist.angular.z) == (0.0, 0.0), timeout=2)
 
 
@@ -136,8 +127,7 @@ def test_fuzzed_images_do_not_kill_the_node(ros, gnm_model_path):
         time.sleep(0.002)  # the reader keeps 5 messages: pace the flood so most are really received
     assert ros.wait_for(lambda: node._camera.errors >= 100, timeout=30), node._camera.errors
     assert node._camera.errors >= 0.95 * node._camera.received
-    _drive(ros, camera, subgoal, _frames(8) * 5)  # still alive and answering
-    assert ros.wait_for(lambda: len(paths) >= 3, timeout=10)
+    assert _drive(ros, camera, subgoal, _frames(8), until=lambda: len(paths) >= 3)  # still alive and answering
     assert ros.wait_for(lambda: any(kv.key == "image_decode_errors" and int(kv.value) >= 100
                                     for d in diags for s in d.status for kv in s.values), timeout=5)
 
