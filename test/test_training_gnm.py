@@ -132,3 +132,24 @@ def test_held_out_report_tells_a_steering_model_from_a_straight_driving_one(tiny
     assert steering["waypoint_lateral_r"] == pytest.approx(1.0, abs=1e-5)
     assert abs(not_steering["waypoint_lateral_r"]) < 0.3
     assert not_steering["waypoint_error_m"] < 0.05  # the error alone barely shows the difference
+
+
+def test_mirrored_samples_flip_images_and_negate_lateral_labels(tiny_data):
+    datasets = read_dataset(tiny_data)
+    cache = build_frame_cache(datasets, tiny_data / ".cache")
+    maker = BatchMaker(cache, torch.device("cpu"))
+    plain = GnmSampler(datasets, "train", cache.offsets).sample(64, np.random.default_rng(3))
+    mirrored = GnmSampler(datasets, "train", cache.offsets, mirror_prob=0.5).sample(64, np.random.default_rng(3))
+    assert not plain.mirror.any() and 10 < mirrored.mirror.sum() < 54
+    same = (plain.context == mirrored.context).all(1) & (plain.goal == mirrored.goal)
+    assert same.sum() > 32  # the draws that pick frames are the same; only the mirroring differs
+    m, k = same & mirrored.mirror, same & ~mirrored.mirror
+    sign = np.array([1.0, -1.0, 1.0, -1.0], np.float32)  # x, y, cos(yaw), sin(yaw)
+    np.testing.assert_allclose(mirrored.action[m], plain.action[m] * sign)
+    np.testing.assert_allclose(mirrored.action[k], plain.action[k])
+    a, b = maker.tensors(plain), maker.tensors(mirrored)
+    for key in ("obs", "goal"):
+        assert torch.equal(b[key][torch.from_numpy(m)], a[key][torch.from_numpy(m)].flip(-1))
+        assert torch.equal(b[key][torch.from_numpy(k)], a[key][torch.from_numpy(k)])
+    with pytest.raises(ValueError, match="mirror_prob"):
+        GnmSampler(datasets, "train", cache.offsets, mirror_prob=1.5)

@@ -5,6 +5,10 @@ mask). The goal is d in [1, max_dist] steps ahead in the same trajectory, or wit
 1/(max_dist+1) a frame from another trajectory (a negative, labelled max_dist, action masked).
 Actions are the next len_traj_pred poses in the current robot frame, xy divided by the dataset's
 metric_waypoint_spacing, yaw as (cos, sin); the action loss counts only 2 < d < 10.
+
+Training samples may be mirrored left-right (images flipped, lateral offset and yaw negated): the
+mirror of a drive is a drive too, and it makes "which side is the goal on" the only way to tell
+left from right, instead of something each world's look lets the network memorise.
 """
 from __future__ import annotations
 
@@ -35,6 +39,7 @@ class Batch:
     action: np.ndarray  # [B, len_traj_pred, 4] float32
     action_mask: np.ndarray  # [B] float32
     spacing_m: np.ndarray  # [B] float32: metres per action unit of each sample's dataset
+    mirror: np.ndarray  # [B] bool: flip this sample's images left-right (its action label already is)
 
 
 def action_label(traj: Trajectory, t: int, len_traj_pred: int, spacing_m: float) -> np.ndarray:
@@ -56,13 +61,17 @@ class GnmSampler:
     """Draws batches uniformly over (trajectory, time) from several datasets (several robots)."""
 
     def __init__(self, datasets: list[GnmDataset], split: str, offsets: dict[tuple[str, str], int],
-                 context_size: int = 5, len_traj_pred: int = 5, negative_prob: float = 1.0 / (MAX_DIST + 1)) -> None:
+                 context_size: int = 5, len_traj_pred: int = 5, negative_prob: float = 1.0 / (MAX_DIST + 1),
+                 mirror_prob: float = 0.0) -> None:
         self.datasets = datasets
         self.trajs = [ds.split(split) for ds in datasets]
         self.offsets = offsets
         self.context_size = context_size
         self.len_traj_pred = len_traj_pred
         self.negative_prob = negative_prob
+        if not 0.0 <= mirror_prob <= 1.0:
+            raise ValueError(f"mirror_prob must be in [0, 1], got {mirror_prob}")
+        self.mirror_prob = mirror_prob
         self._all_trajs = [(d, k) for d, trajs in enumerate(self.trajs) for k in range(len(trajs))]
         self._traj_position = {dk: i for i, dk in enumerate(self._all_trajs)}
         self.index = [SampleIndex(d, k, t) for d, trajs in enumerate(self.trajs) for k, traj in enumerate(trajs)
@@ -85,12 +94,16 @@ class GnmSampler:
         action = np.empty((batch_size, self.len_traj_pred, 4), np.float32)
         mask = np.empty(batch_size, np.float32)
         spacing = np.empty(batch_size, np.float32)
+        mirror = rng.random(batch_size) < self.mirror_prob
         for b, p in enumerate(picks):
             s = self.index[p]
             traj = self.trajs[s.dataset][s.trajectory]
             context[b] = [self._cache_index(s.dataset, s.trajectory, s.t - self.context_size + j) for j in range(ctx)]
             spacing[b] = self.datasets[s.dataset].metric_waypoint_spacing
             action[b] = action_label(traj, s.t, self.len_traj_pred, spacing[b])
+            if mirror[b]:
+                action[b, :, 1] *= -1.0  # y left -> right
+                action[b, :, 3] *= -1.0  # sin(yaw)
             if len(self._all_trajs) > 1 and rng.random() < self.negative_prob:
                 d2, k2 = self._other_trajectory(s, rng)
                 goal[b] = self._cache_index(d2, k2, int(rng.integers(0, len(self.trajs[d2][k2]))))
@@ -100,7 +113,7 @@ class GnmSampler:
             goal[b] = self._cache_index(s.dataset, s.trajectory, s.t + d)
             distance[b] = d
             mask[b] = float(MIN_ACTION_DIST < d < MAX_ACTION_DIST)
-        return Batch(context, goal, distance, action, mask, spacing)
+        return Batch(context, goal, distance, action, mask, spacing, mirror)
 
     def _other_trajectory(self, s: SampleIndex, rng: np.random.Generator) -> tuple[int, int]:
         """A uniformly drawn trajectory other than the sample's own (there are at least two)."""

@@ -36,6 +36,7 @@ class TrainConfig:
     device: str = "auto"
     context_size: int = 5
     len_traj_pred: int = 5
+    mirror_prob: float = 0.5  # training samples mirrored left-right (gnm_samples); held-out ones never
 
 
 @dataclass
@@ -64,17 +65,20 @@ class BatchMaker:
         self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 1, 3, 1, 1)
         self.memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
-    def images(self, indices: np.ndarray) -> torch.Tensor:
-        """[B, K] cache indices -> [B, 3K, H, W] float32."""
+    def images(self, indices: np.ndarray, mirror: np.ndarray) -> torch.Tensor:
+        """[B, K] cache indices -> [B, 3K, H, W] float32, rows where mirror is set flipped left-right."""
         flat = torch.from_numpy(np.ascontiguousarray(self.cache.frames[indices.reshape(-1)])).to(self.device)
         b, k = indices.shape
         x = flat.view(b, k, *flat.shape[1:]).permute(0, 1, 4, 2, 3).float().div_(255.0)
+        if mirror.any():
+            rows = torch.from_numpy(np.flatnonzero(mirror)).to(self.device)
+            x[rows] = x[rows].flip(-1)
         x = ((x - self.mean) / self.std).reshape(b, 3 * k, x.shape[-2], x.shape[-1])
         return x.contiguous(memory_format=self.memory_format)
 
     def tensors(self, batch: Batch) -> dict[str, torch.Tensor]:
         t = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
-        return {"obs": self.images(batch.context), "goal": self.images(batch.goal[:, None]),
+        return {"obs": self.images(batch.context, batch.mirror), "goal": self.images(batch.goal[:, None], batch.mirror),
                 "distance": t(batch.distance), "action": t(batch.action), "mask": t(batch.action_mask),
                 "spacing": t(batch.spacing_m)}
 
@@ -139,7 +143,8 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     model.to(device)
     if device.type == "cpu":
         model.to(memory_format=torch.channels_last)
-    train = GnmSampler(datasets, "train", cache.offsets, config.context_size, config.len_traj_pred)
+    train = GnmSampler(datasets, "train", cache.offsets, config.context_size, config.len_traj_pred,
+                       mirror_prob=config.mirror_prob)
     try:
         test = GnmSampler(datasets, "test", cache.offsets, config.context_size, config.len_traj_pred)
     except ValueError as exc:
