@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from gnm_nav.checkpoint import load_gnm
 from gnm_nav.data.gnm_format import read_dataset, write_data_config, write_splits, write_trajectory
 from gnm_nav.model.gnm import GNM
 from gnm_nav.training.frame_cache import build_frame_cache
@@ -103,6 +104,8 @@ def test_loss_decreases_and_training_resumes(tiny_data, tmp_path):
     resumed = train_gnm(GNM(), datasets, cache, config, tmp_path)
     assert [r.epoch for r in resumed] == [1, 2]
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["epoch"] == 2
+    # a run's checkpoint is also a starting point for another (--init), like published weights
+    assert load_gnm(tmp_path / "checkpoint.pt").state_dict().keys() == GNM().state_dict().keys()
 
 
 class _Scripted(torch.nn.Module):
