@@ -1,6 +1,7 @@
 """GNM training: labels as in the reference, a loss that learns, checkpoints that resume."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -156,3 +157,19 @@ def test_mirrored_samples_flip_images_and_negate_lateral_labels(tiny_data):
         assert torch.equal(b[key][torch.from_numpy(k)], a[key][torch.from_numpy(k)])
     with pytest.raises(ValueError, match="mirror_prob"):
         GnmSampler(datasets, "train", cache.offsets, mirror_prob=1.5)
+
+
+def test_train_cli_continues_from_one_of_our_onnx_exports(tiny_data, tmp_path):
+    from gnm_nav.cli import main as cli_main
+    from gnm_nav.onnx_export import export_gnm, random_init_gnm
+
+    start = tmp_path / "start.onnx"
+    export_gnm(random_init_gnm(seed=1), start)
+    out = tmp_path / "more.onnx"
+    rc = cli_main(["train", "gnm", "--data", str(tiny_data), "--init", str(start), "--out", str(out),
+                   "--workdir", str(tmp_path / "run"), "--epochs", "1", "--steps-per-epoch", "2",
+                   "--batch-size", "8", "--eval-samples", "16"])
+    assert rc == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["training"]["init"] == str(start) and card["training"]["epochs"] == 1
+    assert card["sha256"]["whole"] != json.loads(start.with_suffix(".json").read_text())["sha256"]["whole"]

@@ -5,6 +5,7 @@ import argparse
 import shlex
 from pathlib import Path
 
+RECENTRE_BATCH = 128  # training samples whose statistics the BatchNorms of an ONNX --init are recentred on
 HELP = "train the GNM policy on GNM-format datasets (several robots), export ONNX with a model card"
 
 
@@ -12,7 +13,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="dataset roots (comma-separated), each with data_config.yaml")
     parser.add_argument("--out", required=True, help="ONNX file to write (model card and parts beside it)")
     parser.add_argument("--datasets", default="", help="only these dataset names (comma-separated; default all)")
-    parser.add_argument("--init", default="", help="start from these weights: a published GNM checkpoint or state_dict")
+    parser.add_argument("--init", default="",
+                        help="start from these weights: a published GNM checkpoint or state_dict, a checkpoint.pt "
+                             "of an earlier run, or one of our ONNX exports (card beside it)")
     parser.add_argument("--workdir", default="", help="checkpoints and frame cache (default: runs/<out name>)")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--steps-per-epoch", type=int, default=0, help="0 = one pass over the training samples")
@@ -28,14 +31,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
 
     from gnm_nav.checkpoint import load_gnm
     from gnm_nav.data.gnm_format import read_dataset
     from gnm_nav.errors import DatasetError
     from gnm_nav.onnx_export import export_gnm, random_init_gnm
+    from gnm_nav.onnx_import import gnm_from_onnx, recentre_batchnorm
     from gnm_nav.training.frame_cache import build_frame_cache
-    from gnm_nav.training.gnm_train import TrainConfig, train_gnm
+    from gnm_nav.training.gnm_samples import GnmSampler
+    from gnm_nav.training.gnm_train import BatchMaker, TrainConfig, train_gnm
 
     out = Path(args.out)
     workdir = Path(args.workdir) if args.workdir else Path("runs") / out.stem
@@ -45,8 +51,14 @@ def run(args: argparse.Namespace) -> int:
     if not datasets:
         raise DatasetError(f"no datasets selected from {args.data} (asked for {sorted(wanted) or 'all'})")
     torch.manual_seed(args.seed)
-    model = load_gnm(args.init) if args.init else random_init_gnm(seed=args.seed)
+    from_onnx = Path(args.init).suffix == ".onnx"
+    model = gnm_from_onnx(args.init) if from_onnx else load_gnm(args.init) if args.init else random_init_gnm(seed=args.seed)
     cache = build_frame_cache(datasets, workdir / "cache")
+    if from_onnx:  # its BatchNorms were folded away: recentre them on this data so training starts where it left off
+        batch = GnmSampler(datasets, "train", cache.offsets, model.context_size, model.len_traj_pred).sample(
+            RECENTRE_BATCH, np.random.default_rng(args.seed))
+        tensors = BatchMaker(cache, torch.device("cpu")).tensors(batch)
+        recentre_batchnorm(model, tensors["obs"], tensors["goal"])
     config = TrainConfig(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
                          lr=args.lr, seed=args.seed, eval_samples=args.eval_samples, device=args.device,
                          mirror_prob=args.mirror_prob,
