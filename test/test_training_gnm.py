@@ -101,10 +101,13 @@ def test_loss_decreases_and_training_resumes(tiny_data, tmp_path):
     history = train_gnm(GNM(), datasets, cache, config, tmp_path)
     assert [r.epoch for r in history] == [1]
     assert {"distance_spearman", "waypoint_error_m", "test_loss"} <= set(history[0].metrics)
-    config.epochs = 2
+    assert 0.0 < history[0].metrics["dense_units_alive"] <= 1.0
+    config.epochs, config.dense_lr_scale = 2, 0.5
     resumed = train_gnm(GNM(), datasets, cache, config, tmp_path)
     assert [r.epoch for r in resumed] == [1, 2]
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["epoch"] == 2
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert state["epoch"] == 2
+    assert [g["lr"] for g in state["optimizer"]["param_groups"]] == pytest.approx([7e-4, 3.5e-4])  # this run's rates
     # a run's checkpoint is also a starting point for another (--init), like published weights
     assert load_gnm(tmp_path / "checkpoint.pt").state_dict().keys() == GNM().state_dict().keys()
 
@@ -173,3 +176,33 @@ def test_train_cli_continues_from_one_of_our_onnx_exports(tiny_data, tmp_path):
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["training"]["init"] == str(start) and card["training"]["epochs"] == 1
     assert card["sha256"]["whole"] != json.loads(start.with_suffix(".json").read_text())["sha256"]["whole"]
+
+
+def test_dense_layers_learn_at_their_own_rate():
+    from gnm_nav.training.gnm_train import gnm_optimizer
+
+    model = GNM()
+    conv_group, dense_group = gnm_optimizer(model, 7e-4, 0.1).param_groups
+    assert conv_group["lr"] == pytest.approx(7e-4) and dense_group["lr"] == pytest.approx(7e-5)
+    dense = {id(p) for m in model.modules() if isinstance(m, torch.nn.Linear) for p in m.parameters()}
+    assert {id(p) for p in dense_group["params"]} == dense
+    assert len(conv_group["params"]) + len(dense_group["params"]) == len(list(model.parameters()))
+    assert id(model.dist_predictor[0].weight) in dense and id(model.obs_mobilenet[0][0].weight) not in dense
+    with pytest.raises(ValueError, match="dense_lr_scale"):
+        gnm_optimizer(model, 7e-4, 0.0)
+
+
+def test_held_out_report_counts_dead_dense_units(tiny_data):
+    from gnm_nav.training.gnm_train import evaluate
+
+    datasets = read_dataset(tiny_data)
+    cache = build_frame_cache(datasets, tiny_data / ".cache")
+    maker = BatchMaker(cache, torch.device("cpu"))
+    batches = [GnmSampler(datasets, "test", cache.offsets).sample(16, np.random.default_rng(4))]
+    model = GNM()
+    healthy = evaluate(model, maker, batches)["dense_units_alive"]
+    with torch.no_grad():
+        model.compress_observation[0].bias.fill_(-1e4)  # all 1024 observation units switched off for good
+    dead = evaluate(model, maker, batches)["dense_units_alive"]
+    units = 1024 + 1024 + 1024 + 256 + 32  # obs encoding, goal encoding (2 layers), trunk (2 layers)
+    assert healthy > 0.5 and dead <= (units - 1024) / units + 1e-9

@@ -21,6 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps-per-epoch", type=int, default=0, help="0 = one pass over the training samples")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=7e-4)
+    parser.add_argument("--dense-lr-scale", type=float, default=0.1,
+                        help="learning rate of the dense layers relative to --lr (1 = the GNM paper; lower keeps "
+                             "their ReLU units alive)")
     parser.add_argument("--mirror-prob", type=float, default=0.5,
                         help="share of training samples mirrored left-right (images and labels); 0 = off")
     parser.add_argument("--eval-samples", type=int, default=1024)
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         recentre_batchnorm(model, tensors["obs"], tensors["goal"])
     config = TrainConfig(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
                          lr=args.lr, seed=args.seed, eval_samples=args.eval_samples, device=args.device,
-                         mirror_prob=args.mirror_prob,
+                         mirror_prob=args.mirror_prob, dense_lr_scale=args.dense_lr_scale,
                          context_size=model.context_size, len_traj_pred=model.len_traj_pred)
     history = train_gnm(model, datasets, cache, config, workdir, resume=not args.restart)
     final = history[-1]
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "lr": args.lr,
         "mirror_prob": args.mirror_prob,
+        "dense_lr_scale": args.dense_lr_scale,
         "train_loss": final.train_loss,
         "history": [{"epoch": r.epoch, "train_loss": r.train_loss, **r.metrics} for r in history],
     }
