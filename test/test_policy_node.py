@@ -29,17 +29,19 @@ def _frames(n: int) -> list[np.ndarray]:
     return [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(n)]
 
 
-def _drive(ros, camera, subgoal, frames, until, timeout=20.0, fps=20.0) -> bool:
+def _drive(ros, camera, subgoal, frames, until, timeout=20.0, fps=20.0, encode=None) -> bool:
     """A live camera (each frame stamped when sent, cycling through frames) and, unless subgoal is None, a
     fixed subgoal, until until(). Stamping with the send time keeps frames fresh on a slow, loaded machine.
+    encode(rgb, stamp) makes the camera message (default: a raw Image).
     """
+    encode = encode or (lambda rgb, stamp: rgb_to_msg(rgb, stamp, "camera"))
     ros.wait_matched(*(p for p in (camera, subgoal) if p is not None))
     deadline, i = time.monotonic() + timeout, 0
     while time.monotonic() < deadline and not until():
         now = time.time()
         if subgoal is not None:
             subgoal.publish(rgb_to_msg(frames[0], now, "camera"))
-        camera.publish(rgb_to_msg(frames[i % len(frames)], now, "camera"))
+        camera.publish(encode(frames[i % len(frames)], now))
         i += 1
         time.sleep(1.0 / fps)
     return until()
@@ -89,16 +91,13 @@ def test_twist_and_compressed_transport(ros, gnm_model_path):
     paths = ros.collect(Path, "gnm/waypoints")
     camera = ros.publisher(CompressedImage, "camera/image_raw/compressed")
     subgoal = ros.publisher(Image, "gnm/subgoal")
-    ros.wait_matched(camera, subgoal)
-    frames = _frames(8) * 5
-    t0 = time.time()
-    for i, rgb in enumerate(frames):
+
+    def jpeg(rgb, stamp: float) -> CompressedImage:
         msg = CompressedImage(format="jpeg", data=cv2.imencode(".jpg", rgb[:, :, ::-1])[1].tobytes())
-        msg.header.stamp.sec, msg.header.stamp.nanosec = int(t0 + i / 20), int(((t0 + i / 20) % 1) * 1e9)
-        subgoal.publish(rgb_to_msg(frames[0], t0, "camera"))
-        camera.publish(msg)
-        time.sleep(0.05)
-    assert ros.wait_for(lambda: len(paths) >= 3, timeout=10)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp), int((stamp % 1) * 1e9)
+        return msg
+
+    assert _drive(ros, camera, subgoal, _frames(8), until=lambda: len(paths) >= 3, encode=jpeg)
     assert cmds and all(abs(m.angular.z) <= MAX_W + 1e-9 for m in cmds)
 
 
