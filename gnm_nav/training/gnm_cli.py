@@ -55,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
         raise DatasetError(f"no datasets selected from {args.data} (asked for {sorted(wanted) or 'all'})")
     torch.manual_seed(args.seed)
     from_onnx = Path(args.init).suffix == ".onnx"
-    model = gnm_from_onnx(args.init) if from_onnx else load_gnm(args.init) if args.init else random_init_gnm(seed=args.seed)
+    if from_onnx:
+        model = gnm_from_onnx(args.init)
+    else:
+        model = load_gnm(args.init) if args.init else random_init_gnm(seed=args.seed)
     cache = build_frame_cache(datasets, workdir / "cache")
     if from_onnx:  # its BatchNorms were folded away: recentre them on this data so training starts where it left off
         batch = GnmSampler(datasets, "train", cache.offsets, model.context_size, model.len_traj_pred).sample(

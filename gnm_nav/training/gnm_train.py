@@ -136,18 +136,22 @@ def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) ->
         alive[module] = alive[module] | active if module in alive else active
 
     hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, torch.nn.ReLU)]
-    for batch in batches:
-        b = maker.tensors(batch)
-        dist, action = model(b["obs"], b["goal"])
-        losses.append(float(gnm_loss(dist, action, b)))
-        preds.append(dist.squeeze(-1).cpu().numpy())
-        labels.append(batch.distance)
-        err = torch.linalg.norm((action[..., :2] - b["action"][..., :2]) * b["spacing"][:, None, None], dim=-1).mean(1)
-        wp_err.append(err[b["mask"] > 0].cpu().numpy())
-        counted = b["mask"] > 0
-        lateral.append(torch.stack([action[counted, :, 1], b["action"][counted, :, 1]], -1).reshape(-1, 2).cpu().numpy())
-    for h in hooks:
-        h.remove()
+    try:
+        for batch in batches:
+            b = maker.tensors(batch)
+            dist, action = model(b["obs"], b["goal"])
+            losses.append(float(gnm_loss(dist, action, b)))
+            preds.append(dist.squeeze(-1).cpu().numpy())
+            labels.append(batch.distance)
+            err = torch.linalg.norm((action[..., :2] - b["action"][..., :2]) * b["spacing"][:, None, None],
+                                    dim=-1).mean(1)
+            wp_err.append(err[b["mask"] > 0].cpu().numpy())
+            counted = b["mask"] > 0
+            lateral.append(torch.stack([action[counted, :, 1], b["action"][counted, :, 1]], -1)
+                           .reshape(-1, 2).cpu().numpy())
+    finally:  # the model goes back to training without the hooks, whatever happened
+        for h in hooks:
+            h.remove()
     pred, label, err = np.concatenate(preds), np.concatenate(labels), np.concatenate(wp_err)
     lateral_pairs = np.concatenate(lateral)
     positive = label < MAX_DIST
