@@ -77,6 +77,9 @@ def test_sampler_labels_negatives_and_masks(tiny_data):
     np.testing.assert_array_equal(np.diff(batch.context, axis=1), 1)
     np.testing.assert_array_equal(batch.goal[positive], batch.context[positive, -1] + batch.distance[positive])
     assert set(np.unique(batch.spacing_m)) == {np.float32(0.1), np.float32(0.3)}
+    # "all" (data held out of training altogether) samples every trajectory of both splits
+    test = GnmSampler(datasets, "test", cache.offsets)
+    assert len(GnmSampler(datasets, "all", cache.offsets)) == len(sampler) + len(test) > len(sampler)
 
 
 def test_loss_decreases_and_training_resumes(tiny_data, tmp_path):
@@ -162,7 +165,7 @@ def test_mirrored_samples_flip_images_and_negate_lateral_labels(tiny_data):
         GnmSampler(datasets, "train", cache.offsets, mirror_prob=1.5)
 
 
-def test_train_cli_continues_from_one_of_our_onnx_exports(tiny_data, tmp_path):
+def test_train_cli_continues_from_one_of_our_onnx_exports_and_reports_on_held_out_data(tiny_data, tmp_path):
     from gnm_nav.cli import main as cli_main
     from gnm_nav.onnx_export import export_gnm, random_init_gnm
 
@@ -171,9 +174,12 @@ def test_train_cli_continues_from_one_of_our_onnx_exports(tiny_data, tmp_path):
     out = tmp_path / "more.onnx"
     rc = cli_main(["train", "gnm", "--data", str(tiny_data), "--init", str(start), "--out", str(out),
                    "--workdir", str(tmp_path / "run"), "--epochs", "1", "--steps-per-epoch", "2",
-                   "--batch-size", "8", "--eval-samples", "16"])
+                   "--batch-size", "8", "--eval-samples", "16", "--datasets", "bot_a", "--report-data", str(tiny_data)])
     assert rc == 0
     card = json.loads(out.with_suffix(".json").read_text())
+    assert list(card["training"]["datasets"]) == ["bot_a"]
+    held_out = card["training"]["held_out_data"][str(tiny_data)]  # all 8 trajectories of both robots
+    assert held_out["test_samples"] == 16 and math.isfinite(held_out["distance_spearman"])
     assert card["training"]["init"] == str(start) and card["training"]["epochs"] == 1
     assert card["sha256"]["whole"] != json.loads(start.with_suffix(".json").read_text())["sha256"]["whole"]
 

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mirror-prob", type=float, default=0.5,
                         help="share of training samples mirrored left-right (images and labels); 0 = off")
     parser.add_argument("--eval-samples", type=int, default=1024)
+    parser.add_argument("--report-data", default="",
+                        help="dataset roots held out of training altogether (comma-separated, e.g. a robot body "
+                             "kept out): their report goes into the model card too")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --workdir")
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from gnm_nav.onnx_import import gnm_from_onnx, recentre_batchnorm
     from gnm_nav.training.frame_cache import build_frame_cache
     from gnm_nav.training.gnm_samples import GnmSampler
-    from gnm_nav.training.gnm_train import BatchMaker, TrainConfig, train_gnm
+    from gnm_nav.training.gnm_train import BatchMaker, TrainConfig, format_metrics, report_on, train_gnm
 
     out = Path(args.out)
     workdir = Path(args.workdir) if args.workdir else Path("runs") / out.stem
@@ -53,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
                 if not wanted or ds.name in wanted]
     if not datasets:
         raise DatasetError(f"no datasets selected from {args.data} (asked for {sorted(wanted) or 'all'})")
+    report_data = {root: read_dataset(Path(root)) for root in args.report_data.split(",") if root}
     torch.manual_seed(args.seed)
     from_onnx = Path(args.init).suffix == ".onnx"
     if from_onnx:
@@ -71,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
                          context_size=model.context_size, len_traj_pred=model.len_traj_pred)
     history = train_gnm(model, datasets, cache, config, workdir, resume=not args.restart)
     final = history[-1]
+    reports = {root: report_on(model, sets, build_frame_cache(sets, workdir / "cache"), config)
+               for root, sets in report_data.items()}
     training = {
         "command": "gnm-nav " + " ".join(shlex.quote(a) for a in args.argv),
         "datasets": {ds.name: {"root": str(ds.root), "trajectories": len(ds.trajectories),
@@ -84,11 +90,14 @@ def run(args: argparse.Namespace) -> int:
         "dense_lr_scale": args.dense_lr_scale,
         "train_loss": final.train_loss,
         "history": [{"epoch": r.epoch, "train_loss": r.train_loss, **r.metrics} for r in history],
+        "held_out_data": reports,
     }
     report = export_gnm(model.cpu().to(memory_format=torch.contiguous_format).eval(), out,
                         source_checkpoint=args.init or None, training=training, metrics=final.metrics)
     print(f"trained {final.epoch} epochs on {len(datasets)} datasets "
           f"({sum(d['frames'] for d in training['datasets'].values())} frames); held-out: " +
-          ", ".join(f"{k} {v:.3f}" for k, v in final.metrics.items() if isinstance(v, float)))
+          format_metrics(final.metrics))
+    for root, metrics in reports.items():
+        print(f"held out of training ({root}): {format_metrics(metrics)}")
     print(f"wrote {report.onnx_path} (+ parts and model card {out.with_suffix('.json').name})")
     return 0

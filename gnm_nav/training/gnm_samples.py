@@ -58,13 +58,16 @@ def action_label(traj: Trajectory, t: int, len_traj_pred: int, spacing_m: float)
 
 
 class GnmSampler:
-    """Draws batches uniformly over (trajectory, time) from several datasets (several robots)."""
+    """Draws batches uniformly over (trajectory, time) from several datasets (several robots).
+
+    split: "train", "test", or "all" (every trajectory: data held out of training altogether).
+    """
 
     def __init__(self, datasets: list[GnmDataset], split: str, offsets: dict[tuple[str, str], int],
                  context_size: int = 5, len_traj_pred: int = 5, negative_prob: float = 1.0 / (MAX_DIST + 1),
                  mirror_prob: float = 0.0) -> None:
         self.datasets = datasets
-        self.trajs = [ds.split(split) for ds in datasets]
+        self.trajs = [ds.trajectories if split == "all" else ds.split(split) for ds in datasets]
         self.offsets = offsets
         self.context_size = context_size
         self.len_traj_pred = len_traj_pred

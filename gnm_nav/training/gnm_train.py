@@ -171,6 +171,25 @@ def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) ->
     }
 
 
+def format_metrics(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, float))
+
+
+def held_out_batches(sampler: GnmSampler, config: TrainConfig) -> list[Batch]:
+    """The same eval_samples every epoch and every run (fixed seed), so reports compare."""
+    rng = np.random.default_rng(12345)
+    return [sampler.sample(min(config.batch_size, config.eval_samples), rng)
+            for _ in range(max(1, config.eval_samples // config.batch_size))]
+
+
+def report_on(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCache,
+              config: TrainConfig) -> dict[str, float]:
+    """Held-out report on datasets kept out of training altogether (another robot body, other worlds)."""
+    device = next(model.parameters()).device
+    sampler = GnmSampler(datasets, "all", cache.offsets, config.context_size, config.len_traj_pred)
+    return evaluate(model, BatchMaker(cache, device), held_out_batches(sampler, config))
+
+
 def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCache, config: TrainConfig,
               workdir: Path, resume: bool = True) -> list[EpochRecord]:
     """Train in place; a checkpoint after every epoch makes an interrupted run resumable."""
@@ -185,9 +204,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     except ValueError as exc:
         raise DatasetError(f"no held-out data to report on: {exc}") from exc
     maker = BatchMaker(cache, device)
-    eval_rng = np.random.default_rng(12345)
-    eval_batches = [test.sample(min(config.batch_size, config.eval_samples), eval_rng)
-                    for _ in range(max(1, config.eval_samples // config.batch_size))]
+    eval_batches = held_out_batches(test, config)
     optimizer = gnm_optimizer(model, config.lr, config.dense_lr_scale)
     steps = config.steps_per_epoch or max(1, math.ceil(len(train) / config.batch_size))
     checkpoint_path = workdir / "checkpoint.pt"
@@ -223,8 +240,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
             bar.set_postfix(loss=f"{total / (step + 1):.4f}")
         record = EpochRecord(epoch + 1, total / steps, evaluate(model, maker, eval_batches), time.monotonic() - t0)
         history.append(record)
-        print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, " +
-              ", ".join(f"{k} {v:.3f}" for k, v in record.metrics.items() if isinstance(v, float)))
+        print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, {format_metrics(record.metrics)}")
         workdir.mkdir(parents=True, exist_ok=True)
         tmp = checkpoint_path.with_suffix(".tmp")
         torch.save({"epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
