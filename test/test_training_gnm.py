@@ -105,9 +105,13 @@ def test_loss_decreases_and_training_resumes(tiny_data, tmp_path):
     assert [r.epoch for r in history] == [1]
     assert {"distance_spearman", "waypoint_error_m", "test_loss"} <= set(history[0].metrics)
     assert 0.0 < history[0].metrics["dense_units_alive"] <= 1.0
+    assert not any(k.startswith("turned_") for k in history[0].metrics)  # no field of view: nothing to turn
+    for ds in datasets:
+        ds.config["camera_hfov_deg"] = 70.0
     config.epochs, config.dense_lr_scale = 2, 0.5
     resumed = train_gnm(GNM(), datasets, cache, config, tmp_path)
     assert [r.epoch for r in resumed] == [1, 2]
+    assert {"turned_distance_spearman", "turned_waypoint_lateral_r"} <= set(resumed[1].metrics)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
     assert state["epoch"] == 2
     assert [g["lr"] for g in state["optimizer"]["param_groups"]] == pytest.approx([7e-4, 3.5e-4])  # this run's rates
@@ -213,3 +217,59 @@ def test_held_out_report_counts_dead_dense_units(tiny_data):
     dead = evaluate(model, maker, batches)["dense_units_alive"]
     units = 1024 + 1024 + 1024 + 256 + 32  # obs encoding, goal encoding (2 layers), trunk (2 layers)
     assert healthy > 0.2 and dead < healthy and dead <= (units - 1024) / units + 1e-9
+
+
+def test_turned_samples_shift_the_observation_and_rotate_the_label(tiny_data):
+    from gnm_nav.training.gnm_samples import rotate_label
+
+    # a left turn by delta: what was straight ahead is now to the right, and so is the heading
+    turned = rotate_label(np.array([[1.0, 0.0, 1.0, 0.0]], np.float32), 0.1)
+    np.testing.assert_allclose(turned, [[math.cos(0.1), -math.sin(0.1), math.cos(0.1), -math.sin(0.1)]], atol=1e-6)
+
+    datasets = read_dataset(tiny_data)
+    cache = build_frame_cache(datasets, tiny_data / ".cache")
+    unknown_fov = GnmSampler(datasets, "train", cache.offsets, yaw_shift_prob=1.0).sample(32, np.random.default_rng(5))
+    assert not unknown_fov.shift_px.any()  # no field of view, no turning
+    for ds in datasets:
+        ds.config["camera_hfov_deg"] = 70.0
+    plain = GnmSampler(datasets, "train", cache.offsets).sample(64, np.random.default_rng(5))
+    turn = GnmSampler(datasets, "train", cache.offsets, yaw_shift_prob=1.0, max_yaw_shift_rad=math.radians(15))
+    shifted = turn.sample(64, np.random.default_rng(5))
+    for key in ("context", "goal", "distance"):
+        np.testing.assert_array_equal(getattr(plain, key), getattr(shifted, key))
+    focal = 85 / 2 / math.tan(math.radians(35))
+    assert (shifted.shift_px != 0).mean() > 0.8 and np.abs(shifted.shift_px).max() <= round(focal * math.tan(math.radians(15)))
+    for b in range(64):
+        np.testing.assert_allclose(shifted.action[b], rotate_label(plain.action[b], math.atan(shifted.shift_px[b] / focal)),
+                                   atol=1e-5)
+    maker = BatchMaker(cache, torch.device("cpu"))
+    a, t = maker.tensors(plain), maker.tensors(shifted)
+    torch.testing.assert_close(a["goal"], t["goal"])  # only the observation turns
+    for b in np.flatnonzero(shifted.shift_px)[:8]:
+        s = int(shifted.shift_px[b])
+        src = np.clip(np.arange(85) - s, 0, 84)
+        torch.testing.assert_close(t["obs"][b], a["obs"][b][..., torch.from_numpy(src)])
+    with pytest.raises(ValueError, match="yaw_shift_prob"):
+        GnmSampler(datasets, "train", cache.offsets, yaw_shift_prob=2.0)
+
+
+def test_a_shifted_frame_looks_like_the_camera_turned(tmp_path):
+    """The shift's sign and size against the simulator: turning the robot left moves the scene right."""
+    from gnm_nav.sim.env import SimEnv, load_profile
+    from gnm_nav.sim.worlds import resolve_world
+    from gnm_nav.training.frame_cache import FrameCache
+
+    profile = load_profile("turtlebot")
+    focal = 85 / 2 / math.tan(math.radians(profile.camera_hfov_deg) / 2)
+    delta = 0.15
+    frames = []
+    with SimEnv(resolve_world("1000"), profile, image_size=(85, 64)) as env:
+        for yaw in (0.12, 0.12 + delta):
+            env.reset([0.75, 1.25, yaw])
+            frames.append(env.render())
+    maker = BatchMaker(FrameCache(np.stack(frames), {}), torch.device("cpu"))
+    s = round(focal * math.tan(delta))
+    turned = maker.images(np.array([[1]]), np.array([False]))[..., s:-s]  # the columns a shift can fill
+    error = {shift: float((maker.images(np.array([[0]]), np.array([False]), np.array([shift]))[..., s:-s] - turned)
+                          .abs().mean()) for shift in (s, 0, -s)}
+    assert error[s] < 0.5 * error[0] and error[s] < 0.5 * error[-s], error

@@ -26,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "their ReLU units alive)")
     parser.add_argument("--mirror-prob", type=float, default=0.5,
                         help="share of training samples mirrored left-right (images and labels); 0 = off")
+    parser.add_argument("--yaw-shift-prob", type=float, default=0.5,
+                        help="share of training samples turned on the spot (frames shifted sideways, label "
+                             "rotated); needs the dataset's field of view (data_config camera_hfov_deg or robot)")
+    parser.add_argument("--max-yaw-shift-deg", type=float, default=15.0, help="largest such turn")
     parser.add_argument("--eval-samples", type=int, default=1024)
     parser.add_argument("--report-data", default="",
                         help="dataset roots held out of training altogether (comma-separated, e.g. a robot body "
@@ -72,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size,
                          lr=args.lr, seed=args.seed, eval_samples=args.eval_samples, device=args.device,
                          mirror_prob=args.mirror_prob, dense_lr_scale=args.dense_lr_scale,
+                         yaw_shift_prob=args.yaw_shift_prob, max_yaw_shift_deg=args.max_yaw_shift_deg,
                          context_size=model.context_size, len_traj_pred=model.len_traj_pred)
     history = train_gnm(model, datasets, cache, config, workdir, resume=not args.restart)
     final = history[-1]
@@ -87,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         "batch_size": args.batch_size,
         "lr": args.lr,
         "mirror_prob": args.mirror_prob,
+        "yaw_shift_prob": args.yaw_shift_prob,
+        "max_yaw_shift_deg": args.max_yaw_shift_deg,
         "dense_lr_scale": args.dense_lr_scale,
         "train_loss": final.train_loss,
         "history": [{"epoch": r.epoch, "train_loss": r.train_loss, **r.metrics} for r in history],

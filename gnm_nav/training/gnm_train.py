@@ -23,6 +23,7 @@ from gnm_nav.training.frame_cache import FrameCache
 from gnm_nav.training.gnm_samples import MAX_DIST, Batch, GnmSampler
 
 DIST_WEIGHT = 0.5 * 1e-2
+TURNED_METRICS = ("distance_spearman", "distance_mae_steps", "waypoint_lateral_r")
 ACTION_WEIGHT = 0.5
 
 
@@ -39,6 +40,8 @@ class TrainConfig:
     len_traj_pred: int = 5
     mirror_prob: float = 0.5  # training samples mirrored left-right (gnm_samples); held-out ones never
     dense_lr_scale: float = 0.1  # learning rate of the dense (Linear) layers relative to lr; 1 = the paper
+    yaw_shift_prob: float = 0.5  # training samples turned on the spot (gnm_samples); held-out ones never
+    max_yaw_shift_deg: float = 15.0
 
 
 @dataclass
@@ -67,20 +70,30 @@ class BatchMaker:
         self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 1, 3, 1, 1)
         self.memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
-    def images(self, indices: np.ndarray, mirror: np.ndarray) -> torch.Tensor:
-        """[B, K] cache indices -> [B, 3K, H, W] float32, rows where mirror is set flipped left-right."""
+    def images(self, indices: np.ndarray, mirror: np.ndarray, shift_px: np.ndarray | None = None) -> torch.Tensor:
+        """[B, K] cache indices -> [B, 3K, H, W] float32; rows where mirror is set flipped left-right, then
+        rows shifted right by shift_px (left if negative), the uncovered edge filled with the edge column."""
         flat = torch.from_numpy(np.ascontiguousarray(self.cache.frames[indices.reshape(-1)])).to(self.device)
         b, k = indices.shape
         x = flat.view(b, k, *flat.shape[1:]).permute(0, 1, 4, 2, 3).float().div_(255.0)
         if mirror.any():
             rows = torch.from_numpy(np.flatnonzero(mirror)).to(self.device)
             x[rows] = x[rows].flip(-1)
+        if shift_px is not None and shift_px.any():
+            rows_np = np.flatnonzero(shift_px)
+            rows = torch.from_numpy(rows_np).to(self.device)
+            width = x.shape[-1]
+            shift = torch.from_numpy(shift_px[rows_np]).to(self.device)
+            src = (torch.arange(width, device=self.device)[None, :] - shift[:, None]).clamp_(0, width - 1)
+            part = x[rows]
+            x[rows] = part.gather(-1, src[:, None, None, None, :].expand_as(part))
         x = ((x - self.mean) / self.std).reshape(b, 3 * k, x.shape[-2], x.shape[-1])
         return x.contiguous(memory_format=self.memory_format)
 
     def tensors(self, batch: Batch) -> dict[str, torch.Tensor]:
         t = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
-        return {"obs": self.images(batch.context, batch.mirror), "goal": self.images(batch.goal[:, None], batch.mirror),
+        return {"obs": self.images(batch.context, batch.mirror, batch.shift_px),
+                "goal": self.images(batch.goal[:, None], batch.mirror),
                 "distance": t(batch.distance), "action": t(batch.action), "mask": t(batch.action_mask),
                 "spacing": t(batch.spacing_m)}
 
@@ -198,13 +211,19 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     if device.type == "cpu":
         model.to(memory_format=torch.channels_last)
     train = GnmSampler(datasets, "train", cache.offsets, config.context_size, config.len_traj_pred,
-                       mirror_prob=config.mirror_prob)
+                       mirror_prob=config.mirror_prob, yaw_shift_prob=config.yaw_shift_prob,
+                       max_yaw_shift_rad=math.radians(config.max_yaw_shift_deg))
     try:
         test = GnmSampler(datasets, "test", cache.offsets, config.context_size, config.len_traj_pred)
     except ValueError as exc:
         raise DatasetError(f"no held-out data to report on: {exc}") from exc
     maker = BatchMaker(cache, device)
     eval_batches = held_out_batches(test, config)
+    # the same held-out samples turned on the spot by up to max_yaw_shift_deg: is a view a few degrees off
+    # the recorded one still near, and does the model turn back? (datasets of unknown field of view: unturned)
+    turned = GnmSampler(datasets, "test", cache.offsets, config.context_size, config.len_traj_pred,
+                        yaw_shift_prob=1.0, max_yaw_shift_rad=math.radians(config.max_yaw_shift_deg))
+    turned_batches = held_out_batches(turned, config) if any(f is not None for f in turned.focal_px) else []
     optimizer = gnm_optimizer(model, config.lr, config.dense_lr_scale)
     steps = config.steps_per_epoch or max(1, math.ceil(len(train) / config.batch_size))
     checkpoint_path = workdir / "checkpoint.pt"
@@ -238,7 +257,11 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
             optimizer.step()
             total += loss.item()
             bar.set_postfix(loss=f"{total / (step + 1):.4f}")
-        record = EpochRecord(epoch + 1, total / steps, evaluate(model, maker, eval_batches), time.monotonic() - t0)
+        metrics = evaluate(model, maker, eval_batches)
+        if turned_batches:
+            metrics.update({f"turned_{k}": v for k, v in evaluate(model, maker, turned_batches).items()
+                            if k in TURNED_METRICS})
+        record = EpochRecord(epoch + 1, total / steps, metrics, time.monotonic() - t0)
         history.append(record)
         print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, {format_metrics(record.metrics)}")
         workdir.mkdir(parents=True, exist_ok=True)
