@@ -84,3 +84,26 @@ def test_tiny_eval_end_to_end(gnm_model_path, random_ldm, tmp_path):
     anchor_params = Path(record["runs"]["anchor_mode"]["logs"]) / "topological_planner_node.params.yaml"
     assert "localization_mode: window" in anchor_params.read_text()
     assert (out / "trajectories.png").stat().st_size > 0 and record_path.with_suffix(".png").stat().st_size > 0
+
+    # the same route again on the graph just built (--graphs): nothing is rebuilt, the graph is the same
+    again = tmp_path / "again"
+    rc = cli_main(["eval", "--out", str(again), "--worlds", "box_room", "--routes", "1", "--min-route-m", "3",
+                   "--timeout-s", "4", "--model", str(gnm_model_path), "--no-filter", "--no-anchor",
+                   "--graphs", str(out), "--real-time-factor", "2", "--domain-id", os.environ["ROS_DOMAIN_ID"],
+                   "--log-level", "warn"])
+    assert rc == 0
+    reused = json.loads((again / "routes" / record_path.name).read_text())
+    assert reused["graph_from"] == str(out) and not (again / "work" / record["route_id"] / "logs_build").exists()
+    assert {k: reused["graph"][k] for k in ("nodes", "goal_node", "goal_pose")} == \
+        {k: graph[k] for k in ("nodes", "goal_node", "goal_pose")}
+    assert Path(reused["graph"]["dir"]).parent == again / "work" / record["route_id"]
+    assert "ours" in reused["runs"] and "anchor_mode" not in reused["runs"]
+    # another route under the same name is refused, not silently navigated on the wrong graph
+    record["route_start"][0] += 1.0
+    record_path.write_text(json.dumps(record))
+    rc = cli_main(["eval", "--out", str(tmp_path / "wrong"), "--worlds", "box_room", "--routes", "1",
+                   "--min-route-m", "3", "--model", str(gnm_model_path), "--no-filter", "--no-anchor",
+                   "--graphs", str(out), "--domain-id", os.environ["ROS_DOMAIN_ID"]])
+    assert rc == 0
+    (why,) = json.loads((tmp_path / "wrong" / "summary.json").read_text())["routes_not_built"].values()
+    assert "another route" in why

@@ -31,6 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-filter", action="store_true", help="run our stack without the safety filter")
     parser.add_argument("--anchor", action=argparse.BooleanOptionalAction, default=True,
                         help="also run the anchor mode (the public deployment code's behaviour)")
+    parser.add_argument("--graphs", type=Path, default=None,
+                        help="reuse the graphs an earlier `gnm-nav eval --out DIR` built for the same routes "
+                             "(same --seed, --worlds, --robot): models compared on the very same graphs, and faster")
+    parser.add_argument("--build-only", action="store_true",
+                        help="only build the graphs (for later runs with --graphs), navigate nothing")
     parser.add_argument("--min-route-m", type=float, default=15.0, help="shortest route (m, planned)")
     parser.add_argument("--timeout-s", type=float, default=None,
                         help="sim seconds allowed per navigation (default 60 + 3x the route at 60%% of max speed)")
@@ -101,16 +106,23 @@ def run(args: argparse.Namespace) -> int:
     if skipped:
         print(f"skipped {len(skipped)} world(s) with no route of {args.min_route_m} m: {', '.join(skipped)}")
     used = list(dict.fromkeys(t.world for t in tasks))
-    modes = [ours(ldm is not None)] + ([ANCHOR] if args.anchor else [])
+    modes = [] if args.build_only else [ours(ldm is not None)] + ([ANCHOR] if args.anchor else [])
+    if args.graphs is not None and not (args.graphs / "routes").is_dir():
+        raise GnmNavError(f"--graphs {args.graphs}: not the folder of an earlier `gnm-nav eval` (no routes/ in it)")
     cfg = EvalConfig(model=gnm, ldm=ldm, robot=args.robot, real_time_factor=args.real_time_factor,
                      timeout_s=args.timeout_s, log_level=args.log_level)
     print(f"gnm-nav eval: {len(tasks)} routes in {len(used)} worlds, robot {args.robot}, "
-          f"model {gnm.name}, {filter_note}; modes: {', '.join(m.name for m in modes)}")
+          f"model {gnm.name}, {filter_note}; modes: {', '.join(m.name for m in modes) or 'none (--build-only)'}"
+          + (f"; graphs from {args.graphs}" if args.graphs else ""))
     settings = {"model": str(gnm), "ldm": str(ldm) if ldm else None, "robot": args.robot, "worlds": used,
                 "min_route_m": args.min_route_m, "real_time_factor": args.real_time_factor, "seed": args.seed,
                 "command_line": "gnm-nav " + " ".join(getattr(args, "argv", []))}
-    result = run_campaign(tasks, modes, cfg, args.out, settings, args.domain_id)
-    print(table(result, [m.name for m in modes]))
+    settings["graphs_from"] = str(args.graphs) if args.graphs else None
+    result = run_campaign(tasks, modes, cfg, args.out, settings, args.domain_id, graphs_from=args.graphs)
+    if modes:
+        print(table(result, [m.name for m in modes]))
+    else:
+        print(f"built {result['routes_total'] - len(result['routes_not_built'])} graph(s) for `--graphs {args.out}`")
     if result.get("routes_not_built"):
         print(f"{len(result['routes_not_built'])} route(s) could not be built; see summary.json")
     print(f"wrote {args.out / 'summary.json'}, {args.out / 'trajectories.png'} and routes/ (logs under work/)")

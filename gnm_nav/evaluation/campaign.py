@@ -33,8 +33,10 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def run_campaign(tasks: list[RouteTask], modes: list[Mode], cfg: EvalConfig, out: Path, settings: dict[str, Any],
-                 domain_id: int | None = None, progress: bool = True) -> dict[str, Any]:
-    """Evaluate every route; writes out/routes/*.json|png, out/summary.json, out/trajectories.png."""
+                 domain_id: int | None = None, progress: bool = True,
+                 graphs_from: Path | None = None) -> dict[str, Any]:
+    """Evaluate every route; writes out/routes/*.json|png, out/summary.json, out/trajectories.png.
+    graphs_from: an earlier evaluation's folder whose graphs are reused where it has them."""
     from tqdm import tqdm
 
     from gnm_nav.evaluation.monitor import StackMonitor
@@ -51,7 +53,7 @@ def run_campaign(tasks: list[RouteTask], modes: list[Mode], cfg: EvalConfig, out
             bar = tqdm(tasks, desc="routes", unit="route", disable=not progress)
             for task in bar:
                 bar.set_postfix_str(f"{task.world}, {task.planned_length_m:.0f} m")
-                record = evaluate_route(task, modes, cfg, out / "work" / task.route_id, monitor, domain)
+                record = evaluate_route(task, modes, cfg, out / "work" / task.route_id, monitor, domain, graphs_from)
                 records.append(record)
                 images.append(write_route(out, record))
                 result = summary(records, names, {**settings, "domain_id": domain})

@@ -11,6 +11,7 @@ node's true pose, not stuck.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -246,14 +247,47 @@ def navigate(task: RouteTask, mode: Mode, graph: Graph, start: Pose2D, cfg: Eval
     }
 
 
+def earlier_graph(task: RouteTask, robot: str, earlier: Path, work_dir: Path) -> Graph | None:
+    """The graph an earlier evaluation in `earlier` built for this same route (copied into work_dir), or None.
+
+    Graphs are recorded without a model, so every model can be compared on the very same graphs."""
+    import shutil
+
+    from gnm_nav.graph.store import TopoGraph
+
+    route_file, graph_src = earlier / "routes" / f"{task.route_id}.json", earlier / "work" / task.route_id / "graph"
+    if not route_file.is_file() or not (graph_src / "graph.json").is_file():
+        return None
+    rec = json.loads(route_file.read_text())
+    same = (rec.get("world") == task.world and rec.get("robot") == robot
+            and np.allclose(rec.get("route_start", []), [task.start.x, task.start.y, task.start.yaw], atol=1e-6)
+            and np.allclose(rec.get("route_goal", []), list(task.goal), atol=1e-6))
+    if not same or "graph" not in rec:
+        raise EvalError(f"{route_file} is another route than {task.route_id} here (other --seed, --worlds, "
+                        f"--robot or --min-route-m?) or has no graph")
+    graph_dir = work_dir / "graph"
+    if graph_dir.exists():
+        shutil.rmtree(graph_dir)
+    shutil.copytree(graph_src, graph_dir, ignore=shutil.ignore_patterns(".cache"))
+    g = rec["graph"]
+    if len(TopoGraph.load(graph_dir)) != g["nodes"]:
+        raise EvalError(f"{graph_src} does not hold the {g['nodes']} nodes its route record says")
+    return Graph(graph_dir, int(g["goal_node"]), tuple(g["goal_pose"]), int(g["nodes"]),
+                 np.asarray(g["expert_trajectory"], dtype=np.float64).reshape(-1, 3), float(g["expert_time_s"]),
+                 float(g["wall_s"]))
+
+
 def evaluate_route(task: RouteTask, modes: list[Mode], cfg: EvalConfig, work_dir: Path, monitor: StackMonitor,
-                   domain_id: int) -> dict[str, Any]:
-    """Build the graph, then run every mode from the same perturbed start. Failures are recorded, not raised."""
+                   domain_id: int, graphs_from: Path | None = None) -> dict[str, Any]:
+    """Build the graph (or take an earlier run's, from graphs_from), then run every mode from the same perturbed
+    start. Failures are recorded, not raised."""
     record: dict[str, Any] = {"route_id": task.route_id, "world": task.world, "robot": cfg.robot,
                               "route_start": [task.start.x, task.start.y, task.start.yaw],
                               "route_goal": list(task.goal), "planned_length_m": task.planned_length_m}
     try:
-        graph = build_graph(task, cfg, work_dir, monitor, domain_id)
+        graph = earlier_graph(task, cfg.robot, graphs_from, work_dir) if graphs_from is not None else None
+        record["graph_from"] = str(graphs_from) if graph is not None else None
+        graph = graph or build_graph(task, cfg, work_dir, monitor, domain_id)
     except GnmNavError as exc:
         record["error"] = f"graph building failed: {exc}"
         return record
