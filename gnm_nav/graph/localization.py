@@ -31,7 +31,10 @@ class Evaluator(Protocol):
 
 @dataclass(frozen=True)
 class LocalizerConfig:
-    window_radius: int = 4  # hops around the belief scored each tick (the reference scores closest-4..closest+5)
+    # hops around the belief scored each tick (the reference scores closest-4..closest+5). 8: graphs get a node
+    # per second of driving, so where the recording driver slowed down (turns) nodes crowd and a robot
+    # cutting the turn runs past closest+4 before the model confirms a node (then it is lost)
+    window_radius: int = 8
     max_window: int = 16  # cap on the nodes of one tick's batch (branchy graphs)
     switch_margin: float = 1.0  # a node must be this much closer (model steps) than the believed one to take over
     smoothing: float = 0.5  # weight of the newest prediction in the per-node running distance

@@ -52,8 +52,7 @@ class Navigator:
         self.planner = Planner(graph.g, close_threshold, goal_threshold)
         self.window: WindowLocalizer | None = None
         if localization_mode == "window":
-            self.window = WindowLocalizer(graph.g, self.bank, engine.evaluate, close_threshold,
-                                          localizer_config.window_radius)
+            self.window = WindowLocalizer(graph.g, self.bank, engine.evaluate, close_threshold)  # the public radius
         self.context = ContextBuffer(card.context_size, card.context_spacing_s, image_size, card.center_crop)
         self._latest_rgb: np.ndarray | None = None
         self._node_image = lru_cache(maxsize=8)(graph.image)
