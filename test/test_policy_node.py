@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Path
@@ -81,6 +82,36 @@ def test_stale_subgoal_stops_robot(ros, gnm_model_path):
     # the camera keeps coming, the subgoal does not: the node must stop for the subgoal, not the camera
     assert _drive(ros, camera, None, frames, until=lambda: "subgoal is stale" in node._reason), node._reason
     assert ros.wait_for(lambda: (cmds[-1].twist.linear.x, cmds[-1].twist.angular.z) == (0.0, 0.0), timeout=2)
+
+
+def test_lost_robot_turns_on_the_spot_then_gives_up(ros, gnm_model_path):
+    from std_msgs.msg import Bool
+
+    node = _node(ros, gnm_model_path, recovery_after_s=0.3, recovery_turn_rate=0.4, recovery_amplitude=0.3,
+                 recovery_sweeps=1)
+    cmds = ros.collect(TwistStamped, "cmd_vel_nav")
+    camera, lost = ros.publisher(Image, "camera/image_raw"), ros.publisher(Bool, "gnm/localization_lost")
+    ros.wait_matched(lost)
+    frames = _frames(8)
+    sent = [0]
+
+    def camera_and_lost(until, timeout):
+        """A live camera, no subgoal, and the planner saying "lost" with every frame."""
+        def tick():
+            lost.publish(Bool(data=True))
+            sent[0] += 1
+            return until()
+        return _drive(ros, camera, None, frames, until=tick, timeout=timeout)
+
+    assert camera_and_lost(lambda: any(m.twist.angular.z < 0 for m in cmds), 15.0), node._reason
+    assert "lost" in node._reason
+    assert camera_and_lost(lambda: any(m.twist.angular.z > 0 for m in cmds), 10.0), node._reason  # then left
+    turning = [m.twist for m in cmds if m.twist.angular.z != 0.0]
+    assert all(t.linear.x == 0.0 and abs(t.angular.z) == pytest.approx(0.4) for t in turning)  # on the spot
+    n = len(cmds)  # the single swing to each side is over: it stops and stays stopped
+    assert camera_and_lost(lambda: len(cmds) > n + 40 and cmds[-1].twist.angular.z == 0.0
+                           and all(m.twist.angular.z == 0.0 for m in list(cmds)[-20:]), 15.0)
+    assert sent[0] > 0 and "lost" not in node._reason
 
 
 def test_twist_and_compressed_transport(ros, gnm_model_path):

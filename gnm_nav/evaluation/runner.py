@@ -52,9 +52,9 @@ def ours(use_safety_filter: bool) -> Mode:
     return Mode("ours", use_safety_filter)
 
 
-# the public deployment code: window localisation, its controller, no filter (close_threshold 3 as there)
+# the public deployment code: window localisation, its controller, no filter, no recovery (close_threshold 3)
 ANCHOR = Mode("anchor_mode", False, planner={"localization_mode": "window", "close_threshold": 3.0},
-              policy={"controller": "gnm"})
+              policy={"controller": "gnm", "recovery_sweep": False})
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,7 @@ class PlannerNode(Node):
         self._subgoal_pub = self.create_publisher(Image, "gnm/subgoal", RELIABLE)
         self._closest_pub = self.create_publisher(Int32, "gnm/closest_node", RELIABLE)
         self._reached_pub = self.create_publisher(Bool, "gnm/goal_reached", LATCHED)
+        self._lost_pub = self.create_publisher(Bool, "gnm/localization_lost", RELIABLE)
         self._markers_pub = self.create_publisher(MarkerArray, "gnm/graph_markers", LATCHED)
         self._diag = DiagnosticsPublisher(self, "topological planner")
         self._nav: Navigator | None = None
@@ -225,6 +226,8 @@ class PlannerNode(Node):
                 self.get_logger().info(f"goal node {nav.planner.goal} reached")
             self._reached = self._reached or plan.goal_reached
             self._reached_pub.publish(Bool(data=self._reached))
+            # lost on the way to a goal: the policy may turn on the spot to help relocalise (gnm_nav.recovery)
+            self._lost_pub.publish(Bool(data=loc.closest is None and nav.planner.goal is not None and not self._reached))
             if self._reached or step.subgoal_image is None:
                 if plan.reason:
                     self.get_logger().warning(f"no subgoal: {plan.reason}", throttle_duration_sec=5.0)

@@ -2,7 +2,9 @@
 
 Lifecycle node (autostart configures and activates it). It runs the model on camera frames as
 they arrive (at most max_rate_hz), so command latency is one inference, not a timer period. While
-it cannot act (no model, stale camera or subgoal, bad model output) it commands zero and says why.
+it cannot act (no model, stale camera or subgoal, bad model output) it commands zero and says why;
+except that while the planner reports the robot lost (gnm/localization_lost) and sends no subgoal, it
+turns on the spot to look for the graph (gnm_nav.recovery: nearest headings first, bounded).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
+from std_msgs.msg import Bool
 
 from gnm_nav.context_buffer import ContextBuffer
 from gnm_nav.controller import CONTROLLERS, Limits, make_controller
@@ -22,6 +25,7 @@ from gnm_nav.errors import GnmNavError, ImageDecodeError
 from gnm_nav.paths import resolve_model_path
 from gnm_nav.policy import GNMPolicy
 from gnm_nav.preprocessing import preprocess_frame
+from gnm_nav.recovery import HeadingSweep, SweepConfig
 from gnm_nav.robot_profile import load_robot_profile
 from gnm_nav.ros.cmd_vel import CmdVelPublisher
 from gnm_nav.ros.diagnostics import DiagnosticsPublisher
@@ -51,6 +55,12 @@ PARAMS = [
     ParamSpec("max_rate_hz", 10.0, "at most this many model steps per second"),
     ParamSpec("source_timeout", 1.0, "s; a camera or subgoal older than this stops the robot"),
     ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages"),
+    ParamSpec("lost_topic", "gnm/localization_lost", "std_msgs/Bool from the planner: no node matches the view"),
+    ParamSpec("recovery_sweep", True, "while lost (and no subgoal), turn on the spot to look for the graph"),
+    ParamSpec("recovery_after_s", SweepConfig.after_s, "s lost before the sweep starts"),
+    ParamSpec("recovery_turn_rate", SweepConfig.turn_rate, "rad/s of the sweep (capped at max_w)"),
+    ParamSpec("recovery_amplitude", SweepConfig.amplitude_rad, "rad of the first swing to each side"),
+    ParamSpec("recovery_sweeps", SweepConfig.sweeps, "swings to each side, each one amplitude wider; then stop"),
 ]
 
 
@@ -79,6 +89,9 @@ class PolicyNode(ConfigurableNode):
         self._reason = "not configured"
         self._latencies_ms: deque[float] = deque(maxlen=200)
         self._subgoal_errors = 0
+        self._lost_time: float | None = None  # when the planner last said the robot is lost
+        self._lost_sub = None
+        self._sweep: HeadingSweep | None = None
         self.create_timer(0.1, self._watchdog, callback_group=self._group)
         self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics)
         if self.p["autostart"]:
@@ -104,6 +117,11 @@ class PolicyNode(ConfigurableNode):
                                         callback_group=self._group)
         self._subgoal_sub = self.create_subscription(Image, p["subgoal_topic"], self._on_subgoal, image_qos("reliable"),
                                                      callback_group=self._group)
+        self._lost_sub = self.create_subscription(Bool, p["lost_topic"], self._on_lost, RELIABLE,
+                                                  callback_group=self._group)
+        self._sweep = HeadingSweep(SweepConfig(p["recovery_after_s"], min(p["recovery_turn_rate"], limits.max_w),
+                                               p["recovery_amplitude"], p["recovery_sweeps"])) \
+            if p["recovery_sweep"] else None
         self.get_logger().info(
             f"model {engine.model_path} on {engine.providers}; context {card.context_size}+1 frames every "
             f"{card.context_spacing_s:.2f} s; limits v<={limits.max_v} m/s w<={limits.max_w} rad/s; controller {p['controller']}")
@@ -122,9 +140,10 @@ class PolicyNode(ConfigurableNode):
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self._camera is not None:
             self._camera.destroy()
-        if self._subgoal_sub is not None:
-            self.destroy_subscription(self._subgoal_sub)
-        self._policy = self._frames = self._camera = self._subgoal_sub = None
+        for sub in (self._subgoal_sub, self._lost_sub):
+            if sub is not None:
+                self.destroy_subscription(sub)
+        self._policy = self._frames = self._camera = self._subgoal_sub = self._lost_sub = self._sweep = None
         self._reason = "not configured"
         return TransitionCallbackReturn.SUCCESS
 
@@ -142,6 +161,9 @@ class PolicyNode(ConfigurableNode):
         card = self._policy.engine.card
         self._subgoal = preprocess_frame(rgb, tuple(card.image_size), card.center_crop)
         self._subgoal_time = self._now()
+
+    def _on_lost(self, msg: Bool) -> None:
+        self._lost_time = self._now() if msg.data else None
 
     def _on_image(self, rgb: np.ndarray, stamp: float) -> None:
         self._camera_time = self._now()
@@ -170,6 +192,24 @@ class PolicyNode(ConfigurableNode):
             return f"subgoal is stale ({now - self._subgoal_time:.1f} s > source_timeout {timeout} s)"
         return None
 
+    def _halt(self, blocker: str) -> None:
+        """Cannot drive to a subgoal: sweep on the spot if only the subgoal is missing and the planner says
+        the robot is lost (a stale camera always stops), else command zero."""
+        now = self._now()
+        subgoal_missing = blocker.startswith(("no subgoal", "subgoal is stale"))
+        lost = (subgoal_missing and self._lost_time is not None and now - self._lost_time <= self.p["source_timeout"])
+        w = self._sweep.command(lost, now) if self._sweep is not None else None
+        if w is None:
+            self._stop(blocker)
+            return
+        self._policy.controller.reset()
+        self._cmd.publish(0.0, w)
+        self._acting = False
+        reason = "lost: turning on the spot to find the graph again"
+        if reason != self._reason:
+            self.get_logger().warning(reason)
+        self._reason = reason
+
     def _stop(self, reason: str) -> None:
         if self._acting or reason != self._reason:
             self.get_logger().warning(f"commanding zero: {reason}", throttle_duration_sec=5.0)
@@ -181,8 +221,10 @@ class PolicyNode(ConfigurableNode):
     def _step(self) -> None:
         blocker = self._blocker()
         if blocker is not None:
-            self._stop(blocker)
+            self._halt(blocker)
             return
+        if self._sweep is not None:
+            self._sweep.reset()
         t0 = time.perf_counter()
         try:
             out = self._policy.step(self._frames.model_input(), self._subgoal, self._now())
@@ -203,7 +245,7 @@ class PolicyNode(ConfigurableNode):
             return
         blocker = self._blocker()
         if blocker is not None:
-            self._stop(blocker)
+            self._halt(blocker)
 
     def _publish_path(self, waypoints: np.ndarray) -> None:
         path = Path()
