@@ -170,3 +170,27 @@ def test_bank_cache_and_goal_images(tmp_path, route):
     assert nav.goal_from_image(view(texture, 7 * SPACING_PX + 1))[0] == 7 and nav.planner.goal == 7
     with pytest.raises(GraphError, match="matches no graph node"):
         nav.goal_from_image(np.full((64, 85, 3), 255, dtype=np.uint8))
+
+
+def test_after_losing_track_a_far_look_alike_needs_a_closer_match(route):
+    """Lost near node 10: an equally good match 30 hops away is refused, one nearby accepted, and a far
+    one that is clearly better still wins (a kidnapped robot is found); goal images match without the prior."""
+    _, graph, bank = route
+    rows = normalise(bank.images)
+    table = {}
+
+    def scripted(obs, goals):
+        ids = [int(np.argmin(np.abs(rows - g).reshape(len(rows), -1).sum(1))) for g in goals]
+        return np.array([table.get(i, 15.0) for i in ids]), np.zeros((len(goals), 5, 4))
+
+    localizer = Localizer(graph, bank, scripted, LocalizerConfig(relocalize_top_k=N_NODES))
+    localizer.belief = 10
+    localizer.reset()  # lost at node 10
+    frame = bank.images[0]
+    table.update({45: 6.0})
+    assert localizer.relocalize(None, frame)[0] is None  # 6 + min(0.25 * 27, 4) > 8
+    assert localizer.relocalize(None, frame, prior=False)[0] == 45
+    table.update({16: 6.5})
+    assert localizer.relocalize(None, frame)[0] == 16  # within the window: no penalty
+    table.update({45: 2.0})
+    assert localizer.relocalize(None, frame)[0] == 45  # 2 + 4 beats 6.5

@@ -6,7 +6,11 @@ over ticks and the belief only moves to another node when that node is clearly c
 (`switch_margin`), so it does not flicker while the robot stands still. When even the best node of
 the window is far (`lost_distance`) for `lost_ticks` ticks, the robot is lost; then (and at start)
 it relocalises globally: a cheap image descriptor ranks every node, the model scores the top-K,
-and the best is accepted only if its distance is below `accept_distance`.
+and the best is accepted only if its distance is below `accept_distance`. After having been localised,
+a match far along the graph from the last belief must also pay `jump_penalty` per hop beyond the
+window, up to half of accept_distance: a robot that just lost track is most likely still near where it
+was, and an imperfect model finds look-alikes elsewhere (one took a robot to the goal node across a
+wall), so a far jump needs a closer match, but a kidnapped robot is still found.
 """
 from __future__ import annotations
 
@@ -42,9 +46,11 @@ class LocalizerConfig:
     lost_ticks: int = 3  # consecutive far ticks before declaring the robot lost
     relocalize_top_k: int = 16  # candidates the model scores in a global relocalisation
     accept_distance: float = 8.0  # a global match must be at least this close
+    jump_penalty: float = 0.25  # model steps per hop beyond window_radius from the last belief (after being lost)
 
     def __post_init__(self) -> None:
-        if self.window_radius < 1 or self.max_window < 2 or self.relocalize_top_k < 1 or self.lost_ticks < 1:
+        if (self.window_radius < 1 or self.max_window < 2 or self.relocalize_top_k < 1 or self.lost_ticks < 1
+                or self.jump_penalty < 0):
             raise ValueError(f"invalid localiser configuration: {self}")
         if not 0.0 < self.smoothing <= 1.0:
             raise ValueError(f"smoothing must be in (0, 1], got {self.smoothing}")
@@ -90,11 +96,23 @@ class Localizer:
         self._smoothed: dict[int, float] = {}
         self._far_ticks = 0
         self.relocalizations = 0
+        self._last_belief: int | None = None  # where the robot was before it got lost (None: never localised)
 
     def reset(self) -> None:
+        """Forget the belief (lost); the place it was stays as the prior of the relocalisation."""
+        self._last_belief = self.belief if self.belief is not None else self._last_belief
         self.belief = None
         self._smoothed = {}
         self._far_ticks = 0
+
+    def _jump_cost(self, nodes: list[int]) -> np.ndarray:
+        """Penalty of believing each node, from how far along the graph it is from the last belief."""
+        if self._last_belief is None or self.config.jump_penalty == 0:
+            return np.zeros(len(nodes))
+        hops = nx.single_source_shortest_path_length(self.graph.to_undirected(as_view=True), self._last_belief)
+        far = np.array([hops.get(n, len(self.graph)) for n in nodes], dtype=np.float64)
+        return np.minimum(self.config.jump_penalty * np.maximum(far - self.config.window_radius, 0.0),
+                          self.config.accept_distance / 2)
 
     def window(self, center: int) -> list[int]:
         """Nodes within window_radius hops (either direction), nearest hops first, capped at max_window."""
@@ -119,16 +137,18 @@ class Localizer:
         dist, actions = self.evaluate(obs_img, self.bank.goal_tensor(nodes))
         return np.asarray(dist, dtype=np.float64).reshape(-1), np.asarray(actions)
 
-    def relocalize(self, obs_img: np.ndarray,
-                   current_rgb: np.ndarray) -> tuple[int | None, float, dict[int, float], dict[int, np.ndarray]]:
-        """Coarse-to-fine global search: descriptor top-K, then one batched model call. Does not change the belief."""
+    def relocalize(self, obs_img: np.ndarray, current_rgb: np.ndarray,
+                   prior: bool = True) -> tuple[int | None, float, dict[int, float], dict[int, np.ndarray]]:
+        """Coarse-to-fine global search: descriptor top-K, then one batched model call. Does not change the belief.
+        prior: weigh candidates by how far they are from where the robot was (off for goal images)."""
         frame = to_model_resolution(current_rgb, self.image_size, self.center_crop)
         candidates = [int(n) for n in self.bank.nearest_by_descriptor(frame, self.config.relocalize_top_k)]
         dist, actions = self._score(obs_img, candidates)
-        best = int(np.argmin(dist))
+        cost = dist + self._jump_cost(candidates) if prior else dist
+        best = int(np.argmin(cost))
         scored = {n: float(d) for n, d in zip(candidates, dist)}
         acts = {n: a for n, a in zip(candidates, actions)}
-        if dist[best] > self.config.accept_distance:
+        if cost[best] > self.config.accept_distance:
             return None, float(dist[best]), scored, acts
         return candidates[best], float(dist[best]), scored, acts
 

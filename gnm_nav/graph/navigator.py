@@ -69,7 +69,7 @@ class Navigator:
     def goal_from_image(self, rgb: np.ndarray) -> tuple[int, float]:
         """The node an image shows (global match); GraphError when it matches nothing closely enough."""
         obs = single_frame_obs(rgb, self.card.context_size, tuple(self.card.image_size), self.card.center_crop)
-        node, dist, _, _ = self.localizer.relocalize(obs, rgb)
+        node, dist, _, _ = self.localizer.relocalize(obs, rgb, prior=False)
         if node is None:
             raise GraphError(f"the goal image matches no graph node (best predicted distance {dist:.1f} > "
                              f"accept_distance {self.localizer.config.accept_distance})")

@@ -58,6 +58,9 @@ PARAMS = [
               "descriptor candidates scored by the model when relocalising"),
     ParamSpec("accept_distance", _DEFAULTS.accept_distance,
               "model steps; a global match (or goal image) must be closer"),
+    ParamSpec("jump_penalty", _DEFAULTS.jump_penalty,
+              "model steps added per hop beyond window_radius from where the robot was before it got lost "
+              "(at most accept_distance / 2)"),
     ParamSpec("localization_mode", "graph",
               "graph (belief on the graph, hysteresis, relocalisation) | window (the public deployment code's "
               "window on a linear route: the anchor to compare against); changing it reloads"),
@@ -117,7 +120,7 @@ class PlannerNode(Node):
                 engine = GNMEngine(resolve_model_path(self.p["model_path"]), providers=self.p["providers"])
                 config = LocalizerConfig(**{k: self.p[k] for k in (
                     "window_radius", "max_window", "switch_margin", "smoothing", "lost_distance", "lost_ticks",
-                    "relocalize_top_k", "accept_distance")})
+                    "relocalize_top_k", "accept_distance", "jump_penalty")})
                 nav = Navigator(graph, engine, config, self.p["close_threshold"], self.p["goal_threshold"],
                                 localization_mode=self.p["localization_mode"])
             except (GnmNavError, ValueError, OSError) as exc:
