@@ -38,7 +38,7 @@ def route(tmp_path_factory):
     with BagWriter(bag, storage="sqlite3") as writer:
         for k in range(ROUTE_S * 10 + 1):
             t = k / 10
-            position = (t if t < 6 else t + 8) * SPEED_PX_S  # at 6 s the robot is carried 8 nodes ahead
+            position = (t if t < 6 else t + 11) * SPEED_PX_S  # at 6 s carried 11 nodes ahead (past the window)
             frame = view(texture, min(position, ROUTE_S * SPEED_PX_S)).astype(np.int16)
             frame += rng.integers(-5, 6, size=frame.shape)
             writer.write_image("camera/image_raw", 1000.0 + t, np.clip(frame, 0, 255).astype(np.uint8))
