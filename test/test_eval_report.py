@@ -10,8 +10,10 @@ from gnm_nav.evaluation.report import route_png, summary, table
 from gnm_nav.launching.__main__ import parse_arguments
 
 
-def _run(success: bool, spl: float, collisions: int, interventions: int = 0, reason: str = "goal reached") -> dict:
+def _run(success: bool, spl: float, collisions: int, interventions: int = 0, reason: str = "goal reached",
+         progress: float = 0.5) -> dict:
     return {"success": success, "spl": spl, "collisions": collisions, "interventions": interventions,
+            "route_progress": progress,
             "reason": reason, "time_s": 40.0, "path_length_m": 16.0, "safety_filter": interventions >= 0,
             "latency_ms": {"gnm_policy_node": {"inference_ms_p50": 6.0, "inference_ms_p99": 12.0 + collisions}},
             "trajectory": [[1.0, 1.0, 0.0], [3.0, 2.0, 0.0]]}
@@ -19,7 +21,7 @@ def _run(success: bool, spl: float, collisions: int, interventions: int = 0, rea
 
 RECORDS = [
     {"route_id": "000", "world": "box_room", "graph": {"expert_trajectory": [[1.0, 1.0, 0.0], [6.0, 1.0, 0.0]]},
-     "runs": {"ours": _run(True, 0.9, 0), "anchor_mode": _run(False, 0.0, 2, reason="timeout (90 s)")}},
+     "runs": {"ours": _run(True, 0.9, 0), "anchor_mode": _run(False, 0.0, 2, reason="timeout (90 s)", progress=0.0)}},
     {"route_id": "001", "world": "box_room", "graph": {},
      "runs": {"ours": _run(True, 0.7, 1, interventions=3), "anchor_mode": _run(True, 0.5, 1)}},
     {"route_id": "002", "world": "box_room", "error": "graph building failed: the expert did not reach the goal"},
@@ -35,6 +37,7 @@ def test_summary_scores_built_routes_and_lists_the_rest():
     assert anchor["failures"] == {"000": "timeout (90 s)"}
     assert anchor["latency_ms"]["gnm_policy_node"] == {"inference_ms_p50": 6.0, "inference_ms_p99": 14.0}
     assert s["routes_total"] == 3 and list(s["routes_not_built"]) == ["002"]
+    assert s["mean_route_progress"] == pytest.approx(0.5) and anchor["mean_route_progress"] == pytest.approx(0.25)
     lines = table(s, ["ours", "anchor_mode"]).splitlines()
     assert len(lines) == 3 and "100%" in lines[1] and "50%" in lines[2]
 
@@ -102,3 +105,20 @@ def test_overview_is_a_grid_of_equal_cells():
     tall_cell = sheet[:100, :200]
     assert (tall_cell[:, 88:112] == 0).all() and (tall_cell[:, :80] == 255).all()  # 25 px wide, centred
     assert overview_png([fitting], cell=(200, 100)).shape == (100, 200, 3)
+
+
+def test_route_progress_counts_the_route_in_order():
+    from gnm_nav.evaluation.routes import route_progress
+
+    # an L-shaped route: 10 m east, then 10 m north
+    expert = np.array([[x, 0.0] for x in np.arange(0, 10.01, 0.1)] + [[10.0, y] for y in np.arange(0.1, 10.01, 0.1)])
+    assert route_progress(expert, expert) == pytest.approx(1.0)
+    half = np.array([[x, 0.3] for x in np.arange(0, 10.01, 0.1)])  # the first leg, 0.3 m off the line
+    assert route_progress(expert, half) == pytest.approx(0.55, abs=0.03)  # within 1 m of the corner too
+    cut = np.array([[x, 0.0] for x in np.arange(0, 8.0, 0.1)] + [[8.0 + 2 * t, 2 * t] for t in np.arange(0, 1, 0.02)]
+                   + [[10.0, y] for y in np.arange(2.0, 10.01, 0.1)])  # 1.4 m inside the corner
+    assert route_progress(expert, cut) == pytest.approx(1.0)  # a cut corner skips points, not the rest
+    # reaching the end's neighbourhood first and the start only later counts only the start
+    backwards = np.array([[10.0, 10.0], [10.0, 9.5], [0.0, 0.0]])
+    assert route_progress(expert, backwards) == pytest.approx(0.05, abs=0.01)
+    assert route_progress(expert, np.empty((0, 2))) == 0.0

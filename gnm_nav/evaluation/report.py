@@ -33,6 +33,8 @@ def summarise_mode(records: list[dict[str, Any]], mode: str) -> dict[str, Any]:
         "interventions": int(sum(r["interventions"] for r in runs)),
         "mean_time_s_successes": float(np.mean([r["time_s"] for r in successes])) if successes else None,
         "mean_path_length_m": float(np.mean([r.get("path_length_m", 0.0) for r in runs])),
+        # share of the recorded route driven along, in order (0 for a run that never started)
+        "mean_route_progress": float(np.mean([r.get("route_progress", 0.0) for r in runs])),
         "safety_filter": any(r.get("safety_filter") for r in runs),
         "latency_ms": {node: {k: float(np.max(v) if k.endswith("p99") else np.median(v)) for k, v in keys.items()}
                        for node, keys in latency.items()},
@@ -112,10 +114,11 @@ def table(summary_: dict[str, Any], modes: list[str]) -> str:
     def row(name: str, s: dict[str, Any]) -> str:
         if not s.get("routes"):
             return f"{name:<12} {'(no routes)':>8}"
-        return (f"{name:<12} {s['routes']:>6} {s['success_rate']:>8.0%} {s['spl']:>6.2f} {s['collisions']:>10} "
-                f"{s['interventions']:>13}")
+        return (f"{name:<12} {s['routes']:>6} {s['success_rate']:>8.0%} {s['spl']:>6.2f} "
+                f"{s['mean_route_progress']:>9.0%} {s['collisions']:>10} {s['interventions']:>13}")
 
-    lines = [f"{'mode':<12} {'routes':>6} {'success':>8} {'SPL':>6} {'collisions':>10} {'interventions':>13}"]
+    lines = [f"{'mode':<12} {'routes':>6} {'success':>8} {'SPL':>6} {'progress':>9} {'collisions':>10} "
+             f"{'interventions':>13}"]
     lines.append(row(modes[0], summary_))
     lines += [row(m, summary_[m]) for m in modes[1:]]
     return "\n".join(lines)

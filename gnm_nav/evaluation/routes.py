@@ -85,3 +85,24 @@ def shortest_path_m(world: str, robot: str, start: tuple[float, float], goal: tu
 
     planner = GridPlanner(occupancy_grid(resolve_world(world)), load_profile(robot).body_radius_m)
     return path_length(planner.plan(start, goal))
+
+
+def route_progress(expert_xy: np.ndarray, run_xy: np.ndarray, radius_m: float = 1.0) -> float:
+    """How much of the recorded route (share of its length) the robot got along, in order.
+
+    Walks the expert's points in order and counts one as reached when the robot came within radius_m
+    of it no earlier than it reached the previous counted one (cut corners just skip points), so a
+    robot that wanders near a later stretch of a winding route first does not get credit for it.
+    """
+    expert_xy, run_xy = np.asarray(expert_xy, float).reshape(-1, 2), np.asarray(run_xy, float).reshape(-1, 2)
+    if len(expert_xy) < 2 or len(run_xy) == 0:
+        return 0.0
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(expert_xy, axis=0), axis=1))])
+    near = np.linalg.norm(expert_xy[:, None, :] - run_xy[None, :, :], axis=2) <= radius_m  # [K, T]
+    t, reached = 0, 0.0
+    for k in range(len(expert_xy)):
+        hits = np.flatnonzero(near[k, t:])
+        if hits.size:
+            t += int(hits[0])
+            reached = arc[k]
+    return float(reached / arc[-1]) if arc[-1] > 0 else 0.0
