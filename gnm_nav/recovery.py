@@ -31,6 +31,8 @@ class HeadingSweep:
 
     def __init__(self, config: SweepConfig = SweepConfig()) -> None:
         self.config = config
+        a = config.amplitude_rad
+        self._targets = tuple(sign * k * a for k in range(1, config.sweeps + 1) for sign in (-1.0, 1.0))
         self.reset()
 
     def reset(self) -> None:
@@ -38,15 +40,15 @@ class HeadingSweep:
         self._last: float | None = None
         self._heading = 0.0  # relative to where the sweep started
         self._leg = 0  # index into the targets
-        self.sweeping = False
-
-    def _targets(self) -> list[float]:
-        a = self.config.amplitude_rad
-        return [sign * k * a for k in range(1, self.config.sweeps + 1) for sign in (-1.0, 1.0)]
+        self._w = 0.0  # the turn rate commanded last
 
     @property
     def finished(self) -> bool:
-        return self._leg >= 2 * self.config.sweeps
+        return self._leg >= len(self._targets)
+
+    @property
+    def sweeping(self) -> bool:
+        return self._w != 0.0
 
     def command(self, lost: bool, now: float) -> float | None:
         if not lost:
@@ -54,24 +56,17 @@ class HeadingSweep:
             return None
         if self._lost_since is None:
             self._lost_since = now
-        if now - self._lost_since < self.config.after_s or self.finished:
-            self.sweeping = False
-            self._last = now
-            return None
-        if self.sweeping and self._last is not None:
-            w_prev = self._direction() * self.config.turn_rate
-            self._heading += w_prev * min(max(now - self._last, 0.0), 0.5)
-            targets = self._targets()
-            while not self.finished and (targets[self._leg] - self._heading) * math.copysign(1.0, targets[self._leg]) <= 0:
-                self._leg += 1
+        if self._last is not None:
+            self._heading += self._w * min(max(now - self._last, 0.0), 0.5)
         self._last = now
-        if self.finished:
-            self.sweeping = False
+        while not self.finished and self._reached(self._targets[self._leg]):
+            self._leg += 1
+        if now - self._lost_since < self.config.after_s or self.finished:
+            self._w = 0.0
             return None
-        self.sweeping = True
-        return self._direction() * self.config.turn_rate
+        self._w = math.copysign(self.config.turn_rate, self._targets[self._leg] - self._heading)
+        return self._w
 
-    def _direction(self) -> float:
-        """Toward the current target (a target is reached once the heading is at or past it)."""
-        target = self._targets()[min(self._leg, 2 * self.config.sweeps - 1)]
-        return 1.0 if target > self._heading else -1.0
+    def _reached(self, target: float) -> bool:
+        """At or past the target, seen from the start (targets alternate sides)."""
+        return (target - self._heading) * math.copysign(1.0, target) <= 0

@@ -97,6 +97,7 @@ class Localizer:
         self._far_ticks = 0
         self.relocalizations = 0
         self._last_belief: int | None = None  # where the robot was before it got lost (None: never localised)
+        self._hops_from: tuple[int, dict[int, int]] | None = None  # graph hops from _last_belief, cached
 
     def reset(self) -> None:
         """Forget the belief (lost); the place it was stays as the prior of the relocalisation."""
@@ -109,7 +110,10 @@ class Localizer:
         """Penalty of believing each node, from how far along the graph it is from the last belief."""
         if self._last_belief is None or self.config.jump_penalty == 0:
             return np.zeros(len(nodes))
-        hops = nx.single_source_shortest_path_length(self.graph.to_undirected(as_view=True), self._last_belief)
+        if self._hops_from is None or self._hops_from[0] != self._last_belief:  # once per loss, not per tick
+            undirected = self.graph.to_undirected(as_view=True)
+            self._hops_from = (self._last_belief, nx.single_source_shortest_path_length(undirected, self._last_belief))
+        hops = self._hops_from[1]
         far = np.array([hops.get(n, len(self.graph)) for n in nodes], dtype=np.float64)
         return np.minimum(self.config.jump_penalty * np.maximum(far - self.config.window_radius, 0.0),
                           self.config.accept_distance / 2)
