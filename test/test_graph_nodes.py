@@ -102,6 +102,35 @@ def test_bad_graph_keeps_the_node_up_without_subgoals(ros, tmp_path, texture, gn
     assert not node.set_parameters([Parameter("goal_node", value=1)])[0].successful
 
 
+def test_planner_takes_odometry_and_ignores_nan_poses(ros, tmp_path, texture, gnm_model_path):
+    from nav_msgs.msg import Odometry
+
+    graph = TopoGraph()
+    for i in range(30):
+        graph.add_node(view(texture, i * SPACING_PX), stamp=float(i), pose=[0.2 * i, 0.0, 0.0], session=0)
+        if i:
+            graph.add_edge(i - 1, i, 1.0, "temporal")
+    node = _planner(ros, graph.save(tmp_path / "graph"), gnm_model_path, goal_node=29)
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    odom = ros.publisher(Odometry, "odom")
+    ros.wait_matched(odom)
+    for x in (float("nan"), 0.5, 1.0):
+        msg = Odometry()
+        msg.pose.pose.position.x = x
+        msg.pose.pose.orientation.w = 1.0
+        odom.publish(msg)
+    _stream(ros, ros.publisher(Image, "camera/image_raw"), texture, seconds=1.5)
+
+    def odometry_state() -> str:
+        return next((kv.value for d in reversed(diagnostics) for s in d.status for kv in s.values
+                     if kv.key == "odometry"), "")
+
+    assert ros.wait_for(lambda: "since the last anchor" in odometry_state(), timeout=10), odometry_state()
+    assert node._nav.odometry._odom.tolist() == [1.0, 0.0, 0.0]  # the NaN pose never reached the core
+    node.set_parameters([Parameter("use_odometry", value=False)])
+    assert ros.wait_for(lambda: odometry_state() == "off", timeout=10)
+
+
 def test_graph_builder_records_and_saves_on_shutdown(ros, tmp_path, texture):
     out = tmp_path / "recorded"
     node = ros.add(graph_builder_node.GraphBuilderNode(context=ros.context, parameter_overrides=[

@@ -15,10 +15,10 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
-from gnm_nav.bag_io import quaternion_to_yaw
 from gnm_nav.errors import GnmNavError
 from gnm_nav.ros.cmd_vel import CmdVelPublisher
 from gnm_nav.ros.lifecycle import spin_node
+from gnm_nav.ros.odometry import pose_2d
 from gnm_nav.ros.params import ParamSpec, declare_parameters
 from gnm_nav.ros.qos import LATCHED, RELIABLE
 
@@ -30,11 +30,6 @@ PARAMS = [
     ParamSpec("rate_hz", 20.0, "command rate (sim time)"),
     ParamSpec("enable_stamped_cmd_vel", True, "TwistStamped (true) or Twist (false)"),
 ]
-
-
-def yaw_of(msg: Odometry) -> float:
-    q = msg.pose.pose.orientation
-    return quaternion_to_yaw(q.x, q.y, q.z, q.w)
 
 
 class ExpertDriverNode(Node):
@@ -64,8 +59,7 @@ class ExpertDriverNode(Node):
         self.create_timer(1.0 / self.p["rate_hz"], self._tick)
 
     def _on_truth(self, msg: Odometry) -> None:
-        p = msg.pose.pose.position
-        self.pose = self._pose_type(float(p.x), float(p.y), yaw_of(msg))
+        self.pose = self._pose_type(*pose_2d(msg))
 
     def _on_go(self, msg: Bool) -> None:
         self._go = self._go or msg.data

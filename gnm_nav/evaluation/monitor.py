@@ -85,12 +85,11 @@ class StackMonitor:
 
     # callbacks ---------------------------------------------------------------------------------
     def _on_truth(self, msg) -> None:
-        from gnm_nav.evaluation.expert_node import yaw_of
+        from gnm_nav.ros.odometry import pose_2d
         from gnm_nav.ros.time import stamp_to_sec
 
-        p = msg.pose.pose.position
         with self._lock:
-            self.obs.trajectory.append((stamp_to_sec(msg.header.stamp), float(p.x), float(p.y), yaw_of(msg)))
+            self.obs.trajectory.append((stamp_to_sec(msg.header.stamp), *pose_2d(msg)))
 
     def _on_collision(self, msg) -> None:
         with self._lock:

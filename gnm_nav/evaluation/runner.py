@@ -52,8 +52,10 @@ def ours(use_safety_filter: bool) -> Mode:
     return Mode("ours", use_safety_filter)
 
 
-# the public deployment code: window localisation, its controller, no filter, no recovery (close_threshold 3)
-ANCHOR = Mode("anchor_mode", False, planner={"localization_mode": "window", "close_threshold": 3.0},
+# the public deployment code: window localisation, its controller, no filter, no recovery, no odometry
+# (close_threshold 3)
+ANCHOR = Mode("anchor_mode", False, planner={"localization_mode": "window", "close_threshold": 3.0,
+                                             "use_odometry": False},
               policy={"controller": "gnm", "recovery_sweep": False})
 
 

@@ -10,7 +10,9 @@ and the best is accepted only if its distance is below `accept_distance`. After 
 a match far along the graph from the last belief must also pay `jump_penalty` per hop beyond the
 window, up to half of accept_distance: a robot that just lost track is most likely still near where it
 was, and an imperfect model finds look-alikes elsewhere (one took a robot to the goal node across a
-wall), so a far jump needs a closer match, but a kidnapped robot is still found.
+wall), so a far jump needs a closer match, but a kidnapped robot is still found. With wheel odometry
+(gnm_nav.graph.odometry) nodes away from where the odometry puts the robot cost more, and while the window
+matches nothing the belief follows the odometry for a while before the robot counts as lost.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import networkx as nx
 import numpy as np
 
 from gnm_nav.graph.bank import NodeBank, to_model_resolution
+from gnm_nav.graph.odometry import OdometryPrior
 from gnm_nav.graph.store import TopoGraph
 from gnm_nav.preprocessing import preprocess_frame, stack_frames
 
@@ -64,6 +67,7 @@ class Localization:
     actions: dict[int, np.ndarray] = field(repr=False, default_factory=dict)  # model waypoints toward each scored node
     relocalized: bool = False
     lost: bool = False
+    dead_reckoning: bool = False  # the belief follows the odometry: the model matches no node of the window
 
 
 def bank_for_graph(graph: TopoGraph, image_size: tuple[int, int], center_crop: bool = False,
@@ -85,11 +89,12 @@ def bank_for_graph(graph: TopoGraph, image_size: tuple[int, int], center_crop: b
 class Localizer:
     def __init__(self, graph: nx.DiGraph, bank: NodeBank, evaluate: Evaluator,
                  config: LocalizerConfig = LocalizerConfig(), image_size: tuple[int, int] = (85, 64),
-                 center_crop: bool = False) -> None:
+                 center_crop: bool = False, odometry: OdometryPrior | None = None) -> None:
         self.graph = graph
         self.bank = bank
         self.evaluate = evaluate
         self.config = config
+        self.odometry = odometry
         self.image_size = image_size
         self.center_crop = center_crop
         self.belief: int | None = None
@@ -115,8 +120,7 @@ class Localizer:
             self._hops_from = (self._last_belief, nx.single_source_shortest_path_length(undirected, self._last_belief))
         hops = self._hops_from[1]
         far = np.array([hops.get(n, len(self.graph)) for n in nodes], dtype=np.float64)
-        return np.minimum(self.config.jump_penalty * np.maximum(far - self.config.window_radius, 0.0),
-                          self.config.accept_distance / 2)
+        return self.config.jump_penalty * np.maximum(far - self.config.window_radius, 0.0)
 
     def window(self, center: int) -> list[int]:
         """Nodes within window_radius hops (either direction), nearest hops first, capped at max_window."""
@@ -137,6 +141,9 @@ class Localizer:
                         break
         return order
 
+    def _odometry_cost(self, nodes: list[int]) -> np.ndarray:
+        return self.odometry.penalty(nodes) if self.odometry is not None else np.zeros(len(nodes))
+
     def _score(self, obs_img: np.ndarray, nodes: list[int]) -> tuple[np.ndarray, np.ndarray]:
         dist, actions = self.evaluate(obs_img, self.bank.goal_tensor(nodes))
         return np.asarray(dist, dtype=np.float64).reshape(-1), np.asarray(actions)
@@ -147,8 +154,14 @@ class Localizer:
         prior: weigh candidates by how far they are from where the robot was (off for goal images)."""
         frame = to_model_resolution(current_rgb, self.image_size, self.center_crop)
         candidates = [int(n) for n in self.bank.nearest_by_descriptor(frame, self.config.relocalize_top_k)]
+        if prior and self.odometry is not None:  # where the odometry says, whatever the descriptors say
+            candidates += [n for n in self.odometry.within_tolerance() if n not in candidates]
         dist, actions = self._score(obs_img, candidates)
-        cost = dist + self._jump_cost(candidates) if prior else dist
+        # a prior (where it was, where the odometry puts it) never costs more than half of accept_distance, so a
+        # kidnapped robot is still found by a clear match
+        prior_cost = np.minimum(self._jump_cost(candidates) + self._odometry_cost(candidates),
+                                self.config.accept_distance / 2)
+        cost = dist + prior_cost if prior else dist
         best = int(np.argmin(cost))
         scored = {n: float(d) for n, d in zip(candidates, dist)}
         acts = {n: a for n, a in zip(candidates, actions)}
@@ -161,23 +174,32 @@ class Localizer:
         if self.belief is None:
             return self._global(obs_img, current_rgb)
         nodes = self.window(self.belief)
+        guess = self.odometry.nearest() if self.odometry is not None else None
+        if guess is not None and guess not in nodes:  # the odometry has the robot beyond the window
+            nodes.append(guess)
         dist, actions = self._score(obs_img, nodes)
         a = self.config.smoothing
         smoothed = {n: a * float(d) + (1 - a) * self._smoothed[n] if n in self._smoothed else float(d)
                     for n, d in zip(nodes, dist)}
         self._smoothed = smoothed
-        best = min(smoothed, key=smoothed.__getitem__)
-        if smoothed[best] + self.config.switch_margin < smoothed[self.belief]:
+        cost = dict(zip(nodes, np.array([smoothed[n] for n in nodes]) + self._odometry_cost(nodes)))
+        best = min(cost, key=cost.__getitem__)
+        if cost[best] + self.config.switch_margin < cost[self.belief]:
             self.belief = best
+        acts = {n: act for n, act in zip(nodes, actions)}
         if float(dist.min()) > self.config.lost_distance:
             self._far_ticks += 1
             if self._far_ticks >= self.config.lost_ticks:
+                if guess is not None:  # the images say nothing: keep the place the odometry gives
+                    self.belief = guess
+                    return Localization(guess, smoothed[guess], smoothed, acts, dead_reckoning=True)
                 self.reset()
                 return self._global(obs_img, current_rgb)
         else:
             self._far_ticks = 0
-        return Localization(self.belief, smoothed[self.belief], smoothed,
-                            {n: act for n, act in zip(nodes, actions)})
+            if self.odometry is not None:
+                self.odometry.confirm(self.belief, smoothed[self.belief])
+        return Localization(self.belief, smoothed[self.belief], smoothed, acts)
 
     def _global(self, obs_img: np.ndarray, current_rgb: np.ndarray) -> Localization:
         node, dist, scored, acts = self.relocalize(obs_img, current_rgb)
@@ -187,6 +209,8 @@ class Localizer:
         self.belief = node
         self._smoothed = {node: dist}
         self._far_ticks = 0
+        if self.odometry is not None:
+            self.odometry.confirm(node, dist)
         return Localization(node, dist, scored, acts, relocalized=True)
 
 

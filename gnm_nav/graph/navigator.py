@@ -18,6 +18,7 @@ from gnm_nav.errors import GraphError
 from gnm_nav.graph.bank import NodeBank
 from gnm_nav.graph.localization import (Localization, Localizer, LocalizerConfig, WindowLocalizer, bank_for_graph,
                                         single_frame_obs)
+from gnm_nav.graph.odometry import OdometryConfig, OdometryPrior
 from gnm_nav.graph.planning import PlanStep, Planner
 from gnm_nav.graph.store import TopoGraph
 
@@ -40,7 +41,8 @@ LOCALIZATION_MODES = ("graph", "window")
 class Navigator:
     def __init__(self, graph: TopoGraph, engine, localizer_config: LocalizerConfig = LocalizerConfig(),
                  close_threshold: float = 3.0, goal_threshold: float = 3.0, bank: NodeBank | None = None,
-                 localization_mode: str = "graph") -> None:
+                 localization_mode: str = "graph", odometry: OdometryConfig | None = OdometryConfig()) -> None:
+        """odometry: how wheel odometry (on_odom) helps localisation; None = images only."""
         if localization_mode not in LOCALIZATION_MODES:
             raise GraphError(f"localization_mode must be one of {LOCALIZATION_MODES}, got {localization_mode!r}")
         card = engine.card
@@ -48,7 +50,9 @@ class Navigator:
         self.card = card
         image_size = tuple(card.image_size)
         self.bank = bank if bank is not None else bank_for_graph(graph, image_size, card.center_crop)
-        self.localizer = Localizer(graph.g, self.bank, engine.evaluate, localizer_config, image_size, card.center_crop)
+        self.odometry = OdometryPrior(graph.g, odometry) if odometry is not None else None
+        self.localizer = Localizer(graph.g, self.bank, engine.evaluate, localizer_config, image_size, card.center_crop,
+                                   self.odometry)
         self.planner = Planner(graph.g, close_threshold, goal_threshold)
         self.window: WindowLocalizer | None = None
         if localization_mode == "window":
@@ -75,6 +79,11 @@ class Navigator:
                              f"accept_distance {self.localizer.config.accept_distance})")
         self.set_goal(node)
         return node, dist
+
+    def on_odom(self, pose: tuple[float, float, float]) -> None:
+        """The newest wheel odometry (x, y, yaw in the odometry frame); ignored without odometry help."""
+        if self.odometry is not None:
+            self.odometry.observe(pose)
 
     def on_frame(self, rgb: np.ndarray, stamp: float) -> None:
         if self.context.push(rgb, stamp):

@@ -15,7 +15,6 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
 
-from gnm_nav.bag_io import quaternion_to_yaw
 from gnm_nav.errors import GnmNavError
 from gnm_nav.graph.builder import GraphBuilder, SessionLinker
 from gnm_nav.graph.render import graph_layout
@@ -24,6 +23,7 @@ from gnm_nav.graph.store import GRAPH_FILE, TopoGraph
 from gnm_nav.paths import resolve_model_path
 from gnm_nav.ros.images import CameraSubscriber
 from gnm_nav.ros.lifecycle import spin_node
+from gnm_nav.ros.odometry import pose_2d
 from gnm_nav.ros.params import ParamSpec, declare_parameters
 from gnm_nav.ros.qos import LATCHED, RELIABLE
 from gnm_nav.ros.time import stamp_to_sec
@@ -98,10 +98,7 @@ class GraphBuilderNode(Node):
         return graph, builder
 
     def _on_odom(self, msg: Odometry) -> None:
-        q = msg.pose.pose.orientation
-        yaw = quaternion_to_yaw(q.x, q.y, q.z, q.w)
-        p = msg.pose.pose.position
-        self._odom = (stamp_to_sec(msg.header.stamp), (float(p.x), float(p.y), yaw))
+        self._odom = (stamp_to_sec(msg.header.stamp), pose_2d(msg))
 
     def _on_image(self, rgb: np.ndarray, stamp: float) -> None:
         odom = self._odom

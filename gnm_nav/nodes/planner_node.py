@@ -16,12 +16,14 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
+from nav_msgs.msg import Odometry
 from std_msgs.msg import Bool, Int32
 from visualization_msgs.msg import MarkerArray
 
 from gnm_nav.errors import GnmNavError, ImageDecodeError
 from gnm_nav.graph.localization import LocalizerConfig
 from gnm_nav.graph.navigator import Navigator, NavStep
+from gnm_nav.graph.odometry import OdometryConfig
 from gnm_nav.graph.render import graph_layout
 from gnm_nav.graph.ros_markers import graph_markers
 from gnm_nav.graph.store import TopoGraph
@@ -29,10 +31,12 @@ from gnm_nav.paths import resolve_model_path
 from gnm_nav.ros.diagnostics import DiagnosticsPublisher
 from gnm_nav.ros.images import CameraSubscriber, msg_to_rgb, rgb_to_msg
 from gnm_nav.ros.lifecycle import spin_node
+from gnm_nav.ros.odometry import pose_2d
 from gnm_nav.ros.params import ParamSpec, declare_parameters
 from gnm_nav.ros.qos import LATCHED, RELIABLE, image_qos
 
 _DEFAULTS = LocalizerConfig()
+_ODOM = OdometryConfig()
 PARAMS = [
     ParamSpec("graph_dir", "", "graph directory (graph.json + images/); changing it reloads"),
     ParamSpec("model_path", "gnm_sim.onnx",
@@ -61,6 +65,16 @@ PARAMS = [
     ParamSpec("jump_penalty", _DEFAULTS.jump_penalty,
               "model steps added per hop beyond window_radius from where the robot was before it got lost "
               "(at most accept_distance / 2)"),
+    ParamSpec("use_odometry", True, "let wheel odometry (odom_topic) guide localisation between image matches; "
+                                    "needs graph nodes with poses (recorded with odometry)"),
+    ParamSpec("odom_topic", "odom", "nav_msgs/Odometry of the robot", read_only=True),
+    ParamSpec("odom_confirm_distance", _ODOM.confirm_distance,
+              "model steps; a believed node at most this far anchors the odometry to the graph"),
+    ParamSpec("odom_tolerance_m", _ODOM.tolerance_m, "m; nodes this near where the odometry puts the robot cost nothing"),
+    ParamSpec("odom_drift", _ODOM.drift, "m of tolerance added per m driven since the last anchor"),
+    ParamSpec("odom_penalty", _ODOM.penalty, "model steps added per m a node lies beyond the tolerance"),
+    ParamSpec("max_dead_reckoning_m", _ODOM.max_dead_reckoning_m,
+              "m; while the images match nothing, the belief follows the odometry at most this far"),
     ParamSpec("localization_mode", "graph",
               "graph (belief on the graph, hysteresis, relocalisation) | window (the public deployment code's "
               "window on a linear route: the anchor to compare against); changing it reloads"),
@@ -68,7 +82,8 @@ PARAMS = [
     ParamSpec("markers_period", 2.0, "s between gnm/graph_markers messages"),
     ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages"),
 ]
-_RELOAD = ("graph_dir", "model_path", "providers", "localization_mode")
+_RELOAD = ("graph_dir", "model_path", "providers", "localization_mode", "use_odometry", "odom_confirm_distance",
+           "odom_tolerance_m", "odom_drift", "odom_penalty", "max_dead_reckoning_m")
 
 
 class PlannerNode(Node):
@@ -94,6 +109,7 @@ class PlannerNode(Node):
                                         self._on_image, callback_group=self._group)
         self.create_subscription(Image, self.p["goal_image_topic"], self._on_goal_image, image_qos("reliable"),
                                  callback_group=self._group)
+        self.create_subscription(Odometry, self.p["odom_topic"], self._on_odom, RELIABLE, callback_group=self._group)
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._load()
@@ -121,8 +137,11 @@ class PlannerNode(Node):
                 config = LocalizerConfig(**{k: self.p[k] for k in (
                     "window_radius", "max_window", "switch_margin", "smoothing", "lost_distance", "lost_ticks",
                     "relocalize_top_k", "accept_distance", "jump_penalty")})
+                odometry = OdometryConfig(self.p["odom_confirm_distance"], self.p["odom_tolerance_m"],
+                                          self.p["odom_drift"], self.p["odom_penalty"],
+                                          self.p["max_dead_reckoning_m"]) if self.p["use_odometry"] else None
                 nav = Navigator(graph, engine, config, self.p["close_threshold"], self.p["goal_threshold"],
-                                localization_mode=self.p["localization_mode"])
+                                localization_mode=self.p["localization_mode"], odometry=odometry)
             except (GnmNavError, ValueError, OSError) as exc:
                 self._status = f"not navigating: {exc}"
                 self.get_logger().error(self._status)
@@ -179,6 +198,15 @@ class PlannerNode(Node):
             if self._nav is not None:
                 self._nav.on_frame(rgb, stamp)
 
+    def _on_odom(self, msg: Odometry) -> None:
+        pose = pose_2d(msg)
+        if not all(np.isfinite(pose)):
+            self.get_logger().warning("odometry with NaN/Inf pose ignored", throttle_duration_sec=5.0)
+            return
+        with self._lock:
+            if self._nav is not None:
+                self._nav.on_odom(pose)
+
     def _on_goal_image(self, msg: Image) -> None:
         try:
             rgb = msg_to_rgb(msg)
@@ -224,6 +252,9 @@ class PlannerNode(Node):
             loc, plan = step.localization, step.plan
             if loc.relocalized:
                 self.get_logger().info(f"relocalised at node {loc.closest} (distance {loc.distance:.1f})")
+            if loc.dead_reckoning:
+                self.get_logger().info(f"no node matches the view: following the odometry (node {loc.closest})",
+                                       throttle_duration_sec=5.0)
             self._closest_pub.publish(Int32(data=-1 if loc.closest is None else int(loc.closest)))
             if plan.goal_reached and not self._reached:
                 self.get_logger().info(f"goal node {nav.planner.goal} reached")
@@ -258,6 +289,9 @@ class PlannerNode(Node):
                 "subgoal_node": last.plan.subgoal if last and last.plan.subgoal is not None else -1,
                 "path_length_nodes": len(last.plan.path) if last else 0, "goal_reached": self._reached,
                 "relocalizations": nav.localizer.relocalizations, "replans": nav.planner.replans,
+                "dead_reckoning": bool(last and last.localization.dead_reckoning),
+                "odometry": ("off" if nav.odometry is None else "no poses in the graph or no odometry"
+                             if not nav.odometry.usable else f"{nav.odometry.travelled_m:.2f} m since the last anchor"),
                 "context_fill": nav.context.fill,
                 "localization_mode": self.p["localization_mode"],
                 "tick_ms_p50": float(np.percentile(self._tick_ms, 50)) if self._tick_ms else float("nan"),

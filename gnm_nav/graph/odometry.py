@@ -1,0 +1,172 @@
+"""Wheel odometry as a prior for localisation: where in the graph the robot must be, between image matches.
+
+Graph nodes carry the pose the recording robot's odometry gave (`pose`, one frame per recording session).
+Whenever the localiser is sure of a node (its predicted distance is at most `confirm_distance`), the pair
+(node pose, current odometry) is an anchor; a rigid transform odometry -> that session's frame is fitted to the
+recent anchors, so the current odometry predicts the robot's pose among the session's nodes. The prediction
+drifts with the distance driven since the last anchor, and so does the tolerance around it. The localiser
+uses it twice: a node far from the prediction must be that much closer in the model's eyes to be believed
+(look-alikes across a wall lose), and while the images match nothing the belief follows the odometry for up to
+`max_dead_reckoning_m` (the robot keeps its place in the graph through a view the model does not recognise).
+Odometry never declares a goal reached: that still takes the model's match.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+Pose = tuple[float, float, float]  # x, y, yaw
+
+
+@dataclass(frozen=True)
+class OdometryConfig:
+    confirm_distance: float = 3.0  # model steps; a believed node this close anchors the odometry
+    tolerance_m: float = 0.75  # distance from the prediction that costs nothing
+    drift: float = 0.15  # the tolerance grows by this many metres per metre driven since the last anchor
+    penalty: float = 6.0  # model steps per metre beyond the tolerance
+    max_dead_reckoning_m: float = 3.0  # follow the odometry alone at most this far past the last anchor
+    anchors: int = 12  # recent anchors the transform is fitted to
+
+    def __post_init__(self) -> None:
+        if (self.confirm_distance < 0 or self.tolerance_m < 0 or self.drift < 0 or self.penalty < 0
+                or self.max_dead_reckoning_m < 0 or self.anchors < 1):
+            raise ValueError(f"invalid odometry configuration: {self}")
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    node: int
+    graph_pose: np.ndarray  # [3] node pose in its session's frame
+    odom_pose: np.ndarray  # [3] the robot's odometry when the node was confirmed
+    distance: float  # the model's distance at the time (smaller = the robot was nearer the node)
+
+
+def _wrap(a: float) -> float:
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+def fit_rigid(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray]:
+    """Least-squares rotation angle and translation with dst ~ R(angle) src + t (2-D Kabsch, no reflection)."""
+    cs, cd = src.mean(axis=0), dst.mean(axis=0)
+    a, b = src - cs, dst - cd
+    angle = math.atan2(float(np.sum(a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0])), float(np.sum(a * b)))
+    c, s = math.cos(angle), math.sin(angle)
+    return angle, cd - np.array([[c, -s], [s, c]]) @ cs
+
+
+class OdometryPrior:
+    """Fed the newest odometry and the localiser's confident beliefs; predicts the robot's pose in the graph."""
+
+    MIN_SPREAD_M = 1.5  # anchors this far apart fix the rotation by their positions; closer, by their headings
+
+    def __init__(self, graph: nx.DiGraph, config: OdometryConfig = OdometryConfig()) -> None:
+        self.config = config
+        self._session = {n: d.get("session", 0) for n, d in graph.nodes(data=True) if d.get("pose") is not None}
+        self._pose = {n: np.asarray(graph.nodes[n]["pose"], dtype=np.float64) for n in self._session}
+        self._anchors: list[_Anchor] = []
+        self._odom: np.ndarray | None = None
+        self.travelled_m = 0.0  # odometry path length since the last anchor
+        self._fit: tuple[int, float, np.ndarray] | None = None  # session, angle, translation
+
+    @property
+    def usable(self) -> bool:
+        """The graph has poses and odometry is arriving."""
+        return bool(self._pose) and self._odom is not None
+
+    def observe(self, pose: Pose) -> None:
+        odom = np.asarray(pose, dtype=np.float64)
+        if self._odom is not None:
+            self.travelled_m += float(np.hypot(*(odom[:2] - self._odom[:2])))
+        self._odom = odom
+
+    def confirm(self, node: int, distance: float) -> None:
+        """The localiser is sure of `node` (model distance `distance`): anchor the odometry there."""
+        if self._odom is None or node not in self._pose or distance > self.config.confirm_distance:
+            return
+        if self._anchors and self._session[self._anchors[-1].node] != self._session[node]:
+            self._anchors = []  # another recording session: another odometry frame
+        same = [i for i, a in enumerate(self._anchors) if a.node == node]
+        if same and self._anchors[same[0]].distance <= distance:
+            self.travelled_m = 0.0  # seen it again, no nearer than before: keep the better anchor
+            return
+        if same:
+            del self._anchors[same[0]]
+        self._anchors = [*self._anchors, _Anchor(node, self._pose[node], self._odom.copy(), distance)]
+        self._anchors = self._anchors[-self.config.anchors:]
+        self.travelled_m = 0.0
+        self._fit = None
+
+    def forget(self) -> None:
+        """Drop the anchors (a kidnapped robot, a new graph): predictions wait for a fresh confident match."""
+        self._anchors, self._fit, self.travelled_m = [], None, 0.0
+
+    def _transform(self) -> tuple[int, float, np.ndarray] | None:
+        if not self._anchors:
+            return None
+        if self._fit is None:
+            g = np.stack([a.graph_pose for a in self._anchors])
+            o = np.stack([a.odom_pose for a in self._anchors])
+            if np.ptp(o[:, :2], axis=0).max() >= self.MIN_SPREAD_M:
+                angle, t = fit_rigid(o[:, :2], g[:, :2])
+            else:  # too close together to fix a rotation: headings say it, the newest anchor places it
+                angle = math.atan2(float(np.mean(np.sin(g[:, 2] - o[:, 2]))), float(np.mean(np.cos(g[:, 2] - o[:, 2]))))
+                c, s = math.cos(angle), math.sin(angle)
+                t = g[-1, :2] - np.array([[c, -s], [s, c]]) @ o[-1, :2]
+            self._fit = (self._session[self._anchors[-1].node], angle, t)
+        return self._fit
+
+    def predict(self) -> tuple[int, np.ndarray] | None:
+        """(session, predicted [x, y, yaw] in its frame), or None without anchors or odometry."""
+        fit = self._transform()
+        if fit is None or self._odom is None:
+            return None
+        session, angle, t = fit
+        c, s = math.cos(angle), math.sin(angle)
+        xy = np.array([[c, -s], [s, c]]) @ self._odom[:2] + t
+        return session, np.array([xy[0], xy[1], _wrap(float(self._odom[2]) + angle)])
+
+    @property
+    def tolerance_m(self) -> float:
+        return self.config.tolerance_m + self.config.drift * self.travelled_m
+
+    def offsets_m(self, nodes: list[int]) -> np.ndarray:
+        """Metres from the prediction to each node (nan: no prediction, no pose, or another session)."""
+        pred = self.predict()
+        out = np.full(len(nodes), np.nan)
+        if pred is None:
+            return out
+        session, p = pred
+        for i, n in enumerate(nodes):
+            if self._session.get(n) == session:
+                out[i] = float(np.hypot(*(self._pose[n][:2] - p[:2])))
+        return out
+
+    def penalty(self, nodes: list[int]) -> np.ndarray:
+        """Model steps added to each node's distance for being away from where the odometry puts the robot."""
+        off = self.offsets_m(nodes)
+        return np.where(np.isnan(off), 0.0, self.config.penalty * np.maximum(off - self.tolerance_m, 0.0))
+
+    def nearest(self) -> int | None:
+        """The node where the odometry alone puts the robot (position, then heading), while it may be trusted."""
+        pred = self.predict()
+        if pred is None or self.travelled_m > self.config.max_dead_reckoning_m:
+            return None
+        session, p = pred
+        nodes = [n for n, s in self._session.items() if s == session]
+        poses = np.stack([self._pose[n] for n in nodes])
+        heading = np.abs([_wrap(float(y) - float(p[2])) for y in poses[:, 2]])
+        cost = np.hypot(poses[:, 0] - p[0], poses[:, 1] - p[1]) + 0.3 * heading  # 0.3 m per radian of heading
+        best = int(np.argmin(cost))
+        return nodes[best] if float(np.hypot(*(poses[best, :2] - p[:2]))) <= self.tolerance_m else None
+
+    def within_tolerance(self) -> list[int]:
+        """Nodes near the prediction (candidates a relocalisation must score whatever their descriptors say)."""
+        pred = self.predict()
+        if pred is None:
+            return []
+        nodes = list(self._session)
+        off = self.offsets_m(nodes)
+        return [n for n, d in zip(nodes, off) if not np.isnan(d) and d <= self.tolerance_m]

@@ -1,0 +1,149 @@
+"""Wheel odometry as a localisation prior: the odometry -> graph transform, dead reckoning through views the
+model does not recognise, and look-alikes away from where the odometry puts the robot."""
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+import pytest
+
+from gnm_nav.graph.bank import NodeBank, normalise
+from gnm_nav.graph.localization import Localizer, LocalizerConfig
+from gnm_nav.graph.odometry import OdometryConfig, OdometryPrior, fit_rigid
+from gnm_nav.graph.synthetic import route_views
+
+N_NODES = 60
+SPACING_M = 0.2
+FRAME = (0.4, np.array([3.0, -1.0]))  # the navigating robot's odometry frame: rotated and shifted from the graph's
+
+
+def to_odom(x: float, y: float, yaw: float) -> tuple[float, float, float]:
+    """A pose of the graph's frame as the robot's odometry reports it."""
+    angle, t = FRAME
+    c, s = math.cos(-angle), math.sin(-angle)
+    p = np.array([[c, -s], [s, c]]) @ (np.array([x, y]) - t)
+    return float(p[0]), float(p[1]), yaw - angle
+
+
+@pytest.fixture(scope="module")
+def line():
+    """A straight recorded route: node i at x = 0.2 i m, heading along x, with its image."""
+    graph = nx.DiGraph()
+    for i in range(N_NODES):
+        graph.add_node(i, pose=[SPACING_M * i, 0.0, 0.0], session=0)
+    nx.add_path(graph, range(N_NODES), weight=1.0, kind="temporal")
+    return graph, NodeBank(range(N_NODES), route_views(N_NODES, 8, seed=2))
+
+
+class Scripted:
+    """A model stand-in whose distances to each node are set by the test (default: far)."""
+
+    def __init__(self, bank: NodeBank) -> None:
+        self.rows = normalise(bank.images)
+        self.table: dict[int, float] = {}
+
+    def __call__(self, obs, goals):
+        ids = [int(np.argmin(np.abs(self.rows - g).reshape(len(self.rows), -1).sum(1))) for g in goals]
+        return np.array([self.table.get(i, 15.0) for i in ids]), np.zeros((len(goals), 5, 4))
+
+
+def test_fit_rigid_recovers_a_rotation_and_translation():
+    rng = np.random.default_rng(0)
+    src = rng.normal(size=(10, 2))
+    c, s = math.cos(1.1), math.sin(1.1)
+    dst = src @ np.array([[c, -s], [s, c]]).T + [2.0, -0.5] + rng.normal(scale=0.01, size=(10, 2))
+    angle, t = fit_rigid(src, dst)
+    assert angle == pytest.approx(1.1, abs=0.02) and t == pytest.approx([2.0, -0.5], abs=0.03)
+
+
+def test_prediction_in_another_odometry_frame(line):
+    graph, _ = line
+    prior = OdometryPrior(graph)
+    assert prior.predict() is None and prior.nearest() is None
+    prior.observe(to_odom(1.0, 0.0, 0.0))
+    prior.confirm(5, 1.0)
+    # one anchor: the rotation from the headings, the place from the anchor
+    prior.observe(to_odom(1.6, 0.0, 0.0))
+    assert prior.nearest() == 8 and prior.travelled_m == pytest.approx(0.6)
+    prior.observe(to_odom(2.0, 0.05, 0.0))
+    prior.confirm(10, 1.0)
+    prior.observe(to_odom(2.6, 0.0, 0.0))
+    prior.confirm(13, 1.0)  # anchors 1.6 m apart: rotation fitted from positions
+    prior.observe(to_odom(4.4, 0.0, 0.0))
+    _, pose = prior.predict()
+    assert pose == pytest.approx([4.4, 0.0, 0.0], abs=0.1)
+    assert prior.nearest() == 22
+    prior.confirm(40, 9.0)  # not sure enough to anchor
+    assert prior.nearest() == 22
+    prior.observe(to_odom(6.0, 0.0, 0.0))  # 3.4 m past the last anchor: too far to trust alone
+    assert prior.nearest() is None and prior.offsets_m([30])[0] == pytest.approx(0.0, abs=0.15)
+
+
+def test_nodes_of_another_session_or_without_poses_are_not_judged(line):
+    graph, _ = line
+    g = graph.copy()
+    g.add_node(100, pose=[1.0, 0.0, 0.0], session=1)
+    g.add_node(101)
+    prior = OdometryPrior(g)
+    prior.observe((0.0, 0.0, 0.0))
+    prior.confirm(5, 0.5)
+    assert prior.penalty([100, 101]).tolist() == [0.0, 0.0]
+    assert prior.penalty([50])[0] == pytest.approx(6.0 * (9.0 - 0.75))
+
+
+def drive(localizer: Localizer, evaluator: Scripted, positions_m, blind=()) -> list:
+    """Drive along the line; the model recognises the node under the robot, except on the blind stretch."""
+    results = []
+    for x in positions_m:
+        node = int(round(x / SPACING_M))
+        evaluator.table = {} if node in blind else {node: 1.0, node + 1: 2.5, node - 1: 2.5}
+        if localizer.odometry is not None:
+            localizer.odometry.observe(to_odom(x, 0.0, 0.0))
+        results.append(localizer.step(None, np.zeros((64, 85, 3), np.uint8)))
+    return results
+
+
+@pytest.mark.parametrize("with_odometry", [True, False])
+def test_odometry_carries_the_belief_through_a_view_the_model_does_not_know(line, with_odometry):
+    graph, bank = line
+    evaluator = Scripted(bank)
+    odometry = OdometryPrior(graph) if with_odometry else None
+    localizer = Localizer(graph, bank, evaluator, LocalizerConfig(relocalize_top_k=N_NODES), odometry=odometry)
+    positions = np.arange(1.0, 8.0, 0.05)  # 5 cm per tick; nodes 20-29 look like nothing the model knows
+    results = drive(localizer, evaluator, positions, blind=range(20, 30))
+    blind = [r for x, r in zip(positions, results) if 20 <= round(x / SPACING_M) < 30]
+    if with_odometry:
+        assert not any(r.lost for r in results)
+        assert sum(r.dead_reckoning for r in blind) >= len(blind) - 3  # after lost_ticks far ticks
+        truth = [round(x / SPACING_M) for x, r in zip(positions, results) if r.dead_reckoning]
+        assert max(abs(r.closest - t) for r, t in zip([r for r in results if r.dead_reckoning], truth)) <= 1
+        assert results[-1].closest == 39 and localizer.relocalizations == 1  # only the start
+    else:
+        assert any(r.lost for r in blind) and not any(r.dead_reckoning for r in results)
+
+
+def test_dead_reckoning_ends_after_max_distance(line):
+    graph, bank = line
+    evaluator = Scripted(bank)
+    odometry = OdometryPrior(graph, OdometryConfig(max_dead_reckoning_m=1.0))
+    localizer = Localizer(graph, bank, evaluator, LocalizerConfig(relocalize_top_k=N_NODES), odometry=odometry)
+    results = drive(localizer, evaluator, np.arange(1.0, 5.0, 0.05), blind=range(20, N_NODES))
+    reckoned = [r for r in results if r.dead_reckoning]
+    assert reckoned and results[-1].lost and results[-1].closest is None
+    assert odometry.travelled_m > 1.0
+
+
+@pytest.mark.parametrize("with_odometry", [True, False])
+def test_a_look_alike_away_from_the_odometry_does_not_take_the_belief(line, with_odometry):
+    graph, bank = line
+    evaluator = Scripted(bank)
+    odometry = OdometryPrior(graph) if with_odometry else None
+    localizer = Localizer(graph, bank, evaluator, LocalizerConfig(relocalize_top_k=N_NODES), odometry=odometry)
+    drive(localizer, evaluator, np.arange(2.0, 4.0, 0.05))
+    assert localizer.belief in (19, 20)  # hysteresis lags a node behind
+    if odometry is not None:
+        odometry.observe(to_odom(4.0, 0.0, 0.0))
+    evaluator.table = {20: 2.5, 27: 0.5}  # 1.4 m ahead, inside the window, the model sees a better match
+    beliefs = [localizer.step(None, np.zeros((64, 85, 3), np.uint8)).closest for _ in range(5)]
+    assert beliefs[-1] == (20 if with_odometry else 27)
