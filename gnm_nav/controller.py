@@ -31,6 +31,25 @@ def waypoints_to_metres(actions: np.ndarray, max_v: float, frame_rate: float) ->
     return out
 
 
+STEER_MIN_RANGE_M = 0.25  # an odometry target nearer than this gives no usable bearing (the robot is on it)
+
+
+def steer_toward(waypoint: np.ndarray, target_m: np.ndarray | None, weight: float) -> np.ndarray:
+    """The model's waypoint turned `weight` of the way toward the bearing of `target_m` ([x, y], base frame),
+    keeping the model's distance (its speed). Where the model under-steers (a weak model, an unseen body), the
+    subgoal's place from odometry pulls the heading to where the recorded route went."""
+    if target_m is None or weight <= 0 or float(np.hypot(*target_m[:2])) < STEER_MIN_RANGE_M:
+        return waypoint
+    dx, dy = float(waypoint[0]), float(waypoint[1])
+    reach = math.hypot(dx, dy)
+    model_bearing = math.atan2(dy, dx) if reach > _EPS else 0.0
+    error = math.atan2(float(target_m[1]), float(target_m[0])) - model_bearing
+    bearing = model_bearing + weight * math.atan2(math.sin(error), math.cos(error))
+    out = np.array(waypoint, dtype=np.float64, copy=True)
+    out[0], out[1] = reach * math.cos(bearing), reach * math.sin(bearing)
+    return out
+
+
 class Controller(Protocol):
     def command(self, waypoint: np.ndarray, now_s: float, waypoint_stamp: float | None = None) -> tuple[float, float]: ...
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gnm_nav.controller import Controller, waypoints_to_metres
+from gnm_nav.controller import Controller, steer_toward, waypoints_to_metres
 from gnm_nav.errors import GnmNavError
 
 
@@ -22,22 +22,30 @@ class PolicyOutput:
 
 
 class GNMPolicy:
-    def __init__(self, engine, controller: Controller, max_v: float, waypoint_index: int = 2) -> None:
+    def __init__(self, engine, controller: Controller, max_v: float, waypoint_index: int = 2,
+                 odometry_steering: float = 0.0) -> None:
+        """odometry_steering: share (0..1) of the heading taken from the subgoal's odometry position, when given."""
         len_traj = engine.card.len_traj_pred
         if not 0 <= waypoint_index < len_traj:
             raise ValueError(f"waypoint_index must be in [0, {len_traj - 1}], got {waypoint_index}")
+        if not 0.0 <= odometry_steering <= 1.0:
+            raise ValueError(f"odometry_steering must be in [0, 1], got {odometry_steering}")
+        self.odometry_steering = odometry_steering
         self.engine = engine
         self.controller = controller
         self.max_v = max_v
         self.waypoint_index = waypoint_index
         self.frame_rate = 1.0 / engine.card.context_spacing_s
 
-    def step(self, obs_img: np.ndarray, goal_img: np.ndarray, now_s: float) -> PolicyOutput:
-        """obs_img [1,3*(ctx+1),H,W], goal_img [3,H,W] (preprocessed)."""
+    def step(self, obs_img: np.ndarray, goal_img: np.ndarray, now_s: float,
+             subgoal_offset_m: np.ndarray | None = None) -> PolicyOutput:
+        """obs_img [1,3*(ctx+1),H,W], goal_img [3,H,W] (preprocessed); subgoal_offset_m: [x, y] of the subgoal
+        in the base frame from odometry (the planner's gnm/subgoal_pose), when known."""
         dist, actions = self.engine.evaluate(obs_img, goal_img[None])
         if not (np.all(np.isfinite(dist)) and np.all(np.isfinite(actions))):
             self.controller.reset()
             raise NonFiniteModelOutput("the model returned NaN/Inf (distance or waypoints); commanding zero")
         waypoints = waypoints_to_metres(actions[0], self.max_v, self.frame_rate)
-        v, w = self.controller.command(waypoints[self.waypoint_index], now_s)
+        target = steer_toward(waypoints[self.waypoint_index], subgoal_offset_m, self.odometry_steering)
+        v, w = self.controller.command(target, now_s)
         return PolicyOutput(float(dist[0]), waypoints, v, w)

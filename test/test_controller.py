@@ -4,7 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from gnm_nav.controller import GnmController, Limits, SmoothController, make_controller, waypoints_to_metres
+from gnm_nav.controller import (STEER_MIN_RANGE_M, GnmController, Limits, SmoothController, make_controller,
+                                steer_toward, waypoints_to_metres)
 
 LIMITS = Limits(max_v=0.2, max_w=0.4, max_acc_v=0.5, max_acc_w=1.0)
 
@@ -63,3 +64,38 @@ def test_unknown_controller():
     with pytest.raises(ValueError, match="controller must be one of"):
         make_controller("pid", LIMITS, 4.0)
     assert isinstance(make_controller("gnm", LIMITS, 4.0), GnmController)
+
+
+def test_steer_toward_turns_the_model_waypoint_part_way_and_keeps_its_reach():
+    model = np.array([0.4, 0.0, 1.0, 0.0])
+    target = np.array([1.0, 1.0])  # 45 degrees left
+    half = steer_toward(model, target, 0.5)
+    assert math.atan2(half[1], half[0]) == pytest.approx(math.pi / 8)
+    assert math.hypot(half[0], half[1]) == pytest.approx(0.4) and half[2:].tolist() == [1.0, 0.0]
+    full = steer_toward(model, target, 1.0)
+    assert math.atan2(full[1], full[0]) == pytest.approx(math.pi / 4)
+    behind = steer_toward(np.array([0.4, 0.1, 1, 0]), np.array([-1.0, -0.01]), 1.0)  # the short way round
+    assert math.atan2(behind[1], behind[0]) == pytest.approx(-math.pi + 0.01, abs=1e-3)
+    # no target, no weight, or a target the robot is on: the model's waypoint as it is
+    for t, w in ((None, 0.5), (target, 0.0), (np.array([STEER_MIN_RANGE_M / 2, 0.0]), 1.0)):
+        assert steer_toward(model, t, w) is model
+
+
+def test_policy_steers_toward_the_subgoal_odometry_place_by_its_weight():
+    from gnm_nav.graph.synthetic import PixelDistanceEngine
+    from gnm_nav.policy import GNMPolicy
+
+    engine = PixelDistanceEngine()  # its waypoints run straight ahead
+    obs, goal = np.zeros((1, 18, 64, 85), np.float32), np.zeros((3, 64, 85), np.float32)
+    limits = Limits(max_v=0.3, max_w=1.0, max_acc_v=10.0, max_acc_w=10.0)
+
+    def turn(weight: float, offset) -> float:
+        policy = GNMPolicy(engine, make_controller("smooth", limits, 4.0), 0.3, odometry_steering=weight)
+        policy.step(obs, goal, 0.0, offset)
+        return policy.step(obs, goal, 1.0, offset).w
+
+    left = np.array([1.0, 1.0])
+    assert turn(0.5, None) == pytest.approx(0.0) and turn(0.0, left) == pytest.approx(0.0)
+    assert 0.0 < turn(0.5, left) < turn(1.0, left)
+    with pytest.raises(ValueError, match="odometry_steering"):
+        GNMPolicy(engine, make_controller("smooth", limits, 4.0), 0.3, odometry_steering=1.5)

@@ -36,6 +36,16 @@ def test_subgoal_is_next_node_once_close(branched):
     assert planner.update(2, distance=1.0).subgoal == 10  # took the branch point, heads down the short branch
 
 
+def test_lookahead_aims_further_along_the_path(branched):
+    planner = Planner(branched, close_threshold=3.0, lookahead=3)
+    planner.set_goal(9)
+    assert planner.update(1, distance=6.0).subgoal == 10  # two ahead while still far from the closest node
+    assert planner.update(1, distance=2.0).subgoal == 11
+    assert planner.update(11, distance=2.0).subgoal == 9  # never beyond the goal
+    with pytest.raises(ValueError, match="lookahead"):
+        Planner(branched, lookahead=0)
+
+
 def test_replans_when_the_robot_leaves_the_path(branched):
     planner = Planner(branched)
     planner.set_goal(9)
@@ -52,6 +62,9 @@ def test_goal_reached_only_when_close_to_the_goal(branched):
     arriving = planner.update(9, distance=5.0)
     assert arriving.subgoal == 9 and not arriving.goal_reached
     assert planner.update(9, distance=1.0).goal_reached
+    # the last nodes of a recording look alike: the model putting the goal itself near is enough
+    assert planner.update(11, distance=1.0, scored={11: 1.0, 9: 2.0}).goal_reached
+    assert not planner.update(11, distance=1.0, scored={11: 1.0, 9: 4.0}).goal_reached
 
 
 def test_bad_goal_and_no_goal(branched):

@@ -84,6 +84,31 @@ def test_stale_subgoal_stops_robot(ros, gnm_model_path):
     assert ros.wait_for(lambda: (cmds[-1].twist.linear.x, cmds[-1].twist.angular.z) == (0.0, 0.0), timeout=2)
 
 
+def test_subgoal_pose_reaches_the_policy_while_fresh(ros, gnm_model_path):
+    """gnm/subgoal_pose (the planner's odometry place of the subgoal) feeds the policy step; NaN or stale, nothing."""
+    from geometry_msgs.msg import PoseStamped
+
+    node = _node(ros, gnm_model_path)
+    pose_pub = ros.publisher(PoseStamped, "gnm/subgoal_pose")
+    ros.wait_matched(pose_pub)
+    assert ros.wait_for(lambda: node._policy is not None, timeout=10)
+
+    def target(x: float, y: float) -> PoseStamped:
+        msg = PoseStamped()
+        msg.header.frame_id = "base_link"
+        msg.pose.position.x, msg.pose.position.y = x, y
+        return msg
+
+    pose_pub.publish(target(float("nan"), 0.0))
+    time.sleep(0.3)
+    assert node._fresh_subgoal_offset() is None
+    pose_pub.publish(target(0.5, 2.0))
+    assert ros.wait_for(lambda: node._fresh_subgoal_offset() is not None, timeout=5)
+    assert node._fresh_subgoal_offset().tolist() == [0.5, 2.0]
+    time.sleep(0.8)  # older than source_timeout (0.6 s): ignored
+    assert node._fresh_subgoal_offset() is None
+
+
 def test_lost_robot_turns_on_the_spot_then_gives_up(ros, gnm_model_path):
     from std_msgs.msg import Bool
 

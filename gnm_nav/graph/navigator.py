@@ -29,6 +29,7 @@ class NavStep:
     localization: Localization
     plan: PlanStep
     subgoal_image: np.ndarray | None = field(repr=False, default=None)
+    subgoal_offset_m: np.ndarray | None = None  # [x, y] of the subgoal node in the base frame, from odometry
 
     @property
     def closest(self) -> int | None:
@@ -41,7 +42,8 @@ LOCALIZATION_MODES = ("graph", "window")
 class Navigator:
     def __init__(self, graph: TopoGraph, engine, localizer_config: LocalizerConfig = LocalizerConfig(),
                  close_threshold: float = 3.0, goal_threshold: float = 3.0, bank: NodeBank | None = None,
-                 localization_mode: str = "graph", odometry: OdometryConfig | None = OdometryConfig()) -> None:
+                 localization_mode: str = "graph", odometry: OdometryConfig | None = OdometryConfig(),
+                 lookahead: int = 1) -> None:
         """odometry: how wheel odometry (on_odom) helps localisation; None = images only."""
         if localization_mode not in LOCALIZATION_MODES:
             raise GraphError(f"localization_mode must be one of {LOCALIZATION_MODES}, got {localization_mode!r}")
@@ -53,7 +55,7 @@ class Navigator:
         self.odometry = OdometryPrior(graph.g, odometry) if odometry is not None else None
         self.localizer = Localizer(graph.g, self.bank, engine.evaluate, localizer_config, image_size, card.center_crop,
                                    self.odometry)
-        self.planner = Planner(graph.g, close_threshold, goal_threshold)
+        self.planner = Planner(graph.g, close_threshold, goal_threshold, lookahead)
         self.window: WindowLocalizer | None = None
         if localization_mode == "window":
             self.window = WindowLocalizer(graph.g, self.bank, engine.evaluate, close_threshold)  # the public radius
@@ -98,9 +100,11 @@ class Navigator:
             plan = self._window_plan(loc)
         else:
             loc = self.localizer.step(self.context.model_input(), self._latest_rgb)
-            plan = self.planner.update(loc.closest, loc.distance)
+            plan = self.planner.update(loc.closest, loc.distance, loc.distances)
         image = self._node_image(plan.subgoal) if plan.subgoal is not None else None
-        return NavStep(float(self.context.latest_stamp), loc, plan, image)
+        offset = self.odometry.offset_to(plan.subgoal) if self.odometry is not None and plan.subgoal is not None \
+            else None
+        return NavStep(float(self.context.latest_stamp), loc, plan, image, offset)
 
     def _window_plan(self, loc: Localization) -> PlanStep:
         """The public code's rule: drive to the (already advanced) closest node; reached when it is the goal."""

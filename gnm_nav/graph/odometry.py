@@ -8,7 +8,8 @@ drifts with the distance driven since the last anchor, and so does the tolerance
 uses it twice: a node far from the prediction must be that much closer in the model's eyes to be believed
 (look-alikes across a wall lose), and while the images match nothing the belief follows the odometry for up to
 `max_dead_reckoning_m` (the robot keeps its place in the graph through a view the model does not recognise).
-Odometry never declares a goal reached: that still takes the model's match.
+The policy may also steer partly toward where the odometry puts the subgoal node (`offset_to`, see
+gnm_nav.controller.steer_toward). Odometry never declares a goal reached: that still takes the model's match.
 """
 from __future__ import annotations
 
@@ -148,6 +149,16 @@ class OdometryPrior:
         """Model steps added to each node's distance for being away from where the odometry puts the robot."""
         off = self.offsets_m(nodes)
         return np.where(np.isnan(off), 0.0, self.config.penalty * np.maximum(off - self.tolerance_m, 0.0))
+
+    def offset_to(self, node: int) -> np.ndarray | None:
+        """[x, y] of `node` in the robot's base frame now (metres, x ahead, y left), while the odometry may be trusted."""
+        pred = self.predict()
+        if pred is None or self.travelled_m > self.config.max_dead_reckoning_m or self._session.get(node) != pred[0]:
+            return None
+        _, p = pred
+        c, s = math.cos(p[2]), math.sin(p[2])
+        d = self._pose[node][:2] - p[:2]
+        return np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1]])
 
     def nearest(self) -> int | None:
         """The node where the odometry alone puts the robot (position, then heading), while it may be trusted."""

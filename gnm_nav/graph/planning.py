@@ -1,10 +1,12 @@
 """Route planning on the graph and subgoal choice (the reference's close_threshold rule, on a real graph).
 
 The path is the shortest by edge weight (temporal distance) from the closest node to the goal. The
-subgoal is the closest node itself while the robot is still far from it, and the next node on the
-path once the predicted distance to the closest node is <= close_threshold. If the closest node is
-not on the path (the robot took another branch or was relocalised), the planner replans from it.
-The goal is reached when the closest node is the goal and its predicted distance < goal_threshold.
+subgoal is `lookahead` nodes along the path once the predicted distance to the closest node is
+<= close_threshold, one fewer while the robot is still far from it (lookahead 1 is the reference's rule:
+the closest node, then the next). If the closest node is not on the path (the robot took another branch
+or was relocalised), the planner replans from it. The goal is reached when the model puts the goal node
+itself within goal_threshold: as the closest node, or scored beside it (the last nodes of a recording
+often show the same view, and which of them is "closest" is a coin toss).
 """
 from __future__ import annotations
 
@@ -25,10 +27,14 @@ class PlanStep:
 
 
 class Planner:
-    def __init__(self, graph: nx.DiGraph, close_threshold: float = 3.0, goal_threshold: float = 3.0) -> None:
+    def __init__(self, graph: nx.DiGraph, close_threshold: float = 3.0, goal_threshold: float = 3.0,
+                 lookahead: int = 1) -> None:
+        if lookahead < 1:
+            raise ValueError(f"lookahead must be >= 1 node, got {lookahead}")
         self.graph = graph
         self.close_threshold = close_threshold
         self.goal_threshold = goal_threshold
+        self.lookahead = lookahead
         self.goal: int | None = None
         self.path: list[int] = []
         self.replans = 0
@@ -50,8 +56,9 @@ class Planner:
         except nx.NetworkXNoPath:
             raise GraphError(f"no route from node {start} to goal node {self.goal}") from None
 
-    def update(self, closest: int | None, distance: float) -> PlanStep:
-        """`distance`: predicted temporal distance (model steps) from the robot to `closest`."""
+    def update(self, closest: int | None, distance: float, scored: dict[int, float] | None = None) -> PlanStep:
+        """`distance`: predicted temporal distance (model steps) from the robot to `closest`; `scored`: the
+        distances of the other nodes the localiser scored this tick."""
         if self.goal is None:
             return PlanStep(None, (), False, False, "no goal")
         if closest is None:
@@ -67,7 +74,8 @@ class Planner:
             self.replans += replanned
         else:
             self.path = self.path[self.path.index(closest):]
-        if closest == self.goal:
-            return PlanStep(self.goal, tuple(self.path), distance < self.goal_threshold, replanned)
-        subgoal = self.path[1] if distance <= self.close_threshold else closest
-        return PlanStep(subgoal, tuple(self.path), False, replanned)
+        goal_distance = distance if closest == self.goal else (scored or {}).get(self.goal, float("inf"))
+        if goal_distance < self.goal_threshold:
+            return PlanStep(self.goal, tuple(self.path), True, replanned)
+        ahead = self.lookahead if distance <= self.close_threshold else self.lookahead - 1
+        return PlanStep(self.path[min(ahead, len(self.path) - 1)], tuple(self.path), False, replanned)

@@ -1,4 +1,5 @@
-"""topological_planner_node: camera (+ goal image) -> gnm/subgoal, gnm/closest_node, gnm/goal_reached, markers.
+"""topological_planner_node: camera (+ odom, goal image) -> gnm/subgoal (+ its odometry place gnm/subgoal_pose),
+gnm/closest_node, gnm/goal_reached, markers.
 
 A thin shell over gnm_nav.graph.navigator. With a bad graph, model or goal it stays up, says why
 (log + /diagnostics) and publishes no subgoal, so the policy's subgoal goes stale and the robot
@@ -14,6 +15,7 @@ import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
+from geometry_msgs.msg import PoseStamped
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from nav_msgs.msg import Odometry
@@ -34,6 +36,7 @@ from gnm_nav.ros.lifecycle import spin_node
 from gnm_nav.ros.odometry import pose_2d
 from gnm_nav.ros.params import ParamSpec, declare_parameters
 from gnm_nav.ros.qos import LATCHED, RELIABLE, image_qos
+from gnm_nav.ros.time import sec_to_stamp
 
 _DEFAULTS = LocalizerConfig()
 _ODOM = OdometryConfig()
@@ -50,7 +53,9 @@ PARAMS = [
     ParamSpec("rate_hz", 0.0, "localisation/planning rate; 0 = the model's step rate (1 / context spacing, 4 Hz)"),
     ParamSpec("source_timeout", 1.0, "s; with a camera older than this no subgoal is published"),
     ParamSpec("close_threshold", 3.0, "model steps; closer than this to the closest node, target the next node"),
-    ParamSpec("goal_threshold", 3.0, "model steps; at the goal node and closer than this = goal reached"),
+    ParamSpec("goal_threshold", 3.0, "model steps; the goal node predicted closer than this = goal reached"),
+    ParamSpec("subgoal_lookahead", 3, "nodes along the path to the subgoal once close to the closest node "
+                                      "(one fewer before); 1 = the reference's next-node rule"),
     ParamSpec("window_radius", _DEFAULTS.window_radius, "graph hops around the belief scored each tick"),
     ParamSpec("max_window", _DEFAULTS.max_window, "most nodes scored in one tick (one batched model call)"),
     ParamSpec("switch_margin", _DEFAULTS.switch_margin,
@@ -68,6 +73,9 @@ PARAMS = [
     ParamSpec("use_odometry", True, "let wheel odometry (odom_topic) guide localisation between image matches; "
                                     "needs graph nodes with poses (recorded with odometry)"),
     ParamSpec("odom_topic", "odom", "nav_msgs/Odometry of the robot", read_only=True),
+    ParamSpec("subgoal_pose_topic", "gnm/subgoal_pose",
+              "geometry_msgs/PoseStamped: the subgoal node's place in base_frame_id from odometry (when anchored)"),
+    ParamSpec("base_frame_id", "base_link", "frame of gnm/subgoal_pose"),
     ParamSpec("odom_confirm_distance", _ODOM.confirm_distance,
               "model steps; a believed node at most this far anchors the odometry to the graph"),
     ParamSpec("odom_tolerance_m", _ODOM.tolerance_m, "m; nodes this near where the odometry puts the robot cost nothing"),
@@ -82,7 +90,7 @@ PARAMS = [
     ParamSpec("markers_period", 2.0, "s between gnm/graph_markers messages"),
     ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages"),
 ]
-_RELOAD = ("graph_dir", "model_path", "providers", "localization_mode", "use_odometry", "odom_confirm_distance",
+_RELOAD = ("graph_dir", "model_path", "providers", "localization_mode", "use_odometry", "subgoal_lookahead", "odom_confirm_distance",
            "odom_tolerance_m", "odom_drift", "odom_penalty", "max_dead_reckoning_m")
 
 
@@ -96,6 +104,7 @@ class PlannerNode(Node):
         self._closest_pub = self.create_publisher(Int32, "gnm/closest_node", RELIABLE)
         self._reached_pub = self.create_publisher(Bool, "gnm/goal_reached", LATCHED)
         self._lost_pub = self.create_publisher(Bool, "gnm/localization_lost", RELIABLE)
+        self._subgoal_pose_pub = self.create_publisher(PoseStamped, self.p["subgoal_pose_topic"], RELIABLE)
         self._markers_pub = self.create_publisher(MarkerArray, "gnm/graph_markers", LATCHED)
         self._diag = DiagnosticsPublisher(self, "topological planner")
         self._nav: Navigator | None = None
@@ -141,7 +150,8 @@ class PlannerNode(Node):
                                           self.p["odom_drift"], self.p["odom_penalty"],
                                           self.p["max_dead_reckoning_m"]) if self.p["use_odometry"] else None
                 nav = Navigator(graph, engine, config, self.p["close_threshold"], self.p["goal_threshold"],
-                                localization_mode=self.p["localization_mode"], odometry=odometry)
+                                localization_mode=self.p["localization_mode"], odometry=odometry,
+                                lookahead=self.p["subgoal_lookahead"])
             except (GnmNavError, ValueError, OSError) as exc:
                 self._status = f"not navigating: {exc}"
                 self.get_logger().error(self._status)
@@ -267,6 +277,16 @@ class PlannerNode(Node):
                     self.get_logger().warning(f"no subgoal: {plan.reason}", throttle_duration_sec=5.0)
                 return
             self._subgoal_pub.publish(rgb_to_msg(step.subgoal_image, step.stamp, f"graph_node_{plan.subgoal}"))
+            if step.subgoal_offset_m is not None:
+                self._subgoal_pose_pub.publish(self._subgoal_pose(step))
+
+    def _subgoal_pose(self, step: NavStep) -> PoseStamped:
+        msg = PoseStamped()
+        msg.header.stamp = sec_to_stamp(step.stamp)
+        msg.header.frame_id = self.p["base_frame_id"]
+        msg.pose.position.x, msg.pose.position.y = (float(v) for v in step.subgoal_offset_m)
+        msg.pose.orientation.w = 1.0
+        return msg
 
     def _publish_markers(self) -> None:
         with self._lock:

@@ -52,6 +52,10 @@ PARAMS = [
     ParamSpec("base_frame_id", "base_link", "frame of the waypoints and commands"),
     ParamSpec("controller", "smooth", "waypoint controller: smooth (acceleration-limited) | gnm (public formula)"),
     ParamSpec("waypoint_index", 2, "which predicted waypoint (0-based) the controller tracks"),
+    ParamSpec("subgoal_pose_topic", "gnm/subgoal_pose",
+              "geometry_msgs/PoseStamped in the base frame: where odometry puts the subgoal (from the planner)"),
+    ParamSpec("odometry_steering", 0.5, "share (0..1) of the heading taken from the subgoal's odometry place "
+                                        "while it is fresh; 0 = the model alone steers"),
     ParamSpec("max_rate_hz", 10.0, "at most this many model steps per second"),
     ParamSpec("source_timeout", 1.0, "s; a camera or subgoal older than this stops the robot"),
     ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages"),
@@ -91,6 +95,8 @@ class PolicyNode(ConfigurableNode):
         self._subgoal_errors = 0
         self._lost_time: float | None = None  # when the planner last said the robot is lost
         self._lost_sub = None
+        self._subgoal_pose_sub = None
+        self._subgoal_offset: tuple[float, np.ndarray] | None = None  # (receive time, [x, y] base frame)
         self._sweep: HeadingSweep | None = None
         self.create_timer(0.1, self._watchdog, callback_group=self._group)
         self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics)
@@ -111,7 +117,7 @@ class PolicyNode(ConfigurableNode):
         card = engine.card
         controller = make_controller(p["controller"], limits, 1.0 / card.context_spacing_s, p["waypoint_index"],
                                      stale_after_s=p["source_timeout"])
-        self._policy = GNMPolicy(engine, controller, limits.max_v, p["waypoint_index"])
+        self._policy = GNMPolicy(engine, controller, limits.max_v, p["waypoint_index"], p["odometry_steering"])
         self._frames = ContextBuffer(card.context_size, card.context_spacing_s, tuple(card.image_size), card.center_crop)
         self._camera = CameraSubscriber(self, p["image_topic"], p["image_transport"], p["image_qos"], self._on_image,
                                         callback_group=self._group)
@@ -119,6 +125,8 @@ class PolicyNode(ConfigurableNode):
                                                      callback_group=self._group)
         self._lost_sub = self.create_subscription(Bool, p["lost_topic"], self._on_lost, RELIABLE,
                                                   callback_group=self._group)
+        self._subgoal_pose_sub = self.create_subscription(PoseStamped, p["subgoal_pose_topic"], self._on_subgoal_pose,
+                                                          RELIABLE, callback_group=self._group)
         self._sweep = HeadingSweep(SweepConfig(p["recovery_after_s"], min(p["recovery_turn_rate"], limits.max_w),
                                                p["recovery_amplitude"], p["recovery_sweeps"])) \
             if p["recovery_sweep"] else None
@@ -140,10 +148,11 @@ class PolicyNode(ConfigurableNode):
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self._camera is not None:
             self._camera.destroy()
-        for sub in (self._subgoal_sub, self._lost_sub):
+        for sub in (self._subgoal_sub, self._lost_sub, self._subgoal_pose_sub):
             if sub is not None:
                 self.destroy_subscription(sub)
         self._policy = self._frames = self._camera = self._subgoal_sub = self._lost_sub = self._sweep = None
+        self._subgoal_pose_sub, self._subgoal_offset = None, None
         self._reason = "not configured"
         return TransitionCallbackReturn.SUCCESS
 
@@ -161,6 +170,20 @@ class PolicyNode(ConfigurableNode):
         card = self._policy.engine.card
         self._subgoal = preprocess_frame(rgb, tuple(card.image_size), card.center_crop)
         self._subgoal_time = self._now()
+
+    def _on_subgoal_pose(self, msg: PoseStamped) -> None:
+        p = msg.pose.position
+        offset = np.array([p.x, p.y], dtype=np.float64)
+        if not np.all(np.isfinite(offset)):
+            self.get_logger().warning("subgoal pose with NaN/Inf ignored", throttle_duration_sec=5.0)
+            return
+        self._subgoal_offset = (self._now(), offset)
+
+    def _fresh_subgoal_offset(self) -> np.ndarray | None:
+        """The planner's odometry place of the subgoal, unless it is older than source_timeout."""
+        if self._subgoal_offset is None or self._now() - self._subgoal_offset[0] > self.p["source_timeout"]:
+            return None
+        return self._subgoal_offset[1]
 
     def _on_lost(self, msg: Bool) -> None:
         self._lost_time = self._now() if msg.data else None
@@ -227,7 +250,7 @@ class PolicyNode(ConfigurableNode):
             self._sweep.reset()
         t0 = time.perf_counter()
         try:
-            out = self._policy.step(self._frames.model_input(), self._subgoal, self._now())
+            out = self._policy.step(self._frames.model_input(), self._subgoal, self._now(), self._fresh_subgoal_offset())
         except GnmNavError as exc:
             self._stop(str(exc))
             return
