@@ -68,6 +68,7 @@ def test_tiny_eval_end_to_end(gnm_model_path, random_ldm, tmp_path):
     # the expert drove the route while graph_builder_node recorded it
     expert = np.array(graph["expert_trajectory"])
     assert math.dist(expert[-1][:2], record["route_goal"]) < 0.5
+    assert math.dist(expert[0][:2], record["route_start"][:2]) < 0.05  # it set off only once the builder recorded
     assert graph["expert_path_length_m"] > 2.0
     saved = json.loads((Path(graph["dir"]) / "graph.json").read_text())
     assert len(saved["nodes"]) == graph["nodes"] >= 3 and graph["goal_node"] == max(n["id"] for n in saved["nodes"])
@@ -107,3 +108,40 @@ def test_tiny_eval_end_to_end(gnm_model_path, random_ldm, tmp_path):
     assert rc == 0
     (why,) = json.loads((tmp_path / "wrong" / "summary.json").read_text())["routes_not_built"].values()
     assert "another route" in why
+
+
+def test_monitor_reset_takes_back_the_previous_routes_go():
+    """The go of one route is latched; a later route's expert must not hear it (it would drive off before the
+    graph builder records, and the graph would not start where the route does)."""
+    import time
+
+    import rclpy
+    from std_msgs.msg import Bool
+
+    from gnm_nav.evaluation.monitor import StackMonitor
+    from gnm_nav.ros.qos import LATCHED
+
+    monitor = StackMonitor(domain_id=int(os.environ["ROS_DOMAIN_ID"]))
+    context = rclpy.context.Context()
+    rclpy.init(context=context, domain_id=int(os.environ["ROS_DOMAIN_ID"]))
+    try:
+        monitor.start_expert()
+        monitor.reset()
+        node = rclpy.create_node("late_expert", context=context)
+        heard: list[bool] = []
+        node.create_subscription(Bool, "expert/go", lambda m: heard.append(m.data), LATCHED)
+        executor = rclpy.executors.SingleThreadedExecutor(context=context)
+        executor.add_node(node)
+        deadline = time.monotonic() + 10
+        while not heard and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+        assert heard == [False]
+        monitor.start_expert()
+        deadline = time.monotonic() + 10
+        while heard[-1] is False and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+        assert heard[-1] is True
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)
+        monitor.close()

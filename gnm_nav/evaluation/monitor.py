@@ -133,6 +133,11 @@ class StackMonitor:
 
     # queries -------------------------------------------------------------------------------------
     def reset(self) -> None:
+        """Forget what was seen and take back the latched go of the previous route: the next expert driver must
+        not start before start_expert (else it drives off before the graph builder records its first frame)."""
+        from std_msgs.msg import Bool
+
+        self._go_pub.publish(Bool(data=False))
         with self._lock:
             self.obs = Observations()
             self._was_colliding = False
