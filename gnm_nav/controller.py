@@ -32,22 +32,29 @@ def waypoints_to_metres(actions: np.ndarray, max_v: float, frame_rate: float) ->
 
 
 STEER_MIN_RANGE_M = 0.25  # an odometry target nearer than this gives no usable bearing (the robot is on it)
+STEER_BEHIND_RAD = 2.5  # a target this far round is "behind": keep turning the way the robot already turns
 
 
-def steer_toward(waypoint: np.ndarray, target_m: np.ndarray | None, weight: float) -> np.ndarray:
+def steer_toward(waypoint: np.ndarray, target_m: np.ndarray | None, weight: float,
+                 turn_sign: float = 0.0) -> tuple[np.ndarray, float]:
     """The model's waypoint turned `weight` of the way toward the bearing of `target_m` ([x, y], base frame),
-    keeping the model's distance (its speed). Where the model under-steers (a weak model, an unseen body), the
-    subgoal's place from odometry pulls the heading to where the recorded route went."""
+    keeping the model's distance (its speed), and the bearing error it corrected (0 when not applied). Where
+    the model under-steers (a weak model, an unseen body), the subgoal's place from odometry pulls the heading
+    to where the recorded route went. A target behind the robot flips between "left" and "right" with every
+    centimetre; `turn_sign` (the sign of the last correction) keeps one way round."""
     if target_m is None or weight <= 0 or float(np.hypot(*target_m[:2])) < STEER_MIN_RANGE_M:
-        return waypoint
+        return waypoint, 0.0
     dx, dy = float(waypoint[0]), float(waypoint[1])
     reach = math.hypot(dx, dy)
     model_bearing = math.atan2(dy, dx) if reach > _EPS else 0.0
     error = math.atan2(float(target_m[1]), float(target_m[0])) - model_bearing
-    bearing = model_bearing + weight * math.atan2(math.sin(error), math.cos(error))
+    error = math.atan2(math.sin(error), math.cos(error))
+    if abs(error) > STEER_BEHIND_RAD and turn_sign * error < 0:
+        error += math.copysign(2 * math.pi, turn_sign)
+    bearing = model_bearing + weight * error
     out = np.array(waypoint, dtype=np.float64, copy=True)
     out[0], out[1] = reach * math.cos(bearing), reach * math.sin(bearing)
-    return out
+    return out, error
 
 
 class Controller(Protocol):

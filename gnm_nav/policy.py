@@ -1,6 +1,7 @@
 """The ROS-free heart of gnm_policy_node: observation context + subgoal -> waypoints (metres) -> (v, w)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,7 @@ class GNMPolicy:
         if not 0.0 <= odometry_steering <= 1.0:
             raise ValueError(f"odometry_steering must be in [0, 1], got {odometry_steering}")
         self.odometry_steering = odometry_steering
+        self._turn_sign = 0.0  # which way the last odometry correction turned (steer_toward)
         self.engine = engine
         self.controller = controller
         self.max_v = max_v
@@ -46,6 +48,9 @@ class GNMPolicy:
             self.controller.reset()
             raise NonFiniteModelOutput("the model returned NaN/Inf (distance or waypoints); commanding zero")
         waypoints = waypoints_to_metres(actions[0], self.max_v, self.frame_rate)
-        target = steer_toward(waypoints[self.waypoint_index], subgoal_offset_m, self.odometry_steering)
+        target, error = steer_toward(waypoints[self.waypoint_index], subgoal_offset_m, self.odometry_steering,
+                                     self._turn_sign)
+        if abs(error) > 0.3:
+            self._turn_sign = math.copysign(1.0, error)
         v, w = self.controller.command(target, now_s)
         return PolicyOutput(float(dist[0]), waypoints, v, w)

@@ -69,16 +69,25 @@ def test_unknown_controller():
 def test_steer_toward_turns_the_model_waypoint_part_way_and_keeps_its_reach():
     model = np.array([0.4, 0.0, 1.0, 0.0])
     target = np.array([1.0, 1.0])  # 45 degrees left
-    half = steer_toward(model, target, 0.5)
-    assert math.atan2(half[1], half[0]) == pytest.approx(math.pi / 8)
+    half, error = steer_toward(model, target, 0.5)
+    assert error == pytest.approx(math.pi / 4) and math.atan2(half[1], half[0]) == pytest.approx(math.pi / 8)
     assert math.hypot(half[0], half[1]) == pytest.approx(0.4) and half[2:].tolist() == [1.0, 0.0]
-    full = steer_toward(model, target, 1.0)
+    full, _ = steer_toward(model, target, 1.0)
     assert math.atan2(full[1], full[0]) == pytest.approx(math.pi / 4)
-    behind = steer_toward(np.array([0.4, 0.1, 1, 0]), np.array([-1.0, -0.01]), 1.0)  # the short way round
-    assert math.atan2(behind[1], behind[0]) == pytest.approx(-math.pi + 0.01, abs=1e-3)
     # no target, no weight, or a target the robot is on: the model's waypoint as it is
     for t, w in ((None, 0.5), (target, 0.0), (np.array([STEER_MIN_RANGE_M / 2, 0.0]), 1.0)):
-        assert steer_toward(model, t, w) is model
+        assert steer_toward(model, t, w) == (model, 0.0)
+
+
+def test_a_target_behind_keeps_the_way_round_the_robot_already_turns():
+    model = np.array([0.4, 0.0, 1.0, 0.0])
+    just_right = np.array([-1.0, -0.01])  # behind, a hair to the right: the short way is right
+    assert steer_toward(model, just_right, 1.0)[1] == pytest.approx(-math.pi + 0.01, abs=1e-3)
+    assert steer_toward(model, just_right, 1.0, turn_sign=-1.0)[1] < 0
+    # turning left already: keep turning left rather than flip with every centimetre the target moves
+    error = steer_toward(model, just_right, 1.0, turn_sign=1.0)[1]
+    assert error == pytest.approx(math.pi + 0.01, abs=1e-3)
+    assert steer_toward(model, np.array([1.0, -1.0]), 1.0, turn_sign=1.0)[1] == pytest.approx(-math.pi / 4)
 
 
 def test_policy_steers_toward_the_subgoal_odometry_place_by_its_weight():
