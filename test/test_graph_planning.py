@@ -27,7 +27,7 @@ def test_shortest_route_by_weight(branched):
 
 
 def test_subgoal_is_next_node_once_close(branched):
-    planner = Planner(branched, close_threshold=3.0)
+    planner = Planner(branched, close_threshold=3.0, lookahead=1)  # the reference's rule
     planner.set_goal(9)
     far = planner.update(1, distance=6.0)
     assert far.subgoal == 1 and far.path == (1, 2, 10, 11, 9) and not far.replanned
@@ -47,7 +47,7 @@ def test_lookahead_aims_further_along_the_path(branched):
 
 
 def test_replans_when_the_robot_leaves_the_path(branched):
-    planner = Planner(branched)
+    planner = Planner(branched, lookahead=1)
     planner.set_goal(9)
     planner.update(0, 1.0)
     off = planner.update(4, 1.0)  # the robot went down the long branch anyway

@@ -19,7 +19,7 @@ from gnm_nav.graph.bank import NodeBank
 from gnm_nav.graph.localization import (Localization, Localizer, LocalizerConfig, WindowLocalizer, bank_for_graph,
                                         single_frame_obs)
 from gnm_nav.graph.odometry import OdometryConfig, OdometryPrior
-from gnm_nav.graph.planning import PlanStep, Planner
+from gnm_nav.graph.planning import GOAL_THRESHOLD, LOOKAHEAD, PlanStep, Planner
 from gnm_nav.graph.store import TopoGraph
 
 
@@ -41,9 +41,9 @@ LOCALIZATION_MODES = ("graph", "window")
 
 class Navigator:
     def __init__(self, graph: TopoGraph, engine, localizer_config: LocalizerConfig = LocalizerConfig(),
-                 close_threshold: float = 3.0, goal_threshold: float = 3.0, bank: NodeBank | None = None,
+                 close_threshold: float = 3.0, goal_threshold: float = GOAL_THRESHOLD, bank: NodeBank | None = None,
                  localization_mode: str = "graph", odometry: OdometryConfig | None = OdometryConfig(),
-                 lookahead: int = 1) -> None:
+                 lookahead: int = LOOKAHEAD) -> None:
         """odometry: how wheel odometry (on_odom) helps localisation; None = images only."""
         if localization_mode not in LOCALIZATION_MODES:
             raise GraphError(f"localization_mode must be one of {LOCALIZATION_MODES}, got {localization_mode!r}")

@@ -16,6 +16,12 @@ import networkx as nx
 
 from gnm_nav.errors import GraphError
 
+# Defaults of the planner node and replay. Graphs get a node per second of driving, ~0.2 m apart: the next node
+# is too near to steer by, three along is not. The model rarely puts even the node the robot stands on under 3
+# steps once it arrives a little turned or aside, so the goal counts from 6 (tuned on routes outside the eval).
+LOOKAHEAD = 3
+GOAL_THRESHOLD = 6.0
+
 
 @dataclass(frozen=True)
 class PlanStep:
@@ -27,8 +33,8 @@ class PlanStep:
 
 
 class Planner:
-    def __init__(self, graph: nx.DiGraph, close_threshold: float = 3.0, goal_threshold: float = 3.0,
-                 lookahead: int = 1) -> None:
+    def __init__(self, graph: nx.DiGraph, close_threshold: float = 3.0, goal_threshold: float = GOAL_THRESHOLD,
+                 lookahead: int = LOOKAHEAD) -> None:
         if lookahead < 1:
             raise ValueError(f"lookahead must be >= 1 node, got {lookahead}")
         self.graph = graph

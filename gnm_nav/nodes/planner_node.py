@@ -26,6 +26,7 @@ from gnm_nav.errors import GnmNavError, ImageDecodeError
 from gnm_nav.graph.localization import LocalizerConfig
 from gnm_nav.graph.navigator import Navigator, NavStep
 from gnm_nav.graph.odometry import OdometryConfig
+from gnm_nav.graph.planning import GOAL_THRESHOLD, LOOKAHEAD
 from gnm_nav.graph.render import graph_layout
 from gnm_nav.graph.ros_markers import graph_markers
 from gnm_nav.graph.store import TopoGraph
@@ -53,8 +54,8 @@ PARAMS = [
     ParamSpec("rate_hz", 0.0, "localisation/planning rate; 0 = the model's step rate (1 / context spacing, 4 Hz)"),
     ParamSpec("source_timeout", 1.0, "s; with a camera older than this no subgoal is published"),
     ParamSpec("close_threshold", 3.0, "model steps; closer than this to the closest node, target the next node"),
-    ParamSpec("goal_threshold", 3.0, "model steps; the goal node predicted closer than this = goal reached"),
-    ParamSpec("subgoal_lookahead", 3, "nodes along the path to the subgoal once close to the closest node "
+    ParamSpec("goal_threshold", GOAL_THRESHOLD, "model steps; the goal node predicted closer than this = goal reached"),
+    ParamSpec("subgoal_lookahead", LOOKAHEAD, "nodes along the path to the subgoal once close to the closest node "
                                       "(one fewer before); 1 = the reference's next-node rule"),
     ParamSpec("window_radius", _DEFAULTS.window_radius, "graph hops around the belief scored each tick"),
     ParamSpec("max_window", _DEFAULTS.max_window, "most nodes scored in one tick (one batched model call)"),
