@@ -92,6 +92,14 @@ def test_nodes_of_another_session_or_without_poses_are_not_judged(line):
     assert prior.penalty([50])[0] == pytest.approx(6.0 * (9.0 - 0.75))
 
 
+def tracker(line, odometry: OdometryConfig | None) -> tuple[Localizer, Scripted]:
+    """A localiser over the line with a scripted model, with odometry help (config) or without (None)."""
+    graph, bank = line
+    evaluator = Scripted(bank)
+    prior = OdometryPrior(graph, odometry) if odometry is not None else None
+    return Localizer(graph, bank, evaluator, LocalizerConfig(relocalize_top_k=N_NODES), odometry=prior), evaluator
+
+
 def drive(localizer: Localizer, evaluator: Scripted, positions_m, blind=()) -> list:
     """Drive along the line; the model recognises the node under the robot, except on the blind stretch."""
     results = []
@@ -106,10 +114,7 @@ def drive(localizer: Localizer, evaluator: Scripted, positions_m, blind=()) -> l
 
 @pytest.mark.parametrize("with_odometry", [True, False])
 def test_odometry_carries_the_belief_through_a_view_the_model_does_not_know(line, with_odometry):
-    graph, bank = line
-    evaluator = Scripted(bank)
-    odometry = OdometryPrior(graph) if with_odometry else None
-    localizer = Localizer(graph, bank, evaluator, LocalizerConfig(relocalize_top_k=N_NODES), odometry=odometry)
+    localizer, evaluator = tracker(line, OdometryConfig() if with_odometry else None)
     positions = np.arange(1.0, 8.0, 0.05)  # 5 cm per tick; nodes 20-29 look like nothing the model knows
     results = drive(localizer, evaluator, positions, blind=range(20, 30))
     blind = [r for x, r in zip(positions, results) if 20 <= round(x / SPACING_M) < 30]
@@ -124,10 +129,8 @@ def test_odometry_carries_the_belief_through_a_view_the_model_does_not_know(line
 
 
 def test_dead_reckoning_ends_after_max_distance(line):
-    graph, bank = line
-    evaluator = Scripted(bank)
-    odometry = OdometryPrior(graph, OdometryConfig(max_dead_reckoning_m=1.0))
-    localizer = Localizer(graph, bank, evaluator, LocalizerConfig(relocalize_top_k=N_NODES), odometry=odometry)
+    localizer, evaluator = tracker(line, OdometryConfig(max_dead_reckoning_m=1.0))
+    odometry = localizer.odometry
     results = drive(localizer, evaluator, np.arange(1.0, 5.0, 0.05), blind=range(20, N_NODES))
     reckoned = [r for r in results if r.dead_reckoning]
     assert reckoned and results[-1].lost and results[-1].closest is None
@@ -136,10 +139,8 @@ def test_dead_reckoning_ends_after_max_distance(line):
 
 @pytest.mark.parametrize("with_odometry", [True, False])
 def test_a_look_alike_away_from_the_odometry_does_not_take_the_belief(line, with_odometry):
-    graph, bank = line
-    evaluator = Scripted(bank)
-    odometry = OdometryPrior(graph) if with_odometry else None
-    localizer = Localizer(graph, bank, evaluator, LocalizerConfig(relocalize_top_k=N_NODES), odometry=odometry)
+    localizer, evaluator = tracker(line, OdometryConfig() if with_odometry else None)
+    odometry = localizer.odometry
     drive(localizer, evaluator, np.arange(2.0, 4.0, 0.05))
     assert localizer.belief in (19, 20)  # hysteresis lags a node behind
     if odometry is not None:
