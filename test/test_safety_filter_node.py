@@ -149,9 +149,15 @@ def test_stale_camera_stops_then_goes_quiet(rig_factory):
     rig = rig_factory(threshold_offset=1e4)
     rig.send(0.3, 0.0)
     rig.camera.stop()
-    time.sleep(0.8)  # > source_timeout
+    # keep the command stream fresh, so only the camera goes stale (a sleep here would let the command
+    # stream go stale too, and its stop window could close before the next command arrives)
     out = rig.send(0.3, 0.0)
-    assert rig.state() == "STALE" and (out.twist.linear.x, out.twist.angular.z) == (0.0, 0.0)
+    deadline = time.monotonic() + 10.0
+    while (out.twist.linear.x, out.twist.angular.z) != (0.0, 0.0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        out = rig.send(0.3, 0.0)
+    assert (out.twist.linear.x, out.twist.angular.z) == (0.0, 0.0), "camera never went stale"
+    assert rig.ros.wait_for(lambda: rig.state() == "STALE", 5), rig.state()
     time.sleep(0.7)  # > stop_pub_timeout: commands now get no output at all
     before = len(rig.out)
     rig.cmd.publish(twist(0.3, 0.0))
