@@ -47,7 +47,7 @@ def test_margin_and_offset_change_what_is_allowed():
 
 
 def test_fallback_then_stop_then_recovery():
-    f = make(offset=5.0)  # every candidate has G >= 5 > 2
+    f = make(offset=5.0, stop_turn_rate=0.0)  # every candidate has G >= 5 > 2; no turning on the spot
     d = f.on_command(0.3, 0.0, 0.1)
     assert d.state is SafetyState.FALLBACK and d.output == approx((0.15, 0.0), abs=1e-6)  # least-G candidate (0.3, 0) halved
     assert f.on_command(0.3, 0.0, 0.35).state is SafetyState.FALLBACK
@@ -56,6 +56,26 @@ def test_fallback_then_stop_then_recovery():
     f.set_observation(np.array([[0.0]]), 0.6)  # a new frame where the command is fine again
     assert f.on_command(0.3, 0.0, 0.7).state is SafetyState.PASS
     assert f.on_command(0.3, 0.0, 0.8).state is SafetyState.PASS
+
+
+def test_held_robot_turns_on_the_spot_its_commands_way_then_stops():
+    f = make(offset=5.0, stop_turn_rate=0.5)  # one full turn takes 4 pi s
+
+    def command(v: float, w: float, now: float, offset: float = 5.0):
+        f.set_observation(np.array([[offset]]), now)  # a fresh frame for each command
+        return f.on_command(v, w, now)
+
+    assert command(0.3, 0.0, 0.1).state is SafetyState.FALLBACK
+    d = command(0.3, -0.4, 0.5)  # held past fallback_timeout: turn the way the command turns
+    assert d.state is SafetyState.TURN and d.output == approx((0.0, -0.5), abs=1e-6)
+    d = command(0.3, 0.4, 3.0)  # keeps its way round, whatever the command does meanwhile
+    assert d.state is SafetyState.TURN and d.output == approx((0.0, -0.5), abs=1e-6)
+    d = command(0.3, 0.4, 0.1 + 0.3 + 4 * math.pi + 0.1)  # a full turn found nothing: stop
+    assert d.state is SafetyState.STOP and d.output == approx((0.0, 0.0), abs=1e-6)
+    assert command(0.3, 0.0, 20.1, offset=0.0).state is SafetyState.PASS  # a view it knows: driving again
+    command(0.3, 0.0, 20.2)
+    d = command(0.3, 0.0, 20.6)  # the next hold turns anew; a straight command: the least-G candidate's way
+    assert d.state is SafetyState.TURN and d.output == approx((0.0, 0.5), abs=1e-6)
 
 
 def test_stale_camera_publishes_zero_then_goes_quiet():

@@ -106,7 +106,7 @@ def rig_factory(ros, ldm):
         rig.close()
 
 
-def test_pass_modify_and_fallback_to_stop(rig_factory):
+def test_pass_modify_fallback_turn_and_stop(rig_factory):
     rig = rig_factory()
     threshold = load_ldm_card(rig.node.p["model_path"]).threshold
     # a command far outside anything driven is replaced by the nearest allowed grid candidate
@@ -125,6 +125,9 @@ def test_pass_modify_and_fallback_to_stop(rig_factory):
     least = rig.node._filter.candidates[int(rig.node._filter._grid_scores[1].argmin())] * 0.5
     assert out.twist.linear.x == pytest.approx(least[0], abs=1e-6)
     time.sleep(0.5)
+    out = rig.send(0.4, -0.3)  # held past fallback_timeout: turn on the spot the command's way
+    assert rig.state() == "TURN" and (out.twist.linear.x, out.twist.angular.z) == pytest.approx((0.0, -0.4))
+    rig.node.set_parameters([Parameter("stop_turn_rate", value=0.0)])  # a body that must not turn: stop
     out = rig.send(0.4, 0.0)
     assert rig.state() == "STOP" and (out.twist.linear.x, out.twist.angular.z) == (0.0, 0.0)
     # everything allowed: commands pass unchanged

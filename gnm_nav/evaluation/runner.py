@@ -28,7 +28,7 @@ from gnm_nav.launching.processes import Launcher
 from gnm_nav.sim.env import Pose2D
 
 EXPERT_MODULE = "gnm_nav.evaluation.expert_node"
-INTERVENTION_STATES = ("MODIFIED", "FALLBACK", "STOP")
+INTERVENTION_STATES = ("MODIFIED", "FALLBACK", "TURN", "STOP")
 POLICY_RATE_HZ = 10.0  # policy.yaml's max_rate_hz (wall clock): scaled with the sim so the loop rate in sim time holds
 STUCK_WINDOW_S = 5.0  # sim s; stuck = in contact most of this window without getting anywhere
 IDLE_WINDOW_S = 30.0  # sim s without 0.1 m of progress ends the run

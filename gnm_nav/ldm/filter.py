@@ -5,7 +5,11 @@ Per command, at the latest camera frame's encoding:
 - MODIFIED  the allowed candidate nearest to it (weighted distance on v and w), where allowed for a
             replacement means G <= threshold - margin (headroom for the learned G's error);
 - FALLBACK  no candidate allowed: the least-G candidate scaled down, for at most fallback_timeout;
-- STOP      still none allowed after that: zero;
+- TURN      still none allowed after that, and turning on the spot is allowed (stop_turn_rate > 0):
+            turn on the spot the way the command turns, for at most one full turn, so the camera can find
+            a view the model knows (a robot held still out of distribution never gets back in; a turn on
+            the spot sweeps no new ground for a round body, so keep it 0 for long or car-like bodies);
+- STOP      still none allowed after that (or stop_turn_rate is 0): zero;
 - STALE     the camera (or the command stream) is older than source_timeout: zero for
             stop_pub_timeout, then nothing (the Nav2 collision_monitor convention);
 - DISABLED  the filter is switched off: commands pass unchanged.
@@ -22,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 
+TURN_SIGN_MIN_W = 0.05  # rad/s; a command turning less than this goes straight (no way round to follow)
 Scorer = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]  # (embedding, actions) -> (E, G)
 
 
@@ -29,6 +34,7 @@ class SafetyState(str, Enum):
     PASS = "PASS"
     MODIFIED = "MODIFIED"
     FALLBACK = "FALLBACK"
+    TURN = "TURN"
     STOP = "STOP"
     STALE = "STALE"
     DISABLED = "DISABLED"
@@ -42,6 +48,7 @@ class FilterSettings:
     weight_w: float = 0.25
     fallback_scale: float = 0.5
     fallback_timeout: float = 1.0
+    stop_turn_rate: float = 0.4  # rad/s of TURN after FALLBACK; 0 = straight to STOP
     source_timeout: float = 2.0
     stop_pub_timeout: float = 1.0
     monitor: bool = False
@@ -75,6 +82,7 @@ class SafetyFilter:
         self._command_time: float | None = None
         self._stale_since: float | None = None
         self._fallback_since: float | None = None
+        self._turn_sign = 0.0  # the way round of the TURN in progress (0: none)
 
     @property
     def threshold(self) -> float:
@@ -120,7 +128,7 @@ class SafetyFilter:
     def _stale(self, now: float, requested: tuple[float, float] | None) -> Decision:
         if self._stale_since is None:
             self._stale_since = now
-        self._fallback_since = None
+        self._fallback_since, self._turn_sign = None, 0.0
         publishing = now - self._stale_since <= self.settings.stop_pub_timeout
         output: tuple[float, float] | None = (0.0, 0.0) if publishing else None
         if self.settings.monitor:
@@ -137,24 +145,34 @@ class SafetyFilter:
         allowed = grid_g <= threshold - self.settings.margin
         decision = Decision(SafetyState.PASS, requested, requested, float(ldm[0]), float(energy[0]), threshold,
                             float(allowed.mean()))
-        if ldm[0] <= threshold:
-            self._fallback_since = None
-        elif allowed.any():
-            self._fallback_since = None
+        if ldm[0] > threshold and allowed.any():
             delta = self.candidates[allowed] - np.array(requested, np.float32)
             dist = self.settings.weight_v * delta[:, 0] ** 2 + self.settings.weight_w * delta[:, 1] ** 2
             best = self.candidates[allowed][int(np.argmin(dist))]
             decision.state, decision.output = SafetyState.MODIFIED, (float(best[0]), float(best[1]))
+        if ldm[0] <= threshold or allowed.any():
+            self._fallback_since, self._turn_sign = None, 0.0
         else:
-            if self._fallback_since is None:
-                self._fallback_since = now
-            if now - self._fallback_since <= self.settings.fallback_timeout:
-                least = self.candidates[int(np.argmin(grid_g))] * self.settings.fallback_scale
-                decision.state, decision.output = SafetyState.FALLBACK, (float(least[0]), float(least[1]))
-            else:
-                decision.state, decision.output = SafetyState.STOP, (0.0, 0.0)
+            decision.state, decision.output = self._held(requested, self.candidates[int(np.argmin(grid_g))], now)
         decision.latency_ms = (time.perf_counter() - started) * 1e3
         return decision
+
+    def _held(self, requested: tuple[float, float], least: np.ndarray,
+              now: float) -> tuple[SafetyState, tuple[float, float]]:
+        """No candidate allowed: FALLBACK (the least-G candidate, slowed), then TURN (bounded), then STOP."""
+        if self._fallback_since is None:
+            self._fallback_since = now
+        held = now - self._fallback_since
+        turn_rate = self.settings.stop_turn_rate
+        if held <= self.settings.fallback_timeout:
+            return SafetyState.FALLBACK, (float(least[0]) * self.settings.fallback_scale,
+                                          float(least[1]) * self.settings.fallback_scale)
+        if turn_rate > 0 and held <= self.settings.fallback_timeout + 2 * math.pi / turn_rate:
+            if not self._turn_sign:  # the command's way round; the least-G candidate's when it goes straight
+                w = requested[1] if abs(requested[1]) >= TURN_SIGN_MIN_W else float(least[1])
+                self._turn_sign = -1.0 if w < 0 else 1.0
+            return SafetyState.TURN, (0.0, self._turn_sign * turn_rate)
+        return SafetyState.STOP, (0.0, 0.0)
 
     def _record(self, decision: Decision) -> Decision:
         self.last_state = decision.state

@@ -46,7 +46,10 @@ PARAMS = [
     ParamSpec("weight_v", 1.0, "weight of dv^2 in the distance to the nearest allowed candidate"),
     ParamSpec("weight_w", 0.25, "weight of dw^2 in the distance to the nearest allowed candidate"),
     ParamSpec("fallback_scale", 0.5, "scale of the least-G candidate when no candidate is allowed"),
-    ParamSpec("fallback_timeout", 1.0, "s of FALLBACK before STOP while no candidate is allowed"),
+    ParamSpec("fallback_timeout", 1.0, "s of FALLBACK before TURN (or STOP) while no candidate is allowed"),
+    ParamSpec("stop_turn_rate", FilterSettings.stop_turn_rate,
+              "rad/s of turning on the spot (TURN, one full turn at most) after FALLBACK, before STOP; "
+              "0 = straight to STOP (long or car-like bodies)"),
     ParamSpec("source_timeout", 2.0, "s; a camera or command stream older than this stops the robot (STALE)"),
     ParamSpec("stop_pub_timeout", 1.0, "s of zero commands published when stale, then quiet"),
     ParamSpec("input_topic", "cmd_vel_nav", "incoming commands (from the controller or teleop)"),
@@ -60,7 +63,7 @@ PARAMS = [
     ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages"),
 ]
 RUNTIME = {"enabled", "mode", "threshold_offset", "margin", "weight_v", "weight_w", "fallback_scale",
-           "fallback_timeout", "source_timeout", "stop_pub_timeout"}
+           "fallback_timeout", "stop_turn_rate", "source_timeout", "stop_pub_timeout"}
 
 
 def settings_from(p: dict) -> FilterSettings:
@@ -69,6 +72,7 @@ def settings_from(p: dict) -> FilterSettings:
     return FilterSettings(threshold_offset=float(p["threshold_offset"]), margin=float(p["margin"]),
                           weight_v=float(p["weight_v"]), weight_w=float(p["weight_w"]),
                           fallback_scale=float(p["fallback_scale"]), fallback_timeout=float(p["fallback_timeout"]),
+                          stop_turn_rate=float(p["stop_turn_rate"]),
                           source_timeout=float(p["source_timeout"]), stop_pub_timeout=float(p["stop_pub_timeout"]),
                           monitor=p["mode"] == "monitor", enabled=bool(p["enabled"]))
 
@@ -208,7 +212,7 @@ class SafetyFilterNode(ConfigurableNode):
         if decision.state.value != self._published_state:
             self._published_state = decision.state.value
             self._state_pub.publish(String(data=decision.state.value))
-            if decision.state in (SafetyState.STOP, SafetyState.STALE, SafetyState.FALLBACK):
+            if decision.state in (SafetyState.STOP, SafetyState.STALE, SafetyState.FALLBACK, SafetyState.TURN):
                 self.get_logger().warning(f"safety state {decision.state.value}", throttle_duration_sec=2.0)
 
     # diagnostics -----------------------------------------------------------------------------
