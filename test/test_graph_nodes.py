@@ -148,6 +148,37 @@ def test_graph_builder_records_and_saves_on_shutdown(ros, tmp_path, texture):
     assert np.allclose([d["weight"] for _, _, d in graph.g.edges(data=True)], 0.5, atol=0.06)
 
 
+def test_graph_builder_poses_nodes_from_odometry_at_their_own_stamps(ros, tmp_path, texture):
+    """Odometry that runs ahead of the frames (a busy builder handles frames late): each node still gets the
+    pose of its own image stamp."""
+    from builtin_interfaces.msg import Time
+    from nav_msgs.msg import Odometry
+
+    node = ros.add(graph_builder_node.GraphBuilderNode(context=ros.context, parameter_overrides=[
+        Parameter("graph_dir", value=str(tmp_path / "recorded")), Parameter("image_qos", value="reliable"),
+        Parameter("record_interval_s", value=0.3), Parameter("autosave_period", value=0.0)]))
+    odom, camera = ros.publisher(Odometry, "odom"), ros.publisher(Image, "camera/image_raw")
+    ros.wait_matched(odom)
+    ros.wait_matched(camera)
+    t0 = 1000.0
+    for k in range(61):  # 3 s of odometry at 20 Hz, all of it before the first frame; x = seconds since t0
+        msg = Odometry()
+        sec = t0 + k * 0.05
+        msg.header.stamp = Time(sec=int(sec), nanosec=int(round((sec % 1) * 1e9)))
+        msg.pose.pose.position.x = k * 0.05
+        msg.pose.pose.orientation.w = 1.0
+        odom.publish(msg)
+        time.sleep(0.01)  # within the subscription's queue depth
+    assert ros.wait_for(lambda: node._odom.at(t0, 0.01) and node._odom.at(t0 + 3.0, 0.01), timeout=10)
+    for k in range(20):  # frames stamped 0-1.9 s, all more than odom_max_age behind the newest odometry
+        camera.publish(rgb_to_msg(view(texture, 5 * SPACING_PX + k * 0.2), t0 + k * 0.1, "camera"))
+        time.sleep(0.05)
+    assert ros.wait_for(lambda: len(node.session.nodes) >= 4, timeout=10)
+    for i in node.session.nodes:
+        data = node.graph.g.nodes[i]
+        assert "pose" in data and data["pose"][0] == pytest.approx(data["stamp"] - t0, abs=0.03), data
+
+
 def test_graph_builder_refuses_a_missing_graph_dir(ros):
     from gnm_nav.errors import GnmNavError
 

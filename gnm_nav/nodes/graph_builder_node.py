@@ -23,7 +23,7 @@ from gnm_nav.graph.store import GRAPH_FILE, TopoGraph
 from gnm_nav.paths import resolve_model_path
 from gnm_nav.ros.images import CameraSubscriber
 from gnm_nav.ros.lifecycle import spin_node
-from gnm_nav.ros.odometry import pose_2d
+from gnm_nav.ros.odometry import PoseHistory, pose_2d
 from gnm_nav.ros.params import ParamSpec, declare_parameters
 from gnm_nav.ros.qos import LATCHED, RELIABLE
 from gnm_nav.ros.time import stamp_to_sec
@@ -55,7 +55,7 @@ class GraphBuilderNode(Node):
         super().__init__("graph_builder_node", **kwargs)
         self.p = declare_parameters(self, PARAMS)
         self._lock = threading.Lock()
-        self._odom: tuple[float, tuple[float, float, float]] | None = None
+        self._odom = PoseHistory()
         self._markers_pub = self.create_publisher(MarkerArray, "gnm/graph_markers", LATCHED)
         self.graph, self.builder = self._open()
         self.session = self.builder.start_session()
@@ -98,11 +98,10 @@ class GraphBuilderNode(Node):
         return graph, builder
 
     def _on_odom(self, msg: Odometry) -> None:
-        self._odom = (stamp_to_sec(msg.header.stamp), pose_2d(msg))
+        self._odom.add(stamp_to_sec(msg.header.stamp), pose_2d(msg))
 
     def _on_image(self, rgb: np.ndarray, stamp: float) -> None:
-        odom = self._odom
-        pose = odom[1] if odom is not None and abs(odom[0] - stamp) <= self.p["odom_max_age"] else None
+        pose = self._odom.at(stamp, self.p["odom_max_age"])
         with self._lock:
             node = self.builder.offer(rgb, stamp, pose)
         if node is not None and node == self.session.nodes[0] and self.session.attached_to:
