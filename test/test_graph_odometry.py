@@ -148,3 +148,40 @@ def test_a_look_alike_away_from_the_odometry_does_not_take_the_belief(line, with
     evaluator.table = {20: 2.5, 27: 0.5}  # 1.4 m ahead, inside the window, the model sees a better match
     beliefs = [localizer.step(None, np.zeros((64, 85, 3), np.uint8)).closest for _ in range(5)]
     assert beliefs[-1] == (20 if with_odometry else 27)
+
+
+@pytest.mark.parametrize("with_odometry", [True, False])
+def test_a_goal_the_odometry_rules_out_is_not_declared(with_odometry):
+    """Off the route (views the model does not know) until the robot is lost, then a view like the goal's
+    while the odometry puts the robot 3 m short of it: with odometry the navigator drives on to the goal
+    instead of ending the mission there."""
+    from gnm_nav.graph.navigator import Navigator
+    from gnm_nav.graph.store import TopoGraph
+    from gnm_nav.graph.synthetic import PixelDistanceEngine, route_texture, view
+
+    spacing_px, n = 8, 40
+    texture = route_texture(n * spacing_px, seed=3)
+    graph = TopoGraph()
+    for i in range(n):
+        graph.add_node(view(texture, i * spacing_px), stamp=float(i), pose=[SPACING_M * i, 0.0, 0.0], session=0)
+        if i:
+            graph.add_edge(i - 1, i, 1.0, "temporal")
+    nav = Navigator(graph, PixelDistanceEngine(), odometry=OdometryConfig() if with_odometry else None)
+    nav.set_goal(n - 1)
+    unknown = np.full_like(view(texture, 0), 255)
+    # (odometry x, what the camera shows): at node 5; 3.5 m of views the model does not know; the goal's view
+    script = [(1.0, view(texture, 5 * spacing_px))] * 8 + [(1.0 + 0.1 * k, unknown) for k in range(1, 36)] + \
+        [(4.5, view(texture, (n - 1) * spacing_px))] * 12
+    steps = []
+    for k, (x, rgb) in enumerate(script):
+        nav.on_odom(to_odom(x, 0.0, 0.0))
+        nav.on_frame(rgb, 0.25 * k)
+        steps.append(nav.tick())
+    assert steps[-1].closest == n - 1
+    if with_odometry:
+        assert not any(s.plan.goal_reached for s in steps if s is not None)
+        assert steps[-1].plan.subgoal == n - 1 and nav.goal_vetoes >= 1
+        # the confident match at the goal anchors the odometry too, so the fit splits the difference: still out
+        assert all(s.goal_veto_m > 0.5 for s in steps[-10:])
+    else:
+        assert steps[-1].plan.goal_reached and steps[-1].goal_veto_m == 0.0

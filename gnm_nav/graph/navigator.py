@@ -8,7 +8,7 @@ the closest node is the goal.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -30,6 +30,7 @@ class NavStep:
     plan: PlanStep
     subgoal_image: np.ndarray | None = field(repr=False, default=None)
     subgoal_offset_m: np.ndarray | None = None  # [x, y] of the subgoal node in the base frame, from odometry
+    goal_veto_m: float = 0.0  # > 0: the model saw the goal, the odometry put it this far beyond its tolerance
 
     @property
     def closest(self) -> int | None:
@@ -56,6 +57,7 @@ class Navigator:
         self.localizer = Localizer(graph.g, self.bank, engine.evaluate, localizer_config, image_size, card.center_crop,
                                    self.odometry)
         self.planner = Planner(graph.g, close_threshold, goal_threshold, lookahead)
+        self.goal_vetoes = 0  # ticks the model saw the goal but the odometry ruled it out
         self.window: WindowLocalizer | None = None
         if localization_mode == "window":
             self.window = WindowLocalizer(graph.g, self.bank, engine.evaluate, close_threshold)  # the public radius
@@ -97,14 +99,26 @@ class Navigator:
             return None
         if self.window is not None:
             loc = self.window.step(self.context.model_input())
-            plan = self._window_plan(loc)
+            plan, veto_m = self._window_plan(loc), 0.0
         else:
             loc = self.localizer.step(self.context.model_input(), self._latest_rgb)
-            plan = self.planner.update(loc.closest, loc.distance, loc.distances)
+            plan, veto_m = self._odometry_checked(self.planner.update(loc.closest, loc.distance, loc.distances))
         image = self._node_image(plan.subgoal) if plan.subgoal is not None else None
         offset = self.odometry.offset_to(plan.subgoal) if self.odometry is not None and plan.subgoal is not None \
             else None
-        return NavStep(float(self.context.latest_stamp), loc, plan, image, offset)
+        return NavStep(float(self.context.latest_stamp), loc, plan, image, offset, veto_m)
+
+    def _odometry_checked(self, plan: PlanStep) -> tuple[PlanStep, float]:
+        """A goal the model sees where the odometry says the robot is not is a look-alike: drive on to the goal.
+        (Declaring a goal ends the mission, so one look-alike view must not; a kidnapped robot re-anchors the
+        odometry at its first confident match and is then believed.)"""
+        if not plan.goal_reached or self.odometry is None:
+            return plan, 0.0
+        off = self.odometry.disagreement_m(plan.subgoal)
+        if off <= 0:
+            return plan, 0.0
+        self.goal_vetoes += 1
+        return replace(plan, goal_reached=False), off
 
     def _window_plan(self, loc: Localization) -> PlanStep:
         """The public code's rule: drive to the (already advanced) closest node; reached when it is the goal."""

@@ -150,6 +150,11 @@ class OdometryPrior:
         off = self.offsets_m(nodes)
         return np.where(np.isnan(off), 0.0, self.config.penalty * np.maximum(off - self.tolerance_m, 0.0))
 
+    def disagreement_m(self, node: int) -> float:
+        """Metres beyond its tolerance that the odometry puts the robot from `node` (0: agrees, or cannot tell)."""
+        off = float(self.offsets_m([node])[0])
+        return 0.0 if math.isnan(off) else max(off - self.tolerance_m, 0.0)
+
     def offset_to(self, node: int) -> np.ndarray | None:
         """[x, y] of `node` in the robot's base frame now (metres, x ahead, y left), while the odometry may be trusted."""
         pred = self.predict()

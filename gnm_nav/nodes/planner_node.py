@@ -267,6 +267,10 @@ class PlannerNode(Node):
                 self.get_logger().info(f"no node matches the view: following the odometry (node {loc.closest})",
                                        throttle_duration_sec=5.0)
             self._closest_pub.publish(Int32(data=-1 if loc.closest is None else int(loc.closest)))
+            if step.goal_veto_m > 0:
+                self.get_logger().info(f"the view looks like the goal, but the odometry puts the robot "
+                                       f"{step.goal_veto_m:.1f} m beyond its tolerance from it: driving on",
+                                       throttle_duration_sec=5.0)
             if plan.goal_reached and not self._reached:
                 self.get_logger().info(f"goal node {nav.planner.goal} reached")
             self._reached = self._reached or plan.goal_reached
@@ -310,6 +314,7 @@ class PlannerNode(Node):
                 "subgoal_node": last.plan.subgoal if last and last.plan.subgoal is not None else -1,
                 "path_length_nodes": len(last.plan.path) if last else 0, "goal_reached": self._reached,
                 "relocalizations": nav.localizer.relocalizations, "replans": nav.planner.replans,
+                "goal_vetoes": nav.goal_vetoes,
                 "dead_reckoning": bool(last and last.localization.dead_reckoning),
                 "odometry": ("off" if nav.odometry is None else "no poses in the graph or no odometry"
                              if not nav.odometry.usable else f"{nav.odometry.travelled_m:.2f} m since the last anchor"),
