@@ -149,8 +149,8 @@ def test_graph_builder_records_and_saves_on_shutdown(ros, tmp_path, texture):
 
 
 def test_graph_builder_poses_nodes_from_odometry_at_their_own_stamps(ros, tmp_path, texture):
-    """Odometry that runs ahead of the frames (a busy builder handles frames late): each node still gets the
-    pose of its own image stamp."""
+    """A first frame before any odometry, then odometry that runs ahead of the frames (a busy builder handles
+    frames late): each node still gets the pose of its own image stamp."""
     from builtin_interfaces.msg import Time
     from nav_msgs.msg import Odometry
 
@@ -161,6 +161,8 @@ def test_graph_builder_poses_nodes_from_odometry_at_their_own_stamps(ros, tmp_pa
     ros.wait_matched(odom)
     ros.wait_matched(camera)
     t0 = 1000.0
+    camera.publish(rgb_to_msg(view(texture, 0), t0 - 0.1, "camera"))  # a first frame before any odometry ...
+    assert ros.wait_for(lambda: len(node.session.nodes) == 1, timeout=10)
     for k in range(61):  # 3 s of odometry at 20 Hz, all of it before the first frame; x = seconds since t0
         msg = Odometry()
         sec = t0 + k * 0.05
@@ -170,11 +172,13 @@ def test_graph_builder_poses_nodes_from_odometry_at_their_own_stamps(ros, tmp_pa
         odom.publish(msg)
         time.sleep(0.01)  # within the subscription's queue depth
     assert ros.wait_for(lambda: node._odom.at(t0, 0.01) and node._odom.at(t0 + 3.0, 0.01), timeout=10)
+    first = node.graph.g.nodes[node.session.nodes[0]]
+    assert first["pose"] == pytest.approx([0.0, 0.0, 0.0], abs=1e-6)  # ... gets its pose when the odometry comes
     for k in range(20):  # frames stamped 0-1.9 s, all more than odom_max_age behind the newest odometry
         camera.publish(rgb_to_msg(view(texture, 5 * SPACING_PX + k * 0.2), t0 + k * 0.1, "camera"))
         time.sleep(0.05)
-    assert ros.wait_for(lambda: len(node.session.nodes) >= 4, timeout=10)
-    for i in node.session.nodes:
+    assert ros.wait_for(lambda: len(node.session.nodes) >= 5, timeout=10)
+    for i in node.session.nodes[1:]:
         data = node.graph.g.nodes[i]
         assert "pose" in data and data["pose"][0] == pytest.approx(data["stamp"] - t0, abs=0.03), data
 

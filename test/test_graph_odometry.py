@@ -150,11 +150,8 @@ def test_a_look_alike_away_from_the_odometry_does_not_take_the_belief(line, with
     assert beliefs[-1] == (20 if with_odometry else 27)
 
 
-@pytest.mark.parametrize("with_odometry", [True, False])
-def test_a_goal_the_odometry_rules_out_is_not_declared(with_odometry):
-    """Off the route (views the model does not know) until the robot is lost, then a view like the goal's
-    while the odometry puts the robot 3 m short of it: with odometry the navigator drives on to the goal
-    instead of ending the mission there."""
+def line_navigator(odometry: OdometryConfig | None, **kwargs):
+    """A Navigator on a straight 40-node route (node i at x = 0.2 i m) with a pixel-distance model stand-in."""
     from gnm_nav.graph.navigator import Navigator
     from gnm_nav.graph.store import TopoGraph
     from gnm_nav.graph.synthetic import PixelDistanceEngine, route_texture, view
@@ -166,17 +163,41 @@ def test_a_goal_the_odometry_rules_out_is_not_declared(with_odometry):
         graph.add_node(view(texture, i * spacing_px), stamp=float(i), pose=[SPACING_M * i, 0.0, 0.0], session=0)
         if i:
             graph.add_edge(i - 1, i, 1.0, "temporal")
-    nav = Navigator(graph, PixelDistanceEngine(), odometry=OdometryConfig() if with_odometry else None)
+    nav = Navigator(graph, PixelDistanceEngine(), odometry=odometry, **kwargs)
     nav.set_goal(n - 1)
-    unknown = np.full_like(view(texture, 0), 255)
-    # (odometry x, what the camera shows): at node 5; 3.5 m of views the model does not know; the goal's view
-    script = [(1.0, view(texture, 5 * spacing_px))] * 8 + [(1.0 + 0.1 * k, unknown) for k in range(1, 36)] + \
-        [(4.5, view(texture, (n - 1) * spacing_px))] * 12
+    return nav, lambda node: view(texture, node * spacing_px), n
+
+
+def run_script(nav, script) -> list:
+    """(odometry x on the line, camera frame) per model step -> the navigator's steps."""
     steps = []
     for k, (x, rgb) in enumerate(script):
         nav.on_odom(to_odom(x, 0.0, 0.0))
         nav.on_frame(rgb, 0.25 * k)
         steps.append(nav.tick())
+    return steps
+
+
+@pytest.mark.parametrize("lookahead_m", [0.0, 0.6])
+def test_steering_target_is_the_first_path_node_far_enough_ahead(lookahead_m):
+    nav, view_of, _ = line_navigator(OdometryConfig(), steer_lookahead_m=lookahead_m, lookahead=1)
+    steps = run_script(nav, [(SPACING_M * 10, view_of(10))] * 10)
+    step = steps[-1]
+    assert step.closest == 10 and step.plan.subgoal == 11
+    x = step.subgoal_offset_m[0]
+    assert x == pytest.approx(SPACING_M if lookahead_m == 0 else 0.6, abs=0.06)  # node 11, or node 13 (0.6 m)
+
+
+@pytest.mark.parametrize("with_odometry", [True, False])
+def test_a_goal_the_odometry_rules_out_is_not_declared(with_odometry):
+    """Off the route (views the model does not know) until the robot is lost, then a view like the goal's
+    while the odometry puts the robot 3 m short of it: with odometry the navigator drives on to the goal
+    instead of ending the mission there."""
+    nav, view_of, n = line_navigator(OdometryConfig() if with_odometry else None)
+    unknown = np.full_like(view_of(0), 255)
+    # (odometry x, what the camera shows): at node 5; 3.5 m of views the model does not know; the goal's view
+    script = [(1.0, view_of(5))] * 8 + [(1.0 + 0.1 * k, unknown) for k in range(1, 36)] + [(4.5, view_of(n - 1))] * 12
+    steps = run_script(nav, script)
     assert steps[-1].closest == n - 1
     if with_odometry:
         assert not any(s.plan.goal_reached for s in steps if s is not None)

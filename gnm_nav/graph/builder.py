@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -104,6 +105,20 @@ class GraphBuilder:
             self.graph.add_edge(prev, node, max(MIN_EDGE_WEIGHT_S, stamp - prev_stamp), "temporal")
         self._last = (node, stamp, pose)
         self.session.nodes.append(node)
+        return node
+
+    def backfill_pose(self, pose_at: Callable[[float], tuple[float, float, float] | None]) -> int | None:
+        """Give the newest node the pose at its stamp when it was recorded before that odometry arrived (a
+        session's first frame often beats the first odometry message, and a node without a pose can never
+        anchor the odometry); returns the node when it got one."""
+        if self._last is None or self._last[2] is not None:
+            return None
+        node, stamp, _ = self._last
+        pose = pose_at(stamp)
+        if pose is None:
+            return None
+        self.graph.g.nodes[node]["pose"] = [float(p) for p in pose]
+        self._last = (node, stamp, tuple(pose))
         return node
 
     def end_session(self) -> SessionSummary | None:

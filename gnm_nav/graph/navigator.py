@@ -29,7 +29,7 @@ class NavStep:
     localization: Localization
     plan: PlanStep
     subgoal_image: np.ndarray | None = field(repr=False, default=None)
-    subgoal_offset_m: np.ndarray | None = None  # [x, y] of the subgoal node in the base frame, from odometry
+    subgoal_offset_m: np.ndarray | None = None  # [x, y] in the base frame to steer at, from odometry (the carrot)
     goal_veto_m: float = 0.0  # > 0: the model saw the goal, the odometry put it this far beyond its tolerance
 
     @property
@@ -38,13 +38,14 @@ class NavStep:
 
 
 LOCALIZATION_MODES = ("graph", "window")
+STEER_LOOKAHEAD_M = 0.6  # pure-pursuit distance: ~2-3 s of driving at the speeds graphs are recorded at
 
 
 class Navigator:
     def __init__(self, graph: TopoGraph, engine, localizer_config: LocalizerConfig = LocalizerConfig(),
                  close_threshold: float = 3.0, goal_threshold: float = GOAL_THRESHOLD, bank: NodeBank | None = None,
                  localization_mode: str = "graph", odometry: OdometryConfig | None = OdometryConfig(),
-                 lookahead: int = LOOKAHEAD) -> None:
+                 lookahead: int = LOOKAHEAD, steer_lookahead_m: float = STEER_LOOKAHEAD_M) -> None:
         """odometry: how wheel odometry (on_odom) helps localisation; None = images only."""
         if localization_mode not in LOCALIZATION_MODES:
             raise GraphError(f"localization_mode must be one of {LOCALIZATION_MODES}, got {localization_mode!r}")
@@ -57,6 +58,7 @@ class Navigator:
         self.localizer = Localizer(graph.g, self.bank, engine.evaluate, localizer_config, image_size, card.center_crop,
                                    self.odometry)
         self.planner = Planner(graph.g, close_threshold, goal_threshold, lookahead)
+        self.steer_lookahead_m = steer_lookahead_m
         self.goal_vetoes = 0  # ticks the model saw the goal but the odometry ruled it out
         self.window: WindowLocalizer | None = None
         if localization_mode == "window":
@@ -104,9 +106,24 @@ class Navigator:
             loc = self.localizer.step(self.context.model_input(), self._latest_rgb)
             plan, veto_m = self._odometry_checked(self.planner.update(loc.closest, loc.distance, loc.distances))
         image = self._node_image(plan.subgoal) if plan.subgoal is not None else None
-        offset = self.odometry.offset_to(plan.subgoal) if self.odometry is not None and plan.subgoal is not None \
-            else None
+        offset = self._steering_offset(plan)
         return NavStep(float(self.context.latest_stamp), loc, plan, image, offset, veto_m)
+
+    def _steering_offset(self, plan: PlanStep) -> np.ndarray | None:
+        """Where the odometry says to steer, in the base frame: the first node from the subgoal on along the path
+        at least steer_lookahead_m away (pure pursuit's carrot). A subgoal the robot is passing or has just
+        passed lies beside or behind it, and steering at it turns the robot round in a loop."""
+        if self.odometry is None or plan.subgoal is None:
+            return None
+        path = plan.path[plan.path.index(plan.subgoal):] if plan.subgoal in plan.path else (plan.subgoal,)
+        carrot = None
+        for node in path:
+            offset = self.odometry.offset_to(node)  # None: no pose, another session, or odometry not trusted
+            if offset is not None:
+                carrot = offset
+                if float(np.hypot(*offset)) >= self.steer_lookahead_m:
+                    break
+        return carrot
 
     def _odometry_checked(self, plan: PlanStep) -> tuple[PlanStep, float]:
         """A goal the model sees where the odometry says the robot is not is a look-alike: drive on to the goal.

@@ -99,6 +99,8 @@ class GraphBuilderNode(Node):
 
     def _on_odom(self, msg: Odometry) -> None:
         self._odom.add(stamp_to_sec(msg.header.stamp), pose_2d(msg))
+        with self._lock:
+            self.builder.backfill_pose(lambda stamp: self._odom.at(stamp, self.p["odom_max_age"]))
 
     def _on_image(self, rgb: np.ndarray, stamp: float) -> None:
         pose = self._odom.at(stamp, self.p["odom_max_age"])

@@ -24,7 +24,7 @@ from visualization_msgs.msg import MarkerArray
 
 from gnm_nav.errors import GnmNavError, ImageDecodeError
 from gnm_nav.graph.localization import LocalizerConfig
-from gnm_nav.graph.navigator import Navigator, NavStep
+from gnm_nav.graph.navigator import STEER_LOOKAHEAD_M, Navigator, NavStep
 from gnm_nav.graph.odometry import OdometryConfig
 from gnm_nav.graph.planning import GOAL_THRESHOLD, LOOKAHEAD
 from gnm_nav.graph.render import graph_layout
@@ -57,6 +57,8 @@ PARAMS = [
     ParamSpec("goal_threshold", GOAL_THRESHOLD, "model steps; the goal node predicted closer than this = goal reached"),
     ParamSpec("subgoal_lookahead", LOOKAHEAD, "nodes along the path to the subgoal once close to the closest node "
                                       "(one fewer before); 1 = the reference's next-node rule"),
+    ParamSpec("steer_lookahead_m", STEER_LOOKAHEAD_M, "m; gnm/subgoal_pose is the first node from the subgoal on "
+              "along the path at least this far away (0 = the subgoal node itself)"),
     ParamSpec("window_radius", _DEFAULTS.window_radius, "graph hops around the belief scored each tick"),
     ParamSpec("max_window", _DEFAULTS.max_window, "most nodes scored in one tick (one batched model call)"),
     ParamSpec("switch_margin", _DEFAULTS.switch_margin,
@@ -75,7 +77,7 @@ PARAMS = [
                                     "needs graph nodes with poses (recorded with odometry)"),
     ParamSpec("odom_topic", "odom", "nav_msgs/Odometry of the robot", read_only=True),
     ParamSpec("subgoal_pose_topic", "gnm/subgoal_pose",
-              "geometry_msgs/PoseStamped: the subgoal node's place in base_frame_id from odometry (when anchored)"),
+              "geometry_msgs/PoseStamped: where to steer in base_frame_id from odometry (steer_lookahead_m; when anchored)"),
     ParamSpec("base_frame_id", "base_link", "frame of gnm/subgoal_pose"),
     ParamSpec("odom_confirm_distance", _ODOM.confirm_distance,
               "model steps; a believed node at most this far anchors the odometry to the graph"),
@@ -91,7 +93,8 @@ PARAMS = [
     ParamSpec("markers_period", 2.0, "s between gnm/graph_markers messages"),
     ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages"),
 ]
-_RELOAD = ("graph_dir", "model_path", "providers", "localization_mode", "use_odometry", "subgoal_lookahead", "odom_confirm_distance",
+_RELOAD = ("graph_dir", "model_path", "providers", "localization_mode", "use_odometry", "subgoal_lookahead",
+           "steer_lookahead_m", "odom_confirm_distance",
            "odom_tolerance_m", "odom_drift", "odom_penalty", "max_dead_reckoning_m")
 
 
@@ -152,7 +155,7 @@ class PlannerNode(Node):
                                           self.p["max_dead_reckoning_m"]) if self.p["use_odometry"] else None
                 nav = Navigator(graph, engine, config, self.p["close_threshold"], self.p["goal_threshold"],
                                 localization_mode=self.p["localization_mode"], odometry=odometry,
-                                lookahead=self.p["subgoal_lookahead"])
+                                lookahead=self.p["subgoal_lookahead"], steer_lookahead_m=self.p["steer_lookahead_m"])
             except (GnmNavError, ValueError, OSError) as exc:
                 self._status = f"not navigating: {exc}"
                 self.get_logger().error(self._status)
