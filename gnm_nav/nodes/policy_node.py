@@ -53,8 +53,8 @@ PARAMS = [
     ParamSpec("controller", "smooth", "waypoint controller: smooth (acceleration-limited) | gnm (public formula)"),
     ParamSpec("waypoint_index", 2, "which predicted waypoint (0-based) the controller tracks"),
     ParamSpec("subgoal_pose_topic", "gnm/subgoal_pose",
-              "geometry_msgs/PoseStamped in the base frame: where odometry puts the subgoal (from the planner)"),
-    ParamSpec("odometry_steering", 0.8, "share (0..1) of the heading taken from the subgoal's odometry place "
+              "geometry_msgs/PoseStamped in the base frame: where to steer, from odometry (from the planner)"),
+    ParamSpec("odometry_steering", 0.8, "share (0..1) of the heading taken toward subgoal_pose "
                                         "while it is fresh; 0 = the model alone steers"),
     ParamSpec("max_rate_hz", 10.0, "at most this many model steps per second"),
     ParamSpec("source_timeout", 1.0, "s; a camera or subgoal older than this stops the robot"),
