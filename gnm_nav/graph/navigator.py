@@ -116,14 +116,7 @@ class Navigator:
         if self.odometry is None or plan.subgoal is None:
             return None
         path = plan.path[plan.path.index(plan.subgoal):] if plan.subgoal in plan.path else (plan.subgoal,)
-        carrot = None
-        for node in path:
-            offset = self.odometry.offset_to(node)  # None: no pose, another session, or odometry not trusted
-            if offset is not None:
-                carrot = offset
-                if float(np.hypot(*offset)) >= self.steer_lookahead_m:
-                    break
-        return carrot
+        return self.odometry.carrot(path, self.steer_lookahead_m)
 
     def _odometry_checked(self, plan: PlanStep) -> tuple[PlanStep, float]:
         """A goal the model sees where the odometry says the robot is not is a look-alike: drive on to the goal.

@@ -8,12 +8,14 @@ drifts with the distance driven since the last anchor, and so does the tolerance
 uses it twice: a node far from the prediction must be that much closer in the model's eyes to be believed
 (look-alikes across a wall lose), and while the images match nothing the belief follows the odometry for up to
 `max_dead_reckoning_m` (the robot keeps its place in the graph through a view the model does not recognise).
-The policy may also steer partly toward where the odometry puts the subgoal node (`offset_to`, see
-gnm_nav.controller.steer_toward). Odometry never declares a goal reached: that still takes the model's match.
+The policy may also steer partly toward where the odometry puts a node a little along the path (`carrot`, see
+gnm_nav.controller.steer_toward). Odometry never declares a goal reached (that still takes the model's match),
+but it can veto one (`disagreement_m`).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import networkx as nx
@@ -155,15 +157,24 @@ class OdometryPrior:
         off = float(self.offsets_m([node])[0])
         return 0.0 if math.isnan(off) else max(off - self.tolerance_m, 0.0)
 
-    def offset_to(self, node: int) -> np.ndarray | None:
-        """[x, y] of `node` in the robot's base frame now (metres, x ahead, y left), while the odometry may be trusted."""
+    def carrot(self, path: Sequence[int], min_range_m: float) -> np.ndarray | None:
+        """[x, y] in the robot's base frame now (metres, x ahead, y left) of the first node along `path` at least
+        min_range_m away, or of the last one there is when none is (pure pursuit's carrot); None while the
+        odometry may not be trusted or no node of `path` lies in the predicted session."""
         pred = self.predict()
-        if pred is None or self.travelled_m > self.config.max_dead_reckoning_m or self._session.get(node) != pred[0]:
+        if pred is None or self.travelled_m > self.config.max_dead_reckoning_m:
             return None
-        _, p = pred
+        session, p = pred
         c, s = math.cos(p[2]), math.sin(p[2])
-        d = self._pose[node][:2] - p[:2]
-        return np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1]])
+        carrot = None
+        for node in path:
+            if self._session.get(node) != session:
+                continue
+            d = self._pose[node][:2] - p[:2]
+            carrot = np.array([c * d[0] + s * d[1], -s * d[0] + c * d[1]])
+            if float(np.hypot(*carrot)) >= min_range_m:
+                break
+        return carrot
 
     def nearest(self) -> int | None:
         """The node where the odometry alone puts the robot (position, then heading), while it may be trusted."""
