@@ -31,6 +31,9 @@ class RosHarness:
             except Exception:  # context shut down mid-spin
                 if self.context.ok():
                     raise
+            # spin_once returns as soon as it has handed a callback to the pool, so without a pause this loop
+            # spins on the GIL while a node's callback (a model step) runs, starving it on a small machine
+            time.sleep(0.002)
 
     def add(self, node: Node) -> Node:
         self.nodes.append(node)

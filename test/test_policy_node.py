@@ -20,7 +20,7 @@ MAX_V, MAX_W = 0.3, 0.5
 
 def _node(ros, model_path, **overrides) -> PolicyNode:
     params = {"model_path": str(model_path), "max_v": MAX_V, "max_w": MAX_W, "source_timeout": 0.6,
-              "image_qos": "reliable", "max_rate_hz": 50.0, **overrides}
+              "image_qos": "reliable", "max_rate_hz": 10.0, **overrides}
     return ros.add(PolicyNode(context=ros.context,
                               parameter_overrides=[Parameter(k, value=v) for k, v in params.items()]))
 
