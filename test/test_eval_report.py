@@ -122,3 +122,19 @@ def test_route_progress_counts_the_route_in_order():
     backwards = np.array([[10.0, 10.0], [10.0, 9.5], [0.0, 0.0]])
     assert route_progress(expert, backwards) == pytest.approx(0.05, abs=0.01)
     assert route_progress(expert, np.empty((0, 2))) == 0.0
+
+
+def test_steering_report_measures_the_path_offset_and_the_carrots():
+    from gnm_nav.evaluation.routes import steering_report
+
+    expert = np.array([[x, 0.0] for x in np.arange(0, 10.01, 0.05)])
+    run = np.array([[x, 0.2] for x in np.arange(0, 10.01, 0.05)])
+    run[150:] += [0.0, 0.8]  # the last quarter a metre off the path
+    carrots = np.array([[t, 0.5 * t + 0.6, 0.4] for t in np.arange(0.0, 10.0, 0.25)])  # carrots for 10 s of 20
+    report = steering_report(expert, run, carrots, t0=0.0, end=20.0)
+    assert report["path_offset_m_p50"] == pytest.approx(0.2, abs=1e-6)
+    assert report["path_offset_m_p90"] == pytest.approx(1.0, abs=1e-6)
+    assert report["carrot_share"] == pytest.approx(0.5)
+    assert report["carrot_offset_m_p50"] == pytest.approx(0.4, abs=0.01)
+    empty = steering_report(expert, run, np.empty((0, 3)), t0=0.0, end=20.0)
+    assert empty["carrot_share"] == 0.0 and "carrot_offset_m_p50" not in empty

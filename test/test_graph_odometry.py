@@ -206,3 +206,43 @@ def test_a_goal_the_odometry_rules_out_is_not_declared(with_odometry):
         assert all(s.goal_veto_m > 0.5 for s in steps[-10:])
     else:
         assert steps[-1].plan.goal_reached and steps[-1].goal_veto_m == 0.0
+
+
+def test_arrival_needs_fresh_odometry_on_the_goal_and_the_belief_near_it(line):
+    graph, _ = line
+    odometry = OdometryPrior(graph, OdometryConfig(arrive_radius_m=0.3, max_dead_reckoning_m=3.0))
+    for i in range(25, 31):  # confident matches along nodes 25..30 (5.0..6.0 m)
+        odometry.observe(to_odom(SPACING_M * i, 0.0, 0.0))
+        odometry.confirm(i, 0.5)
+    odometry.observe(to_odom(7.7, 0.0, 0.0))  # 0.1 m short of node 39 (7.8 m), 1.7 m since the last anchor
+    assert odometry.arrived(39, believed=37) == pytest.approx(0.1, abs=0.01)
+    assert odometry.arrived(39, believed=30) is None  # the model puts the robot 1.8 m back: not near the goal
+    assert odometry.arrived(39, believed=None) is None
+    assert odometry.arrived(45, believed=44) is None  # 0.7 m short of node 45: beyond the radius
+    odometry.observe(to_odom(10.5, 0.0, 0.0))
+    odometry.observe(to_odom(7.7, 0.0, 0.0))  # back on the goal, but 7.3 m of dead reckoning since the anchor
+    assert odometry.arrived(39, believed=37) is None
+    off = OdometryPrior(graph, OdometryConfig(arrive_radius_m=0.0))
+    off.observe(to_odom(7.8, 0.0, 0.0))
+    off.confirm(39, 0.5)
+    assert off.arrived(39, believed=39) is None  # 0 switches it off
+
+
+@pytest.mark.parametrize("arrive_radius_m", [0.3, 0.0])
+def test_the_odometry_declares_a_goal_the_model_does_not_see(arrive_radius_m):
+    """Along the route with views the model knows, then the view stops changing (the robot arrives turned, the
+    model keeps its belief a few nodes short) while the odometry reaches the goal node: reached by odometry,
+    or (switched off) not at all."""
+    nav, view_of, n = line_navigator(OdometryConfig(arrive_radius_m=arrive_radius_m))
+    last_seen = n - 4
+    script = [(SPACING_M * (k / 4), view_of(k // 4)) for k in range(4 * last_seen)]
+    script += [(SPACING_M * last_seen + 0.05 * k, view_of(last_seen)) for k in range(1, 13)]  # to 7.8 m and on
+    steps = [s for s in run_script(nav, script) if s is not None]
+    reached = [s for s in steps if s.plan.goal_reached]
+    if arrive_radius_m > 0:
+        first = reached[0]
+        assert first.goal_by_odometry_m is not None and first.goal_by_odometry_m <= 0.3
+        assert first.plan.subgoal == n - 1 and nav.odometry_arrivals >= 1
+        assert not any(s.plan.goal_reached for s in steps[:len(steps) - 12])  # not before the last stretch
+    else:
+        assert not reached and nav.odometry_arrivals == 0

@@ -26,6 +26,7 @@ class Observations:
     first_subgoal_at: float | None = None
     expert_done_at: float | None = None
     safety_states: list[tuple[float, str]] = field(default_factory=list)
+    carrots: list[tuple[float, float, float]] = field(default_factory=list)  # (t, x, y): gnm/subgoal_pose in the world
     latency: dict[str, dict[str, list[float]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
 
     @property
@@ -67,6 +68,7 @@ class StackMonitor:
 
     def _subscribe(self) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
+        from geometry_msgs.msg import PoseStamped
         from nav_msgs.msg import Odometry
         from sensor_msgs.msg import Image
         from std_msgs.msg import Bool, String
@@ -80,6 +82,7 @@ class StackMonitor:
         n.create_subscription(Image, "gnm/subgoal", self._on_subgoal, RELIABLE)
         n.create_subscription(Bool, "expert/done", self._on_expert_done, LATCHED)
         n.create_subscription(String, "gnm/safety_state", self._on_safety_state, LATCHED)
+        n.create_subscription(PoseStamped, "gnm/subgoal_pose", self._on_subgoal_pose, RELIABLE)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
         self._go_pub = n.create_publisher(Bool, "expert/go", LATCHED)
 
@@ -118,6 +121,16 @@ class StackMonitor:
         with self._lock:
             self.obs.safety_states.append((self.obs.now, msg.data))
 
+    def _on_subgoal_pose(self, msg) -> None:
+        """The odometry's steering carrot (base frame), placed in the world by the latest ground truth."""
+        with self._lock:
+            if not self.obs.trajectory:
+                return
+            t, x, y, yaw = self.obs.trajectory[-1]
+            bx, by = msg.pose.position.x, msg.pose.position.y
+            c, s = math.cos(yaw), math.sin(yaw)
+            self.obs.carrots.append((t, x + c * bx - s * by, y + s * bx + c * by))
+
     def _on_diagnostics(self, msg) -> None:
         with self._lock:
             for status in msg.status:
@@ -146,7 +159,7 @@ class StackMonitor:
         with self._lock:
             obs = self.obs
             return Observations(list(obs.trajectory), list(obs.collision_ticks), obs.collisions, obs.goal_reached_at,
-                                obs.first_subgoal_at, obs.expert_done_at, list(obs.safety_states),
+                                obs.first_subgoal_at, obs.expert_done_at, list(obs.safety_states), list(obs.carrots),
                                 {k: {kk: list(vv) for kk, vv in v.items()} for k, v in obs.latency.items()})
 
     def start_expert(self) -> None:

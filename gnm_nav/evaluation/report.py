@@ -13,6 +13,11 @@ from gnm_nav.atomic import atomic_write_bytes, atomic_write_json
 LEGEND = (("expert (graph)", (230, 60, 40)), ("ours", (40, 110, 230)), ("anchor", (40, 170, 60)))
 
 
+def _median(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return float(np.median(known)) if known else None
+
+
 def summarise_mode(records: list[dict[str, Any]], mode: str) -> dict[str, Any]:
     """Aggregate one mode over the routes that have a graph (a route the expert could not drive is not scored)."""
     runs = [r["runs"][mode] for r in records if mode in r.get("runs", {})]
@@ -35,6 +40,8 @@ def summarise_mode(records: list[dict[str, Any]], mode: str) -> dict[str, Any]:
         "mean_path_length_m": float(np.mean([r.get("path_length_m", 0.0) for r in runs])),
         # share of the recorded route driven along, in order (0 for a run that never started)
         "mean_route_progress": float(np.mean([r.get("route_progress", 0.0) for r in runs])),
+        # how far the robot strayed from the recorded path: the median over routes of each run's 90th percentile
+        "path_offset_m_p90": _median([r.get("steering", {}).get("path_offset_m_p90") for r in runs]),
         "safety_filter": any(r.get("safety_filter") for r in runs),
         "latency_ms": {node: {k: float(np.max(v) if k.endswith("p99") else np.median(v)) for k, v in keys.items()}
                        for node, keys in latency.items()},

@@ -106,3 +106,31 @@ def route_progress(expert_xy: np.ndarray, run_xy: np.ndarray, radius_m: float = 
             t += int(hits[0])
             reached = arc[k]
     return float(reached / arc[-1]) if arc[-1] > 0 else 0.0
+
+
+def _offsets_m(path_xy: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
+    """Distance from each point to the nearest point of a (densely sampled) path."""
+    return np.linalg.norm(points_xy[:, None, :] - path_xy[None, :, :], axis=2).min(axis=1)
+
+
+def steering_report(expert_xy: np.ndarray, run_xy: np.ndarray, carrots: np.ndarray, t0: float, end: float,
+                    bin_s: float = 0.5) -> dict[str, float]:
+    """How the run kept to the recorded route, and why: the robot's distance from the expert's path (p50/p90),
+    the share of the run's time the odometry offered a steering carrot (gnm/subgoal_pose), and how far those
+    carrots lay from the path (a wrongly anchored odometry shows as a large carrot offset).
+    carrots: [N, 3] (t, x, y) in the world."""
+    expert_xy = np.asarray(expert_xy, float).reshape(-1, 2)
+    run_xy = np.asarray(run_xy, float).reshape(-1, 2)
+    carrots = np.asarray(carrots, float).reshape(-1, 3)
+    carrots = carrots[(carrots[:, 0] >= t0) & (carrots[:, 0] <= end)]
+    out: dict[str, float] = {}
+    if len(expert_xy) and len(run_xy):
+        path = _offsets_m(expert_xy, run_xy)
+        out["path_offset_m_p50"], out["path_offset_m_p90"] = (float(v) for v in np.percentile(path, [50, 90]))
+    bins = max(int(math.ceil((end - t0) / bin_s)), 1)
+    covered = np.unique(np.minimum(((carrots[:, 0] - t0) // bin_s).astype(int), bins - 1))
+    out["carrot_share"] = float(len(covered) / bins)
+    if len(carrots) and len(expert_xy):
+        off = _offsets_m(expert_xy, carrots[:, 1:])
+        out["carrot_offset_m_p50"], out["carrot_offset_m_p90"] = (float(v) for v in np.percentile(off, [50, 90]))
+    return out

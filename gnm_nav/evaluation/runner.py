@@ -22,7 +22,7 @@ import numpy as np
 
 from gnm_nav.errors import GnmNavError
 from gnm_nav.evaluation.monitor import Observations, StackMonitor, latency_summary
-from gnm_nav.evaluation.routes import RouteTask, perturbed_start, route_progress, shortest_path_m
+from gnm_nav.evaluation.routes import RouteTask, perturbed_start, route_progress, shortest_path_m, steering_report
 from gnm_nav.launching.node_sets import LaunchOptions, NodeSpec, build_graph_set, navigate_set, sim_node
 from gnm_nav.launching.processes import Launcher
 from gnm_nav.sim.env import Pose2D
@@ -239,6 +239,7 @@ def navigate(task: RouteTask, mode: Mode, graph: Graph, start: Pose2D, cfg: Eval
         "final_distance_m": distance,
         "route_progress": route_progress(graph.expert_trajectory[:, :2], traj[:, :2], cfg.success_radius_m),
         "min_distance_m": float(np.min(np.hypot(traj[:, 0] - gx, traj[:, 1] - gy))),
+        "steering": steering_report(graph.expert_trajectory[:, :2], traj[:, :2], np.asarray(obs.carrots), t0, end),
         "collisions": obs.collisions, "stuck": stuck,
         "interventions": sum(s in INTERVENTION_STATES for s in states),
         "safety_states": {s: states.count(s) for s in sorted(set(states))},

@@ -31,6 +31,7 @@ class NavStep:
     subgoal_image: np.ndarray | None = field(repr=False, default=None)
     subgoal_offset_m: np.ndarray | None = None  # [x, y] in the base frame to steer at, from odometry (the carrot)
     goal_veto_m: float = 0.0  # > 0: the model saw the goal, the odometry put it this far beyond its tolerance
+    goal_by_odometry_m: float | None = None  # the goal was declared by the odometry, which put it this near
 
     @property
     def closest(self) -> int | None:
@@ -60,6 +61,7 @@ class Navigator:
         self.planner = Planner(graph.g, close_threshold, goal_threshold, lookahead)
         self.steer_lookahead_m = steer_lookahead_m
         self.goal_vetoes = 0  # ticks the model saw the goal but the odometry ruled it out
+        self.odometry_arrivals = 0  # goals declared by the odometry where the model did not see them
         self.window: WindowLocalizer | None = None
         if localization_mode == "window":
             self.window = WindowLocalizer(graph.g, self.bank, engine.evaluate, close_threshold)  # the public radius
@@ -101,13 +103,14 @@ class Navigator:
             return None
         if self.window is not None:
             loc = self.window.step(self.context.model_input())
-            plan, veto_m = self._window_plan(loc), 0.0
+            plan, veto_m, arrived_m = self._window_plan(loc), 0.0, None
         else:
             loc = self.localizer.step(self.context.model_input(), self._latest_rgb)
-            plan, veto_m = self._odometry_checked(self.planner.update(loc.closest, loc.distance, loc.distances))
+            plan = self.planner.update(loc.closest, loc.distance, loc.distances)
+            plan, veto_m, arrived_m = self._odometry_checked(plan, loc.closest)
         image = self._node_image(plan.subgoal) if plan.subgoal is not None else None
         offset = self._steering_offset(plan)
-        return NavStep(float(self.context.latest_stamp), loc, plan, image, offset, veto_m)
+        return NavStep(float(self.context.latest_stamp), loc, plan, image, offset, veto_m, arrived_m)
 
     def _steering_offset(self, plan: PlanStep) -> np.ndarray | None:
         """Where the odometry says to steer, in the base frame: the first node from the subgoal on along the path
@@ -118,17 +121,24 @@ class Navigator:
         path = plan.path[plan.path.index(plan.subgoal):] if plan.subgoal in plan.path else (plan.subgoal,)
         return self.odometry.carrot(path, self.steer_lookahead_m)
 
-    def _odometry_checked(self, plan: PlanStep) -> tuple[PlanStep, float]:
-        """A goal the model sees where the odometry says the robot is not is a look-alike: drive on to the goal.
-        (Declaring a goal ends the mission, so one look-alike view must not; a kidnapped robot re-anchors the
-        odometry at its first confident match and is then believed.)"""
-        if not plan.goal_reached or self.odometry is None:
-            return plan, 0.0
+    def _odometry_checked(self, plan: PlanStep, believed: int | None) -> tuple[PlanStep, float, float | None]:
+        """(plan, veto metres, odometry arrival metres). A goal the model sees where the odometry says the robot
+        is not is a look-alike: drive on to the goal. (Declaring a goal ends the mission, so one look-alike view
+        must not; a kidnapped robot re-anchors the odometry at its first confident match and is then believed.)
+        A goal the model does not see where the freshly anchored odometry puts the robot on it is reached."""
+        if self.odometry is None or plan.subgoal is None:
+            return plan, 0.0, None
+        if not plan.goal_reached:
+            arrived_m = self.odometry.arrived(self.planner.goal, believed)
+            if arrived_m is None:
+                return plan, 0.0, None
+            self.odometry_arrivals += 1
+            return replace(plan, subgoal=self.planner.goal, goal_reached=True), 0.0, arrived_m
         off = self.odometry.disagreement_m(plan.subgoal)
         if off <= 0:
-            return plan, 0.0
+            return plan, 0.0, None
         self.goal_vetoes += 1
-        return replace(plan, goal_reached=False), off
+        return replace(plan, goal_reached=False), off, None
 
     def _window_plan(self, loc: Localization) -> PlanStep:
         """The public code's rule: drive to the (already advanced) closest node; reached when it is the goal."""

@@ -9,8 +9,9 @@ uses it twice: a node far from the prediction must be that much closer in the mo
 (look-alikes across a wall lose), and while the images match nothing the belief follows the odometry for up to
 `max_dead_reckoning_m` (the robot keeps its place in the graph through a view the model does not recognise).
 The policy may also steer partly toward where the odometry puts a node a little along the path (`carrot`, see
-gnm_nav.controller.steer_toward). Odometry never declares a goal reached (that still takes the model's match),
-but it can veto one (`disagreement_m`).
+gnm_nav.controller.steer_toward). Odometry can veto a goal the model sees (`disagreement_m`), and declare one the
+model does not (`arrived`): freshly anchored, with the model's belief near the goal too, it puts the robot on the
+goal node (the model often never scores the last node of a recording close once it arrives a little turned).
 """
 from __future__ import annotations
 
@@ -32,10 +33,11 @@ class OdometryConfig:
     penalty: float = 6.0  # model steps per metre beyond the tolerance
     max_dead_reckoning_m: float = 3.0  # follow the odometry alone at most this far past the last anchor
     anchors: int = 12  # recent anchors the transform is fitted to
+    arrive_radius_m: float = 0.3  # the odometry puts the robot this near the goal node: reached (0 = model only)
 
     def __post_init__(self) -> None:
         if (self.confirm_distance < 0 or self.tolerance_m < 0 or self.drift < 0 or self.penalty < 0
-                or self.max_dead_reckoning_m < 0 or self.anchors < 1):
+                or self.max_dead_reckoning_m < 0 or self.anchors < 1 or self.arrive_radius_m < 0):
             raise ValueError(f"invalid odometry configuration: {self}")
 
 
@@ -64,6 +66,7 @@ class OdometryPrior:
     """Fed the newest odometry and the localiser's confident beliefs; predicts the robot's pose in the graph."""
 
     MIN_SPREAD_M = 1.5  # anchors this far apart fix the rotation by their positions; closer, by their headings
+    ARRIVE_BELIEF_M = 1.5  # `arrived` needs the model's belief at most this far from the goal node
 
     def __init__(self, graph: nx.DiGraph, config: OdometryConfig = OdometryConfig()) -> None:
         self.config = config
@@ -156,6 +159,18 @@ class OdometryPrior:
         """Metres beyond its tolerance that the odometry puts the robot from `node` (0: agrees, or cannot tell)."""
         off = float(self.offsets_m([node])[0])
         return 0.0 if math.isnan(off) else max(off - self.tolerance_m, 0.0)
+
+    def arrived(self, goal: int, believed: int | None) -> float | None:
+        """Metres from where the odometry puts the robot to `goal` when that is within arrive_radius_m, the odometry
+        may be trusted (anchored at most max_dead_reckoning_m ago) and the localiser's node `believed` lies within
+        ARRIVE_BELIEF_M of the goal in the same session; None otherwise."""
+        cfg = self.config
+        if (cfg.arrive_radius_m <= 0 or believed is None or self.travelled_m > cfg.max_dead_reckoning_m
+                or goal not in self._pose or self._session.get(believed) != self._session[goal]
+                or float(np.hypot(*(self._pose[believed][:2] - self._pose[goal][:2]))) > self.ARRIVE_BELIEF_M):
+            return None
+        off = float(self.offsets_m([goal])[0])
+        return off if off <= cfg.arrive_radius_m else None  # nan (no prediction) compares False
 
     def carrot(self, path: Sequence[int], min_range_m: float) -> np.ndarray | None:
         """[x, y] in the robot's base frame now (metres, x ahead, y left) of the first node along `path` at least

@@ -86,6 +86,9 @@ PARAMS = [
     ParamSpec("odom_penalty", _ODOM.penalty, "model steps added per m a node lies beyond the tolerance"),
     ParamSpec("max_dead_reckoning_m", _ODOM.max_dead_reckoning_m,
               "m; while the images match nothing, the belief follows the odometry at most this far"),
+    ParamSpec("odom_arrive_radius_m", _ODOM.arrive_radius_m,
+              "m; the odometry (anchored within max_dead_reckoning_m) putting the robot this near the goal node, "
+              "with the localiser's node near it too, is the goal reached; 0 = only the model's match"),
     ParamSpec("localization_mode", "graph",
               "graph (belief on the graph, hysteresis, relocalisation) | window (the public deployment code's "
               "window on a linear route: the anchor to compare against); changing it reloads"),
@@ -95,7 +98,7 @@ PARAMS = [
 ]
 _RELOAD = ("graph_dir", "model_path", "providers", "localization_mode", "use_odometry", "subgoal_lookahead",
            "steer_lookahead_m", "odom_confirm_distance",
-           "odom_tolerance_m", "odom_drift", "odom_penalty", "max_dead_reckoning_m")
+           "odom_tolerance_m", "odom_drift", "odom_penalty", "max_dead_reckoning_m", "odom_arrive_radius_m")
 
 
 class PlannerNode(Node):
@@ -152,7 +155,8 @@ class PlannerNode(Node):
                     "relocalize_top_k", "accept_distance", "jump_penalty")})
                 odometry = OdometryConfig(self.p["odom_confirm_distance"], self.p["odom_tolerance_m"],
                                           self.p["odom_drift"], self.p["odom_penalty"],
-                                          self.p["max_dead_reckoning_m"]) if self.p["use_odometry"] else None
+                                          self.p["max_dead_reckoning_m"],
+                                          arrive_radius_m=self.p["odom_arrive_radius_m"]) if self.p["use_odometry"] else None
                 nav = Navigator(graph, engine, config, self.p["close_threshold"], self.p["goal_threshold"],
                                 localization_mode=self.p["localization_mode"], odometry=odometry,
                                 lookahead=self.p["subgoal_lookahead"], steer_lookahead_m=self.p["steer_lookahead_m"])
@@ -275,7 +279,9 @@ class PlannerNode(Node):
                                        f"{step.goal_veto_m:.1f} m beyond its tolerance from it: driving on",
                                        throttle_duration_sec=5.0)
             if plan.goal_reached and not self._reached:
-                self.get_logger().info(f"goal node {nav.planner.goal} reached")
+                how = ("" if step.goal_by_odometry_m is None else
+                       f" by odometry ({step.goal_by_odometry_m:.2f} m from it; the view's node is {loc.closest})")
+                self.get_logger().info(f"goal node {nav.planner.goal} reached{how}")
             self._reached = self._reached or plan.goal_reached
             self._reached_pub.publish(Bool(data=self._reached))
             # lost on the way to a goal: the policy may turn on the spot to help relocalise (gnm_nav.recovery)
@@ -317,7 +323,7 @@ class PlannerNode(Node):
                 "subgoal_node": last.plan.subgoal if last and last.plan.subgoal is not None else -1,
                 "path_length_nodes": len(last.plan.path) if last else 0, "goal_reached": self._reached,
                 "relocalizations": nav.localizer.relocalizations, "replans": nav.planner.replans,
-                "goal_vetoes": nav.goal_vetoes,
+                "goal_vetoes": nav.goal_vetoes, "odometry_arrivals": nav.odometry_arrivals,
                 "dead_reckoning": bool(last and last.localization.dead_reckoning),
                 "odometry": ("off" if nav.odometry is None else "no poses in the graph or no odometry"
                              if not nav.odometry.usable else f"{nav.odometry.travelled_m:.2f} m since the last anchor"),
