@@ -59,7 +59,7 @@ def test_fit_rigid_recovers_a_rotation_and_translation():
 
 def test_prediction_in_another_odometry_frame(line):
     graph, _ = line
-    prior = OdometryPrior(graph)
+    prior = OdometryPrior(graph, OdometryConfig(max_dead_reckoning_m=3.0))
     assert prior.predict() is None and prior.nearest() is None
     prior.observe(to_odom(1.0, 0.0, 0.0))
     prior.confirm(5, 1.0)
@@ -193,9 +193,10 @@ def test_a_goal_the_odometry_rules_out_is_not_declared(with_odometry):
     """Off the route (views the model does not know) until the robot is lost, then a view like the goal's
     while the odometry puts the robot 3 m short of it: with odometry the navigator drives on to the goal
     instead of ending the mission there."""
-    nav, view_of, n = line_navigator(OdometryConfig() if with_odometry else None)
+    nav, view_of, n = line_navigator(OdometryConfig(max_dead_reckoning_m=3.0) if with_odometry else None)
     unknown = np.full_like(view_of(0), 255)
-    # (odometry x, what the camera shows): at node 5; 3.5 m of views the model does not know; the goal's view
+    # (odometry x, what the camera shows): at node 5; 3.5 m of views the model does not know (lost after 3 m of
+    # dead reckoning); the goal's view
     script = [(1.0, view_of(5))] * 8 + [(1.0 + 0.1 * k, unknown) for k in range(1, 36)] + [(4.5, view_of(n - 1))] * 12
     steps = run_script(nav, script)
     assert steps[-1].closest == n - 1
