@@ -39,7 +39,7 @@ class NavStep:
 
 
 LOCALIZATION_MODES = ("graph", "window")
-STEER_LOOKAHEAD_M = 0.4  # pure-pursuit distance, ~1.5 s of driving: longer cuts corners into walls (0.6 did on tuning routes)
+STEER_LOOKAHEAD_M = 0.4  # pure-pursuit distance, ~1.5 s of driving; longer cuts corners (0.6 did, on tuning routes)
 
 
 class Navigator:

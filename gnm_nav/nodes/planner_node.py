@@ -156,7 +156,8 @@ class PlannerNode(Node):
                 odometry = OdometryConfig(self.p["odom_confirm_distance"], self.p["odom_tolerance_m"],
                                           self.p["odom_drift"], self.p["odom_penalty"],
                                           self.p["max_dead_reckoning_m"],
-                                          arrive_radius_m=self.p["odom_arrive_radius_m"]) if self.p["use_odometry"] else None
+                                          arrive_radius_m=self.p["odom_arrive_radius_m"],
+                                          ) if self.p["use_odometry"] else None
                 nav = Navigator(graph, engine, config, self.p["close_threshold"], self.p["goal_threshold"],
                                 localization_mode=self.p["localization_mode"], odometry=odometry,
                                 lookahead=self.p["subgoal_lookahead"], steer_lookahead_m=self.p["steer_lookahead_m"])
