@@ -108,9 +108,12 @@ def route_progress(expert_xy: np.ndarray, run_xy: np.ndarray, radius_m: float = 
     return float(reached / arc[-1]) if arc[-1] > 0 else 0.0
 
 
-def _offsets_m(path_xy: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
-    """Distance from each point to the nearest point of a (densely sampled) path."""
-    return np.linalg.norm(points_xy[:, None, :] - path_xy[None, :, :], axis=2).min(axis=1)
+def _offsets_m(path_xy: np.ndarray, points_xy: np.ndarray, chunk: int = 512) -> np.ndarray:
+    """Distance from each point to the nearest point of a (densely sampled) path; in chunks of points, so a
+    timed-out run against a long route stays tens of MB rather than hundreds."""
+    parts = [np.linalg.norm(points_xy[i:i + chunk, None, :] - path_xy[None, :, :], axis=2).min(axis=1)
+             for i in range(0, len(points_xy), chunk)]
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 def steering_report(expert_xy: np.ndarray, run_xy: np.ndarray, carrots: np.ndarray, t0: float, end: float,
