@@ -87,6 +87,11 @@ def shortest_path_m(world: str, robot: str, start: tuple[float, float], goal: tu
     return path_length(planner.plan(start, goal))
 
 
+# point-to-path distances are taken this many points at a time: a timed-out run (~8,000 points) against a long
+# route (~4,000) would otherwise need hundreds of MB at once
+CHUNK_POINTS = 512
+
+
 def route_progress(expert_xy: np.ndarray, run_xy: np.ndarray, radius_m: float = 1.0) -> float:
     """How much of the recorded route (share of its length) the robot got along, in order.
 
@@ -98,7 +103,8 @@ def route_progress(expert_xy: np.ndarray, run_xy: np.ndarray, radius_m: float = 
     if len(expert_xy) < 2 or len(run_xy) == 0:
         return 0.0
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(expert_xy, axis=0), axis=1))])
-    near = np.linalg.norm(expert_xy[:, None, :] - run_xy[None, :, :], axis=2) <= radius_m  # [K, T]
+    near = np.concatenate([np.linalg.norm(expert_xy[i:i + CHUNK_POINTS, None, :] - run_xy[None, :, :], axis=2)
+                           <= radius_m for i in range(0, len(expert_xy), CHUNK_POINTS)])  # [K, T]
     t, reached = 0, 0.0
     for k in range(len(expert_xy)):
         hits = np.flatnonzero(near[k, t:])
@@ -108,11 +114,10 @@ def route_progress(expert_xy: np.ndarray, run_xy: np.ndarray, radius_m: float = 
     return float(reached / arc[-1]) if arc[-1] > 0 else 0.0
 
 
-def _offsets_m(path_xy: np.ndarray, points_xy: np.ndarray, chunk: int = 512) -> np.ndarray:
-    """Distance from each point to the nearest point of a (densely sampled) path; in chunks of points, so a
-    timed-out run against a long route stays tens of MB rather than hundreds."""
-    parts = [np.linalg.norm(points_xy[i:i + chunk, None, :] - path_xy[None, :, :], axis=2).min(axis=1)
-             for i in range(0, len(points_xy), chunk)]
+def _offsets_m(path_xy: np.ndarray, points_xy: np.ndarray) -> np.ndarray:
+    """Distance from each point to the nearest point of a (densely sampled) path."""
+    parts = [np.linalg.norm(points_xy[i:i + CHUNK_POINTS, None, :] - path_xy[None, :, :], axis=2).min(axis=1)
+             for i in range(0, len(points_xy), CHUNK_POINTS)]
     return np.concatenate(parts) if parts else np.empty(0)
 
 
