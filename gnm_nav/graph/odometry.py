@@ -136,6 +136,10 @@ class OdometryPrior:
         xy = np.array([[c, -s], [s, c]]) @ self._odom[:2] + t
         return session, np.array([xy[0], xy[1], _wrap(float(self._odom[2]) + angle)])
 
+    def trusted_prediction(self) -> tuple[int, np.ndarray] | None:
+        """predict(), while the odometry may be followed alone: at most max_dead_reckoning_m past the last anchor."""
+        return self.predict() if self.travelled_m <= self.config.max_dead_reckoning_m else None
+
     @property
     def tolerance_m(self) -> float:
         return self.config.tolerance_m + self.config.drift * self.travelled_m
@@ -166,20 +170,20 @@ class OdometryPrior:
         """Metres from where the odometry puts the robot to `goal` when that is within arrive_radius_m, the odometry
         may be trusted (anchored at most max_dead_reckoning_m ago) and the localiser's node `believed` lies within
         ARRIVE_BELIEF_M of the goal in the same session; None otherwise."""
-        cfg = self.config
-        if (cfg.arrive_radius_m <= 0 or believed is None or self.travelled_m > cfg.max_dead_reckoning_m
-                or goal not in self._pose or self._session.get(believed) != self._session[goal]
+        pred = self.trusted_prediction()
+        if (self.config.arrive_radius_m <= 0 or pred is None or believed is None or goal not in self._pose
+                or not pred[0] == self._session[goal] == self._session.get(believed)
                 or float(np.hypot(*(self._pose[believed][:2] - self._pose[goal][:2]))) > self.ARRIVE_BELIEF_M):
             return None
-        off = float(self.offsets_m([goal])[0])
-        return off if off <= cfg.arrive_radius_m else None  # nan (no prediction) compares False
+        off = float(np.hypot(*(self._pose[goal][:2] - pred[1][:2])))
+        return off if off <= self.config.arrive_radius_m else None
 
     def carrot(self, path: Sequence[int], min_range_m: float) -> np.ndarray | None:
         """[x, y] in the robot's base frame now (metres, x ahead, y left) of the first node along `path` at least
         min_range_m away, or of the last one there is when none is (pure pursuit's carrot); None while the
         odometry may not be trusted or no node of `path` lies in the predicted session."""
-        pred = self.predict()
-        if pred is None or self.travelled_m > self.config.max_dead_reckoning_m:
+        pred = self.trusted_prediction()
+        if pred is None:
             return None
         session, p = pred
         c, s = math.cos(p[2]), math.sin(p[2])
@@ -195,8 +199,8 @@ class OdometryPrior:
 
     def nearest(self) -> int | None:
         """The node where the odometry alone puts the robot (position, then heading), while it may be trusted."""
-        pred = self.predict()
-        if pred is None or self.travelled_m > self.config.max_dead_reckoning_m:
+        pred = self.trusted_prediction()
+        if pred is None:
             return None
         session, p = pred
         nodes = [n for n, s in self._session.items() if s == session]
