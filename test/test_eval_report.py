@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gnm_nav.commands.evaluate import parse_worlds
+from gnm_nav.commands.evaluate import parse_worlds, select_routes
 from gnm_nav.errors import GnmNavError
 from gnm_nav.evaluation.report import route_png, summary, table
 from gnm_nav.launching.__main__ import parse_arguments
@@ -54,6 +54,16 @@ def test_world_lists():
     assert parse_worlds("1000..1002, maze:3", 5) == ["1000", "1001", "1002", "maze:3"]
     with pytest.raises(GnmNavError, match="seed range"):
         parse_worlds("9..3", 1)
+
+
+def test_only_some_routes_keep_their_ids():
+    tasks = ["000_1000", "001_1001", "002_1003", "003_1004"]  # stand-ins: only the order matters
+    assert select_routes(tasks, "") is tasks
+    assert select_routes(tasks, "3, 1") == ["001_1001", "003_1004"]  # in route order, ids (and seeds) unchanged
+    with pytest.raises(GnmNavError, match=r"no route \[4\] among the 4"):
+        select_routes(tasks, "1,4")
+    with pytest.raises(GnmNavError, match="not a comma-separated list"):
+        select_routes(tasks, "1-3")
 
 
 def test_launcher_arguments_are_typed_and_checked():

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "training), one route each")
     parser.add_argument("--robot", default="turtlebot", help="robot profile (default turtlebot, held out of training)")
     parser.add_argument("--routes", type=int, default=20, help="number of routes")
+    parser.add_argument("--only", default="",
+                        help="run only these of the --routes routes: comma-separated indices, the first number of "
+                             "the route ids (e.g. 1,2,14 to rerun failures on the same graphs with --graphs)")
     parser.add_argument("--model", default="gnm_sim.onnx", help="GNM ONNX model (a path or a name under models/)")
     parser.add_argument("--ldm", default="",
                         help="LDM safety filter model (default models/ldm_sim.onnx when it exists)")
@@ -89,6 +92,20 @@ def parse_worlds(text: str, routes: int) -> list[str]:
     return worlds or [str(DEFAULT_FIRST_SEED + i) for i in range(2 * routes)]
 
 
+def select_routes(tasks: list, only: str) -> list:
+    """The tasks whose index (the number their route id starts with) is listed in `only` ('' = all)."""
+    if not only.strip():
+        return tasks
+    try:
+        wanted = {int(item) for item in only.split(",") if item.strip()}
+    except ValueError:
+        raise GnmNavError(f"--only: {only!r} is not a comma-separated list of route indices") from None
+    missing = sorted(i for i in wanted if not 0 <= i < len(tasks))
+    if missing:
+        raise GnmNavError(f"--only: no route {missing} among the {len(tasks)} routes (indices 0..{len(tasks) - 1})")
+    return [t for i, t in enumerate(tasks) if i in wanted]
+
+
 def run(args: argparse.Namespace) -> int:
     from gnm_nav.evaluation.campaign import run_campaign
     from gnm_nav.evaluation.report import table
@@ -105,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
                                  skip_unusable=not args.worlds)
     if skipped:
         print(f"skipped {len(skipped)} world(s) with no route of {args.min_route_m} m: {', '.join(skipped)}")
+    tasks = select_routes(tasks, args.only)
     used = list(dict.fromkeys(t.world for t in tasks))
     modes = [] if args.build_only else [ours(ldm is not None)] + ([ANCHOR] if args.anchor else [])
     if args.graphs is not None and not (args.graphs / "routes").is_dir():
@@ -115,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
           f"model {gnm.name}, {filter_note}; modes: {', '.join(m.name for m in modes) or 'none (--build-only)'}"
           + (f"; graphs from {args.graphs}" if args.graphs else ""))
     settings = {"model": str(gnm), "ldm": str(ldm) if ldm else None, "robot": args.robot, "worlds": used,
-                "min_route_m": args.min_route_m, "real_time_factor": args.real_time_factor, "seed": args.seed,
+                "min_route_m": args.min_route_m, "only": args.only, "real_time_factor": args.real_time_factor, "seed": args.seed,
                 "command_line": "gnm-nav " + " ".join(getattr(args, "argv", []))}
     settings["graphs_from"] = str(args.graphs) if args.graphs else None
     result = run_campaign(tasks, modes, cfg, args.out, settings, args.domain_id, graphs_from=args.graphs)
