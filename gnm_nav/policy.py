@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -40,9 +41,11 @@ class GNMPolicy:
         self.frame_rate = 1.0 / engine.card.context_spacing_s
 
     def step(self, obs_img: np.ndarray, goal_img: np.ndarray, now_s: float,
-             subgoal_offset_m: np.ndarray | None = None) -> PolicyOutput:
+             subgoal_offset_m: np.ndarray | None = None,
+             clear_heading: Callable[[np.ndarray], np.ndarray] | None = None) -> PolicyOutput:
         """obs_img [1,3*(ctx+1),H,W], goal_img [3,H,W] (preprocessed); subgoal_offset_m: [x, y] of the subgoal
-        in the base frame from odometry (the planner's gnm/subgoal_pose), when known."""
+        in the base frame from odometry (the planner's gnm/subgoal_pose), when known; clear_heading: turns the
+        target clear of obstacles the robot stalled on (gnm_nav.recovery.StallBackUp)."""
         dist, actions = self.engine.evaluate(obs_img, goal_img[None])
         if not (np.all(np.isfinite(dist)) and np.all(np.isfinite(actions))):
             self.controller.reset()
@@ -52,5 +55,7 @@ class GNMPolicy:
                                      self._turn_sign)
         if abs(error) > 0.3:
             self._turn_sign = math.copysign(1.0, error)
+        if clear_heading is not None:
+            target = clear_heading(target)
         v, w = self.controller.command(target, now_s)
         return PolicyOutput(float(dist[0]), waypoints, v, w)

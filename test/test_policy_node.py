@@ -139,6 +139,42 @@ def test_lost_robot_turns_on_the_spot_then_gives_up(ros, gnm_model_path):
     assert sent[0] > 0 and "lost" not in node._reason
 
 
+def test_pushing_without_moving_backs_up_then_drives_again(ros, gnm_model_path):
+    """The base is told to go forward (cmd_vel, after the filter) while the odometry stands still: the node
+    backs up (straight, reversing) until the odometry has moved backup_distance_m, then the model drives again."""
+    from nav_msgs.msg import Odometry
+
+    node = _node(ros, gnm_model_path, backup_stall_s=0.5, backup_distance_m=0.1, backup_speed=0.1)
+    cmds = ros.collect(TwistStamped, "cmd_vel_nav")
+    camera, subgoal = ros.publisher(Image, "camera/image_raw"), ros.publisher(Image, "gnm/subgoal")
+    odom, base = ros.publisher(Odometry, "odom"), ros.publisher(TwistStamped, "cmd_vel")
+    ros.wait_matched(odom, base)
+    x = [0.0]
+
+    def feed(until):
+        def tick():
+            ours = cmds[-1].twist.linear.x if cmds else 0.0
+            told = TwistStamped()
+            told.twist.linear.x = 0.2 if ours >= 0 else ours  # forward: the filter passes 0.2; back-up: as asked
+            base.publish(told)
+            if ours < 0:
+                x[0] += ours * 0.05  # only backwards is free
+            msg = Odometry()
+            msg.pose.pose.position.x, msg.pose.pose.orientation.w = x[0], 1.0
+            odom.publish(msg)
+            return until()
+        return tick
+
+    frames = _frames(8)
+    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: node._acting)), f"never drove: {node._reason}"
+    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: node._reason.startswith("stalled"))), node._reason
+    assert ros.wait_for(lambda: any(m.twist.linear.x < 0 for m in cmds), timeout=2)
+    backing = [m.twist for m in cmds if m.twist.linear.x < 0]
+    assert all(t.linear.x == pytest.approx(-0.1) and t.angular.z == 0.0 for t in backing)
+    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: node._acting)), node._reason  # backed off: drives
+    assert x[0] <= -0.1 + 1e-9 and node._backup.backups >= 1
+
+
 def test_twist_and_compressed_transport(ros, gnm_model_path):
     import cv2
 

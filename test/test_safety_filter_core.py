@@ -46,6 +46,17 @@ def test_margin_and_offset_change_what_is_allowed():
     assert f.on_command(0.6, 0.0, 0.2).state is SafetyState.PASS
 
 
+def test_slow_reversing_passes_even_where_nothing_is_allowed():
+    f = make(offset=5.0, stop_turn_rate=0.0, reverse_pass_speed=0.1)  # nothing allowed: the robot is held
+    assert f.on_command(0.3, 0.0, 0.1).state is SafetyState.FALLBACK
+    d = f.on_command(-0.1, 0.0, 0.2)  # a stall back-up: the camera cannot judge it, it retraces the way in
+    assert d.state is SafetyState.PASS and d.output == approx((-0.1, 0.0), abs=1e-6) and math.isfinite(d.ldm)
+    assert f.on_command(0.3, 0.0, 0.3).state is SafetyState.FALLBACK  # forward again: held afresh
+    assert f.on_command(-0.2, 0.0, 0.35).state is SafetyState.FALLBACK  # faster reversing is judged
+    judged = make(offset=5.0, stop_turn_rate=0.0, reverse_pass_speed=0.0)
+    assert judged.on_command(-0.05, 0.0, 0.1).state is SafetyState.FALLBACK
+
+
 def test_fallback_then_stop_then_recovery():
     f = make(offset=5.0, stop_turn_rate=0.0)  # every candidate has G >= 5 > 2; no turning on the spot
     d = f.on_command(0.3, 0.0, 0.1)

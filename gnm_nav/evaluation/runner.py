@@ -56,7 +56,8 @@ def ours(use_safety_filter: bool) -> Mode:
 # (close_threshold 3)
 ANCHOR = Mode("anchor_mode", False, planner={"localization_mode": "window", "close_threshold": 3.0,
                                              "use_odometry": False, "subgoal_lookahead": 1},
-              policy={"controller": "gnm", "recovery_sweep": False, "odometry_steering": 0.0})
+              policy={"controller": "gnm", "recovery_sweep": False, "stall_backup": False,
+                      "odometry_steering": 0.0})
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """The runtime safety filter, ROS-free: one velocity command in, what to publish out.
 
 Per command, at the latest camera frame's encoding:
-- PASS      the command's G is within the threshold;
+- PASS      the command's G is within the threshold; or it reverses no faster than reverse_pass_speed:
+            the forward camera cannot see where a reverse goes, and a slow one (a stall back-up) goes
+            back over the ground just driven;
 - MODIFIED  the allowed candidate nearest to it (weighted distance on v and w), where allowed for a
             replacement means G <= threshold - margin (headroom for the learned G's error);
 - FALLBACK  no candidate allowed: the least-G candidate scaled down, for at most fallback_timeout;
@@ -49,6 +51,7 @@ class FilterSettings:
     fallback_scale: float = 0.5
     fallback_timeout: float = 1.0
     stop_turn_rate: float = 0.4  # rad/s of TURN after FALLBACK; 0 = straight to STOP
+    reverse_pass_speed: float = 0.1  # m/s; slower reversing passes (0 = judged like any command)
     source_timeout: float = 2.0
     stop_pub_timeout: float = 1.0
     monitor: bool = False
@@ -145,6 +148,10 @@ class SafetyFilter:
         allowed = grid_g <= threshold - self.settings.margin
         decision = Decision(SafetyState.PASS, requested, requested, float(ldm[0]), float(energy[0]), threshold,
                             float(allowed.mean()))
+        if -self.settings.reverse_pass_speed <= requested[0] < 0:
+            self._fallback_since, self._turn_sign = None, 0.0
+            decision.latency_ms = (time.perf_counter() - started) * 1e3
+            return decision
         if ldm[0] > threshold and allowed.any():
             delta = self.candidates[allowed] - np.array(requested, np.float32)
             dist = self.settings.weight_v * delta[:, 0] ** 2 + self.settings.weight_w * delta[:, 1] ** 2

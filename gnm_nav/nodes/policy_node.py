@@ -4,7 +4,10 @@ Lifecycle node (autostart configures and activates it). It runs the model on cam
 they arrive (at most max_rate_hz), so command latency is one inference, not a timer period. While
 it cannot act (no model, stale camera or subgoal, bad model output) it commands zero and says why;
 except that while the planner reports the robot lost (gnm/localization_lost) and sends no subgoal, it
-turns on the spot to look for the graph (gnm_nav.recovery: nearest headings first, bounded).
+turns on the spot to look for the graph (gnm_nav.recovery: nearest headings first, bounded); and when the
+base has been told to go forward while the wheel odometry stands still (pushing against an obstacle), it
+backs up a little, and the model's heading is then turned clear of where it stalled (bounded too: after
+backup_max_tries at one place it stops until moved).
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import time
 from collections import deque
 
 import numpy as np
-from nav_msgs.msg import Path
+from nav_msgs.msg import Odometry, Path
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
@@ -25,12 +28,13 @@ from gnm_nav.errors import GnmNavError, ImageDecodeError
 from gnm_nav.paths import resolve_model_path
 from gnm_nav.policy import GNMPolicy
 from gnm_nav.preprocessing import preprocess_frame
-from gnm_nav.recovery import HeadingSweep, SweepConfig
+from gnm_nav.recovery import BackUpConfig, HeadingSweep, StallBackUp, SweepConfig
 from gnm_nav.robot_profile import load_robot_profile
-from gnm_nav.ros.cmd_vel import CmdVelPublisher
+from gnm_nav.ros.cmd_vel import CmdVelPublisher, subscribe_cmd_vel
 from gnm_nav.ros.diagnostics import DiagnosticsPublisher
 from gnm_nav.ros.images import CameraSubscriber, msg_to_rgb
 from gnm_nav.ros.lifecycle import ConfigurableNode, schedule_autostart, spin_node
+from gnm_nav.ros.odometry import pose_2d
 from gnm_nav.ros.params import ParamSpec, declare_parameters
 from gnm_nav.ros.qos import RELIABLE, image_qos
 
@@ -65,6 +69,20 @@ PARAMS = [
     ParamSpec("recovery_turn_rate", SweepConfig.turn_rate, "rad/s of the sweep (capped at max_w)"),
     ParamSpec("recovery_amplitude", SweepConfig.amplitude_rad, "rad of the first swing to each side"),
     ParamSpec("recovery_sweeps", SweepConfig.sweeps, "swings to each side, each one amplitude wider; then stop"),
+    ParamSpec("stall_backup", True, "when the base is told to go forward and the odometry stands still, back up"),
+    ParamSpec("odom_topic", "odom", "nav_msgs/Odometry of the robot (for stall_backup)"),
+    ParamSpec("base_cmd_vel_topic", "cmd_vel", "the command the base receives (after the safety filter), "
+                                               "for stall_backup"),
+    ParamSpec("backup_stall_s", BackUpConfig.stall_s, "s over which a stall is judged"),
+    ParamSpec("backup_stall_ratio", BackUpConfig.stall_ratio, "moving less than this share of the distance commanded "
+                                                             "over backup_stall_s is a stall"),
+    ParamSpec("backup_distance_m", BackUpConfig.distance_m, "m to back up (by odometry)"),
+    ParamSpec("backup_speed", BackUpConfig.speed, "m/s while backing up (capped at max_v)"),
+    ParamSpec("backup_timeout_s", BackUpConfig.timeout_s, "s; back up at most this long"),
+    ParamSpec("backup_max_tries", BackUpConfig.max_tries, "back-ups at one place; stalling there again stops the "
+                                                         "robot until it is moved"),
+    ParamSpec("bump_margin_m", BackUpConfig.bump_margin_m, "m beyond the body radius that headings keep from where "
+                                                           "the robot stalled, until it is past"),
 ]
 
 
@@ -98,6 +116,8 @@ class PolicyNode(ConfigurableNode):
         self._subgoal_pose_sub = None
         self._subgoal_offset: tuple[float, np.ndarray] | None = None  # (receive time, [x, y] base frame)
         self._sweep: HeadingSweep | None = None
+        self._backup: StallBackUp | None = None
+        self._backup_subs: list = []
         self.create_timer(0.1, self._watchdog, callback_group=self._group)
         self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics)
         if self.p["autostart"]:
@@ -130,6 +150,16 @@ class PolicyNode(ConfigurableNode):
         self._sweep = HeadingSweep(SweepConfig(p["recovery_after_s"], min(p["recovery_turn_rate"], limits.max_w),
                                                p["recovery_amplitude"], p["recovery_sweeps"])) \
             if p["recovery_sweep"] else None
+        if p["stall_backup"]:
+            self._backup = StallBackUp(BackUpConfig(
+                stall_s=p["backup_stall_s"], stall_ratio=p["backup_stall_ratio"],
+                distance_m=p["backup_distance_m"], speed=min(p["backup_speed"], limits.max_v),
+                timeout_s=p["backup_timeout_s"], body_radius_m=profile.body_radius_m,
+                bump_margin_m=p["bump_margin_m"], max_tries=p["backup_max_tries"]))
+            self._backup_subs = [
+                self.create_subscription(Odometry, p["odom_topic"], self._on_odom, RELIABLE, callback_group=self._group),
+                subscribe_cmd_vel(self, p["base_cmd_vel_topic"], p["enable_stamped_cmd_vel"], self._on_base_command,
+                                  callback_group=self._group)]
         self.get_logger().info(
             f"model {engine.model_path} on {engine.providers}; context {card.context_size}+1 frames every "
             f"{card.context_spacing_s:.2f} s; limits v<={limits.max_v} m/s w<={limits.max_w} rad/s; controller {p['controller']}")
@@ -148,11 +178,12 @@ class PolicyNode(ConfigurableNode):
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self._camera is not None:
             self._camera.destroy()
-        for sub in (self._subgoal_sub, self._lost_sub, self._subgoal_pose_sub):
+        for sub in (self._subgoal_sub, self._lost_sub, self._subgoal_pose_sub, *self._backup_subs):
             if sub is not None:
                 self.destroy_subscription(sub)
         self._policy = self._frames = self._camera = self._subgoal_sub = self._lost_sub = self._sweep = None
         self._subgoal_pose_sub, self._subgoal_offset = None, None
+        self._backup, self._backup_subs = None, []
         self._reason = "not configured"
         return TransitionCallbackReturn.SUCCESS
 
@@ -184,6 +215,13 @@ class PolicyNode(ConfigurableNode):
         if self._subgoal_offset is None or self._now() - self._subgoal_offset[0] > self.p["source_timeout"]:
             return None
         return self._subgoal_offset[1]
+
+    def _on_odom(self, msg: Odometry) -> None:
+        x, y, yaw = pose_2d(msg)
+        self._backup.on_odometry(x, y, yaw, self._now())
+
+    def _on_base_command(self, v: float, w: float, stamp: float | None) -> None:
+        self._backup.on_base_command(v, self._now())
 
     def _on_lost(self, msg: Bool) -> None:
         self._lost_time = self._now() if msg.data else None
@@ -248,9 +286,12 @@ class PolicyNode(ConfigurableNode):
             return
         if self._sweep is not None:
             self._sweep.reset()
+        if self._backing_up():
+            return
         t0 = time.perf_counter()
         try:
-            out = self._policy.step(self._frames.model_input(), self._subgoal, self._now(), self._fresh_subgoal_offset())
+            out = self._policy.step(self._frames.model_input(), self._subgoal, self._now(), self._fresh_subgoal_offset(),
+                                    self._backup.clear_heading if self._backup is not None else None)
         except GnmNavError as exc:
             self._stop(str(exc))
             return
@@ -259,6 +300,27 @@ class PolicyNode(ConfigurableNode):
         self._publish_path(out.waypoints_m)
         self._acting = True
         self._reason = f"driving: distance to subgoal {out.distance:.1f}"
+
+    def _backing_up(self) -> bool:
+        """Stalled against something (or still backing off it): command the back-up instead of the model;
+        stalled there too often: stop."""
+        v = self._backup.command(self._now()) if self._backup is not None else None
+        if self._backup is not None and self._backup.gave_up_at is not None:
+            self._stop(f"stuck: {self._backup.config.max_tries} back-ups did not get past the obstacle here; "
+                       f"stopped until the robot is moved")
+            return True
+        if v is None:
+            return False
+        if not self._reason.startswith("stalled"):
+            commanded_m, moved_m = self._backup.last_stall
+            self.get_logger().warning(
+                f"stalled: told to go {commanded_m:.2f} m forward in {self._backup.config.stall_s} s, the odometry "
+                f"moved {moved_m:.2f} m; backing up {self._backup.config.distance_m} m (back-up {self._backup.backups})")
+        self._policy.controller.reset()
+        self._cmd.publish(v, 0.0)
+        self._acting = False
+        self._reason = "stalled against an obstacle: backing up"
+        return True
 
     def _watchdog(self) -> None:
         """Between camera frames: stop when an input went stale (or the model never loaded)."""
@@ -296,6 +358,7 @@ class PolicyNode(ConfigurableNode):
             "subgoal_age_s": now - self._subgoal_time if self._subgoal_time is not None else float("inf"),
             "image_decode_errors": self._camera.errors if self._camera else 0,
             "subgoal_decode_errors": self._subgoal_errors,
+            "stall_backups": self._backup.backups if self._backup else 0,
         }
         level = "OK" if self._acting else ("ERROR" if self._policy is None else "WARN")
         self._diag.publish(level, self._reason, values)

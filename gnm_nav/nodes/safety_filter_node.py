@@ -50,6 +50,8 @@ PARAMS = [
     ParamSpec("stop_turn_rate", FilterSettings.stop_turn_rate,
               "rad/s of turning on the spot (TURN, one full turn at most) after FALLBACK, before STOP; "
               "0 = straight to STOP (long or car-like bodies)"),
+    ParamSpec("reverse_pass_speed", FilterSettings.reverse_pass_speed,
+              "m/s; reversing no faster than this passes (the camera does not see behind; 0 = judge it too)"),
     ParamSpec("source_timeout", 2.0, "s; a camera or command stream older than this stops the robot (STALE)"),
     ParamSpec("stop_pub_timeout", 1.0, "s of zero commands published when stale, then quiet"),
     ParamSpec("input_topic", "cmd_vel_nav", "incoming commands (from the controller or teleop)"),
@@ -63,7 +65,7 @@ PARAMS = [
     ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages"),
 ]
 RUNTIME = {"enabled", "mode", "threshold_offset", "margin", "weight_v", "weight_w", "fallback_scale",
-           "fallback_timeout", "stop_turn_rate", "source_timeout", "stop_pub_timeout"}
+           "fallback_timeout", "stop_turn_rate", "reverse_pass_speed", "source_timeout", "stop_pub_timeout"}
 
 
 def settings_from(p: dict) -> FilterSettings:
@@ -72,7 +74,7 @@ def settings_from(p: dict) -> FilterSettings:
     return FilterSettings(threshold_offset=float(p["threshold_offset"]), margin=float(p["margin"]),
                           weight_v=float(p["weight_v"]), weight_w=float(p["weight_w"]),
                           fallback_scale=float(p["fallback_scale"]), fallback_timeout=float(p["fallback_timeout"]),
-                          stop_turn_rate=float(p["stop_turn_rate"]),
+                          stop_turn_rate=float(p["stop_turn_rate"]), reverse_pass_speed=float(p["reverse_pass_speed"]),
                           source_timeout=float(p["source_timeout"]), stop_pub_timeout=float(p["stop_pub_timeout"]),
                           monitor=p["mode"] == "monitor", enabled=bool(p["enabled"]))
 

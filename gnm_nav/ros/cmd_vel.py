@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from geometry_msgs.msg import Twist, TwistStamped
+from rclpy.callback_groups import CallbackGroup
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
@@ -45,10 +46,12 @@ class CmdVelPublisher:
 
 
 def subscribe_cmd_vel(node: Node, topic: str, stamped: bool, callback: Callable[[float, float, float | None], None],
-                      qos: QoSProfile = RELIABLE):
+                      qos: QoSProfile = RELIABLE, callback_group: CallbackGroup | None = None):
     """callback(v, w, stamp_s) with stamp_s None for plain Twist (the receiver then uses its own clock)."""
     if stamped:
         return node.create_subscription(
             TwistStamped, topic,
-            lambda m: callback(m.twist.linear.x, m.twist.angular.z, stamp_to_sec(m.header.stamp)), qos)
-    return node.create_subscription(Twist, topic, lambda m: callback(m.linear.x, m.angular.z, None), qos)
+            lambda m: callback(m.twist.linear.x, m.twist.angular.z, stamp_to_sec(m.header.stamp)), qos,
+            callback_group=callback_group)
+    return node.create_subscription(Twist, topic, lambda m: callback(m.linear.x, m.angular.z, None), qos,
+                                    callback_group=callback_group)
