@@ -35,7 +35,9 @@ FAKE_NODES = {
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-        Path(sys.argv[sys.argv.index("--pidfile") + 1]).write_text(str(child.pid))
+        pidfile = Path(sys.argv[sys.argv.index("--pidfile") + 1])
+        pidfile.with_suffix(".tmp").write_text(str(child.pid))
+        pidfile.with_suffix(".tmp").replace(pidfile)  # atomically: the test reads it as soon as it exists
         while True:
             time.sleep(0.05)
     """,
