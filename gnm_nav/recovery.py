@@ -134,8 +134,9 @@ class BumpMemory:
                 off = _wrap(bearing - to_bump)
                 if abs(off) >= half:
                     continue
-                if bump[2] == 0.0:  # the side the robot is heading for; dead ahead: away from the bump's side
-                    bump[2] = math.copysign(1.0, off if abs(off) > 0.02 else -to_bump or 1.0)
+                if bump[2] == 0.0:  # the side the robot is heading for; straight at it: away from the bump's side
+                    toward = off if abs(off) > 0.02 else -to_bump
+                    bump[2] = 1.0 if toward >= 0 else -1.0
                 bearing = to_bump + bump[2] * half
         if bearing == wanted:
             return target
@@ -188,7 +189,7 @@ class StallBackUp:
     def backing(self) -> bool:
         return self._backing is not None
 
-    def on_base_command(self, v: float, now: float) -> None:
+    def on_base_command(self, v: float) -> None:
         self._v = v if math.isfinite(v) else 0.0
 
     def on_odometry(self, x: float, y: float, yaw: float, now: float) -> None:

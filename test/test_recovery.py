@@ -55,7 +55,7 @@ def _push(backup: StallBackUp, seconds: float, blocked_after_m: float, v_cmd: fl
     for _ in range(round(seconds / dt)):
         back = backup.command(t)
         v = back if back is not None else v_cmd
-        backup.on_base_command(v, t)
+        backup.on_base_command(v)
         if v > 0 and x + v * dt > blocked_after_m:
             x += creep * v * dt
         elif not (v < 0 and behind_blocked):
@@ -93,7 +93,7 @@ def test_no_backup_when_told_to_stand_or_without_odometry_and_bounded_when_block
     assert all(v == 0.0 for _, v, _ in _push(standing, 4.0, blocked_after_m=0.0, v_cmd=0.0))  # a filter STOP
     blind = StallBackUp(BackUpConfig(stall_s=0.5))
     for k in range(60):  # forward commands, but no odometry at all: no verdict
-        blind.on_base_command(0.2, 0.05 * k)
+        blind.on_base_command(0.2)
         assert blind.command(0.05 * k) is None
     boxed = StallBackUp(BackUpConfig(stall_s=0.5, timeout_s=2.0, distance_m=0.25))
     trace = _push(boxed, 6.0, blocked_after_m=0.0, behind_blocked=True)

@@ -221,7 +221,7 @@ class PolicyNode(ConfigurableNode):
         self._backup.on_odometry(x, y, yaw, self._now())
 
     def _on_base_command(self, v: float, w: float, stamp: float | None) -> None:
-        self._backup.on_base_command(v, self._now())
+        self._backup.on_base_command(v)
 
     def _on_lost(self, msg: Bool) -> None:
         self._lost_time = self._now() if msg.data else None
