@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gnm_nav.angles import wrap_angle
+
 
 @dataclass(frozen=True)
 class SweepConfig:
@@ -129,9 +131,9 @@ class BumpMemory:
                 dist = math.hypot(dx, dy)
                 if dist > BUMP_RANGE_M or dist < 1e-6:
                     continue
-                to_bump = _wrap(math.atan2(dy, dx) - yaw)
+                to_bump = wrap_angle(math.atan2(dy, dx) - yaw)
                 half = math.asin(min(1.0, self.clearance_m / dist))
-                off = _wrap(bearing - to_bump)
+                off = wrap_angle(bearing - to_bump)
                 if abs(off) >= half:
                     continue
                 if bump[2] == 0.0:  # the side the robot is heading for; straight at it: away from the bump's side
@@ -143,10 +145,6 @@ class BumpMemory:
         out = np.array(target, dtype=np.float64, copy=True)
         out[0], out[1] = reach * math.cos(bearing), reach * math.sin(bearing)
         return out
-
-
-def _wrap(a: float) -> float:
-    return math.atan2(math.sin(a), math.cos(a))
 
 
 @dataclass(frozen=True)
@@ -184,10 +182,6 @@ class StallBackUp:
         self._pose: tuple[float, float, float] | None = None  # the latest odometry pose
         self.bumps = BumpMemory(config.body_radius_m + config.bump_margin_m)
         self.gave_up_at: tuple[float, float] | None = None  # where max_tries back-ups did not get past
-
-    @property
-    def backing(self) -> bool:
-        return self._backing is not None
 
     def on_base_command(self, v: float) -> None:
         self._v = v if math.isfinite(v) else 0.0

@@ -62,7 +62,8 @@ def plan_routes(worlds: list[str], robot: str, n_routes: int, min_route_m: float
 def perturbed_start(world: str, robot: str, start: Pose2D, rng: np.random.Generator, xy_m: float = 0.25,
                     yaw_rad: float = 0.25, tries: int = 30) -> Pose2D:
     """The start moved by a small random offset (within xy_m, yaw within +-yaw_rad) where the body fits."""
-    from gnm_nav.sim.env import load_profile, wrap_angle
+    from gnm_nav.angles import wrap_angle
+    from gnm_nav.sim.env import load_profile
     from gnm_nav.sim.occupancy import occupancy_grid
     from gnm_nav.sim.worlds import resolve_world
 

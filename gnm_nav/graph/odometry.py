@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
+from gnm_nav.angles import wrap_angle
+
 Pose = tuple[float, float, float]  # x, y, yaw
 
 
@@ -49,10 +51,6 @@ class _Anchor:
     graph_pose: np.ndarray  # [3] node pose in its session's frame
     odom_pose: np.ndarray  # [3] the robot's odometry when the node was confirmed
     distance: float  # the model's distance at the time (smaller = the robot was nearer the node)
-
-
-def _wrap(a: float) -> float:
-    return (a + math.pi) % (2 * math.pi) - math.pi
 
 
 def fit_rigid(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray]:
@@ -134,7 +132,7 @@ class OdometryPrior:
         session, angle, t = fit
         c, s = math.cos(angle), math.sin(angle)
         xy = np.array([[c, -s], [s, c]]) @ self._odom[:2] + t
-        return session, np.array([xy[0], xy[1], _wrap(float(self._odom[2]) + angle)])
+        return session, np.array([xy[0], xy[1], wrap_angle(float(self._odom[2]) + angle)])
 
     def trusted_prediction(self) -> tuple[int, np.ndarray] | None:
         """predict(), while the odometry may be followed alone: at most max_dead_reckoning_m past the last anchor."""
@@ -205,7 +203,7 @@ class OdometryPrior:
         session, p = pred
         nodes = [n for n, s in self._session.items() if s == session]
         poses = np.stack([self._pose[n] for n in nodes])
-        heading = np.abs([_wrap(float(y) - float(p[2])) for y in poses[:, 2]])
+        heading = np.abs([wrap_angle(float(y) - float(p[2])) for y in poses[:, 2]])
         cost = np.hypot(poses[:, 0] - p[0], poses[:, 1] - p[1]) + 0.3 * heading  # 0.3 m per radian of heading
         best = int(np.argmin(cost))
         return nodes[best] if float(np.hypot(*(poses[best, :2] - p[:2]))) <= self.tolerance_m else None

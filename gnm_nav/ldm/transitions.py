@@ -12,11 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gnm_nav.angles import wrap_angle
 from gnm_nav.errors import DatasetError
-
-
-def wrap_angle(a: np.ndarray) -> np.ndarray:
-    return (np.asarray(a) + np.pi) % (2.0 * np.pi) - np.pi
 
 
 def pose_actions(positions: np.ndarray, yaws: np.ndarray, dt: float) -> np.ndarray:

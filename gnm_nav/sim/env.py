@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gnm_nav.angles import wrap_angle
 from gnm_nav.errors import GnmNavError
 from gnm_nav.robot_profile import RobotProfile
 from gnm_nav.sim.mjcf import CameraGeometry
@@ -38,10 +39,6 @@ class StepResult:
     v: float
     w: float
     collided: bool
-
-
-def wrap_angle(a: float) -> float:
-    return (a + math.pi) % (2 * math.pi) - math.pi
 
 
 def _approach(current: float, target: float, max_delta: float) -> float:
