@@ -111,6 +111,30 @@ def test_kidnapped_robot_is_lost_then_relocalised(route):
     assert results[-1].lost and results[-1].closest is None and localizer.belief is None
 
 
+def test_start_hint_beats_a_far_look_alike_but_not_a_clear_match(route):
+    """A robot put back at the start of its recording, where a far node looks like the start (the first match of
+    two fresh evaluation routes went there): the hint scores the start's window and prefers it."""
+    from gnm_nav.errors import GraphError
+
+    texture, graph, bank = route
+    images = bank.images.copy()
+    images[40] = view(texture, 2 * SPACING_PX + 3)  # node 40 shows the very view of the start
+    look_alike = NodeBank(range(N_NODES), images)
+    frame = view(texture, 2 * SPACING_PX + 3)
+    config = LocalizerConfig(relocalize_top_k=1)  # the descriptors rank the look-alike first (and only)
+    blind = Localizer(graph, look_alike, pixel_distance_evaluator(), config)
+    assert step(blind, frame).closest == 40
+    hinted = Localizer(graph, look_alike, pixel_distance_evaluator(), config)
+    hinted.hint(0)
+    first = step(hinted, frame)
+    assert first.relocalized and first.closest == 2 and 40 in first.distances
+    wrong = Localizer(graph, bank, pixel_distance_evaluator(), config)
+    wrong.hint(0)  # a wrong estimate: the robot is at node 45, which matches clearly, so it is found there
+    assert step(wrong, view(texture, 45 * SPACING_PX)).closest == 45
+    with pytest.raises(GraphError, match="start node 99"):
+        hinted.hint(99)
+
+
 def test_window_is_bounded_on_branchy_graphs(route):
     _, _, bank = route
     star = nx.DiGraph()

@@ -79,6 +79,16 @@ def test_planner_publishes_subgoal_closest_node_markers(ros, graph_dir, texture,
     assert not result.successful and "goal node 99 does not exist" in result.reason
     assert node.set_parameters([Parameter("goal_node", value=3)])[0].successful
     assert node._nav.planner.goal == 3
+    # so is start_node (an estimate of where the robot is): unknown rejected, a known one re-localises around it
+    result = node.set_parameters([Parameter("start_node", value=99)])[0]
+    assert not result.successful and "start node 99 does not exist" in result.reason
+    assert node.set_parameters([Parameter("start_node", value=5)])[0].successful
+    assert node._nav.localizer._last_belief == 5
+
+
+def test_start_node_not_in_the_graph_is_a_clear_error(ros, graph_dir, gnm_model_path):
+    node = _planner(ros, graph_dir, gnm_model_path, goal_node=29, start_node=30)
+    assert node._nav is None and "start node 30 is not in the graph (nodes 0..29)" in node._status
 
 
 def test_goal_image_that_matches_nothing_clears_the_goal(ros, graph_dir, texture, gnm_model_path):

@@ -77,6 +77,7 @@ class EvalConfig:
 @dataclass
 class Graph:
     graph_dir: Path
+    start_node: int  # where the recording started: the robot is put back near it, as a user would start there
     goal_node: int
     goal_pose: tuple[float, float, float]
     nodes: int
@@ -151,7 +152,8 @@ def build_graph(task: RouteTask, cfg: EvalConfig, work_dir: Path, monitor: Stack
     traj = _xy(obs.trajectory[:done_k + 1])
     moved = np.nonzero(np.hypot(*(traj[:, :2] - traj[0, :2]).T) > 0.05)[0]
     drive_s = obs.expert_done_at - (times[moved[0]] if moved.size else times[0])
-    return Graph(graph_dir, goal, goal_pose, len(graph), traj, float(drive_s), time.monotonic() - wall0)
+    return Graph(graph_dir, min(graph.nodes()), goal, goal_pose, len(graph), traj, float(drive_s),
+                 time.monotonic() - wall0)
 
 
 def _stuck(obs: Observations) -> bool:
@@ -182,7 +184,7 @@ def navigate(task: RouteTask, mode: Mode, graph: Graph, start: Pose2D, cfg: Eval
     model = str(cfg.model)
     nav = navigate_set(opts, str(graph.graph_dir), graph.goal_node, mode.use_safety_filter)
     overrides = {
-        "topological_planner_node": {"model_path": model, **mode.planner},
+        "topological_planner_node": {"model_path": model, "start_node": graph.start_node, **mode.planner},
         "gnm_policy_node": {"model_path": model, "robot_profile": cfg.robot,
                             "max_rate_hz": POLICY_RATE_HZ * cfg.real_time_factor, **mode.policy},
         "ldm_safety_filter_node": {"model_path": str(cfg.ldm), "encoder_model_path": model},
@@ -275,9 +277,10 @@ def earlier_graph(task: RouteTask, robot: str, earlier: Path, work_dir: Path) ->
         shutil.rmtree(graph_dir)
     shutil.copytree(graph_src, graph_dir, ignore=shutil.ignore_patterns(".cache"))
     g = rec["graph"]
-    if len(TopoGraph.load(graph_dir)) != g["nodes"]:
+    nodes = TopoGraph.load(graph_dir).nodes()
+    if len(nodes) != g["nodes"]:
         raise EvalError(f"{graph_src} does not hold the {g['nodes']} nodes its route record says")
-    return Graph(graph_dir, int(g["goal_node"]), tuple(g["goal_pose"]), int(g["nodes"]),
+    return Graph(graph_dir, min(nodes), int(g["goal_node"]), tuple(g["goal_pose"]), int(g["nodes"]),
                  np.asarray(g["expert_trajectory"], dtype=np.float64).reshape(-1, 3), float(g["expert_time_s"]),
                  float(g["wall_s"]))
 

@@ -10,7 +10,9 @@ and the best is accepted only if its distance is below `accept_distance`. After 
 a match far along the graph from the last belief must also pay `jump_penalty` per hop beyond the
 window, up to half of accept_distance: a robot that just lost track is most likely still near where it
 was, and an imperfect model finds look-alikes elsewhere (one took a robot to the goal node across a
-wall), so a far jump needs a closer match, but a kidnapped robot is still found. With wheel odometry
+wall), so a far jump needs a closer match, but a kidnapped robot is still found. The window around that
+place is scored too, whatever the descriptors rank. A start hint (`hint`: the robot starts where the
+graph was recorded from, or an operator's estimate) plays the same part before the first match. With wheel odometry
 (gnm_nav.graph.odometry) nodes away from where the odometry puts the robot cost more, and while the window
 matches nothing the belief follows the odometry for a while before the robot counts as lost.
 """
@@ -24,6 +26,7 @@ from typing import Protocol
 import networkx as nx
 import numpy as np
 
+from gnm_nav.errors import GraphError
 from gnm_nav.graph.bank import NodeBank, to_model_resolution
 from gnm_nav.graph.odometry import OdometryPrior
 from gnm_nav.graph.store import TopoGraph
@@ -111,6 +114,17 @@ class Localizer:
         self._smoothed = {}
         self._far_ticks = 0
 
+    def hint(self, node: int) -> None:
+        """The robot is near `node` (the start of a recording, an operator's estimate): forget the belief; the
+        next global match scores the window around `node` and prefers it, as after a loss (a clear match
+        elsewhere still wins). Graph ids are checked: a GraphError names an unknown node."""
+        if node not in self.graph:
+            raise GraphError(f"start node {node} is not in the graph (nodes {min(self.graph)}..{max(self.graph)})")
+        self.belief = None
+        self._smoothed = {}
+        self._far_ticks = 0
+        self._last_belief = node
+
     def _jump_cost(self, nodes: list[int]) -> np.ndarray:
         """Penalty of believing each node, from how far along the graph it is from the last belief."""
         if self._last_belief is None or self.config.jump_penalty == 0:
@@ -154,8 +168,10 @@ class Localizer:
         prior: weigh candidates by how far they are from where the robot was (off for goal images)."""
         frame = to_model_resolution(current_rgb, self.image_size, self.center_crop)
         candidates = [int(n) for n in self.bank.nearest_by_descriptor(frame, self.config.relocalize_top_k)]
-        if prior and self.odometry is not None:  # where the odometry says, whatever the descriptors say
-            candidates += [n for n in self.odometry.within_tolerance() if n not in candidates]
+        if prior:  # where the robot was and where the odometry says, whatever the descriptors say
+            near = self.window(self._last_belief) if self._last_belief is not None else []
+            near += self.odometry.within_tolerance() if self.odometry is not None else []
+            candidates += [n for n in dict.fromkeys(near) if n not in candidates]
         dist, actions = self._score(obs_img, candidates)
         # a prior (where it was, where the odometry puts it) never costs more than half of accept_distance, so a
         # kidnapped robot is still found by a clear match

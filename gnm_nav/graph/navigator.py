@@ -78,6 +78,10 @@ class Navigator:
         if self.window is not None:
             self.window.set_goal(node)
 
+    def set_start(self, node: int) -> None:
+        """The robot starts near `node` (Localizer.hint); the window mode starts at the first node anyway."""
+        self.localizer.hint(node)
+
     def goal_from_image(self, rgb: np.ndarray) -> tuple[int, float]:
         """The node an image shows (global match); GraphError when it matches nothing closely enough."""
         obs = single_frame_obs(rgb, self.card.context_size, tuple(self.card.image_size), self.card.center_crop)

@@ -47,6 +47,10 @@ PARAMS = [
               "GNM ONNX file (a path, or a name under the package models/); changing it reloads"),
     ParamSpec("providers", "auto", "ONNX Runtime providers: auto | tensorrt | cuda | cpu"),
     ParamSpec("goal_node", -1, "goal node id (-1 = none); settable at runtime, rejected if not in the graph"),
+    ParamSpec("start_node", -1, "node the robot starts near (where the graph was recorded from, or an estimate): the "
+                                "first match prefers it, a clear match elsewhere still wins; -1 = unknown, the first "
+                                "match searches the whole graph; settable at runtime (re-localises), rejected if "
+                                "not in the graph"),
     ParamSpec("image_topic", "camera/image_raw", "camera topic (sensor_msgs/Image)"),
     ParamSpec("image_transport", "raw", "raw | compressed (subscribes <image_topic>/compressed)"),
     ParamSpec("image_qos", "sensor_data", "camera QoS: sensor_data (best effort) | reliable"),
@@ -161,6 +165,8 @@ class PlannerNode(Node):
                 nav = Navigator(graph, engine, config, self.p["close_threshold"], self.p["goal_threshold"],
                                 localization_mode=self.p["localization_mode"], odometry=odometry,
                                 lookahead=self.p["subgoal_lookahead"], steer_lookahead_m=self.p["steer_lookahead_m"])
+                if self.p["start_node"] >= 0:
+                    nav.set_start(self.p["start_node"])
             except (GnmNavError, ValueError, OSError) as exc:
                 self._status = f"not navigating: {exc}"
                 self.get_logger().error(self._status)
@@ -187,13 +193,14 @@ class PlannerNode(Node):
 
     def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
         for param in params:
-            if param.name == "goal_node" and param.value >= 0:
+            if param.name in ("goal_node", "start_node") and param.value >= 0:
+                what = param.name.split("_")[0]
                 nav = self._nav
                 if nav is None:
-                    return SetParametersResult(successful=False, reason="no graph is loaded; cannot set a goal")
+                    return SetParametersResult(successful=False, reason=f"no graph is loaded; cannot set a {what}")
                 if param.value not in nav.graph.g:
                     return SetParametersResult(
-                        successful=False, reason=f"goal node {param.value} does not exist (graph has nodes "
+                        successful=False, reason=f"{what} node {param.value} does not exist (graph has nodes "
                                                  f"{min(nav.graph.g)}..{max(nav.graph.g)})")
         return SetParametersResult(successful=True)
 
@@ -203,9 +210,15 @@ class PlannerNode(Node):
             self.p[param.name] = param.value
         if names & set(_RELOAD):
             self._load()
-        elif "goal_node" in names and self._nav is not None:
-            with self._lock:
+            return
+        if self._nav is None:
+            return
+        with self._lock:
+            if "goal_node" in names:
                 self._set_goal(self.p["goal_node"])
+            if "start_node" in names and self.p["start_node"] >= 0:
+                self._nav.set_start(self.p["start_node"])
+                self.get_logger().info(f"start node {self.p['start_node']}: re-localising around it")
 
     # inputs ----------------------------------------------------------------------------------
     def _now(self) -> float:
