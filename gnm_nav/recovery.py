@@ -149,9 +149,9 @@ class BumpMemory:
 
 @dataclass(frozen=True)
 class BackUpConfig:
-    # judged over this window: the base told to go forward, the odometry (nearly) still. 0.6, not 1.0: a second
-    # of pushing before a 2.5 s back-up left two development robots with no net way out in 5 s (stuck)
-    stall_s: float = 0.6
+    # judged over this window: the base told to go forward, the odometry (nearly) still. Not shorter: at 0.6 s
+    # the turn from reversing to forward (0.5 m/s^2) read as a stall, and one robot backed up 12 times in a row
+    stall_s: float = 1.0
     stall_min_v: float = 0.02  # m/s; the base must be told at least this (now, and on average over the window)
     stall_ratio: float = 0.25  # moved less than this share of the commanded distance: stalled (scraping counts)
     distance_m: float = 0.25  # m to back up, by odometry

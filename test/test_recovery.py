@@ -88,6 +88,33 @@ def test_scraping_along_counts_as_a_stall():
     assert all(v > 0 for _, v, _ in _push(slowed, 6.0, blocked_after_m=0.5, creep=0.5))
 
 
+def _backups_after_one_bump(config: BackUpConfig, max_acc: float = 0.5, v_cmd: float = 0.07) -> int:
+    """Back-ups of a base with acceleration limits (the turtlebot's 0.5 m/s^2) told v_cmd at a wall that is gone
+    once it backs up (as when the bump memory steers round it): one, unless driving on reads as a stall."""
+    backup = StallBackUp(config)
+    x = v = t = 0.0
+    dt, wall = 0.02, 0.3
+    while t < 8.0:
+        back = backup.command(t)
+        if back is not None:
+            wall = math.inf
+        target = back if back is not None else v_cmd
+        backup.on_base_command(target)
+        v += float(np.clip(target - v, -max_acc * dt, max_acc * dt))
+        if v > 0 and x + v * dt > wall:
+            v = 0.0  # pushing: the contact holds it
+        x += v * dt
+        backup.on_odometry(x, 0.0, 0.0, t)
+        t += dt
+    return backup.backups
+
+
+def test_the_turn_from_reversing_to_driving_on_is_not_a_stall():
+    assert _backups_after_one_bump(BackUpConfig()) == 1
+    # judged over 0.6 s the ~0.35 s from -0.1 to +0.07 m/s reads as a stall: one robot backed up 12 times in a row
+    assert _backups_after_one_bump(BackUpConfig(stall_s=0.6)) > 1
+
+
 def test_no_backup_when_told_to_stand_or_without_odometry_and_bounded_when_blocked_behind():
     standing = StallBackUp(BackUpConfig(stall_s=0.5))
     assert all(v == 0.0 for _, v, _ in _push(standing, 4.0, blocked_after_m=0.0, v_cmd=0.0))  # a filter STOP
