@@ -80,6 +80,16 @@ def test_prediction_in_another_odometry_frame(line):
     assert prior.nearest() is None and prior.offsets_m([30])[0] == pytest.approx(0.0, abs=0.15)
 
 
+def test_a_start_hint_drops_the_odometry_anchors(line):
+    graph, bank = line
+    prior = OdometryPrior(graph)
+    prior.observe(to_odom(1.0, 0.0, 0.0))
+    prior.confirm(5, 1.0)
+    assert prior.nearest() == 5
+    Localizer(graph, bank, Scripted(bank), odometry=prior).hint(30)  # an operator: "it is at node 30 now"
+    assert prior.predict() is None and prior.nearest() is None
+
+
 def test_nodes_of_another_session_or_without_poses_are_not_judged(line):
     graph, _ = line
     g = graph.copy()

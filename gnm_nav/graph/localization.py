@@ -117,9 +117,12 @@ class Localizer:
     def hint(self, node: int) -> None:
         """The robot is near `node` (the start of a recording, an operator's estimate): forget the belief; the
         next global match scores the window around `node` and prefers it, as after a loss (a clear match
-        elsewhere still wins). Graph ids are checked: a GraphError names an unknown node."""
+        elsewhere still wins). The odometry's anchors go too: they placed the robot before it was (re)placed.
+        Graph ids are checked: a GraphError names an unknown node."""
         if node not in self.graph:
             raise GraphError(f"start node {node} is not in the graph (nodes {min(self.graph)}..{max(self.graph)})")
+        if self.odometry is not None:
+            self.odometry.forget()
         self.belief = None
         self._smoothed = {}
         self._far_ticks = 0
