@@ -123,9 +123,7 @@ class Localizer:
             raise GraphError(f"start node {node} is not in the graph (nodes {min(self.graph)}..{max(self.graph)})")
         if self.odometry is not None:
             self.odometry.forget()
-        self.belief = None
-        self._smoothed = {}
-        self._far_ticks = 0
+        self.reset()
         self._last_belief = node
 
     def _jump_cost(self, nodes: list[int]) -> np.ndarray:
