@@ -12,6 +12,7 @@ NODES = {
     "graph_builder_node": "gnm_nav.nodes.graph_builder_node:main",
     "keyboard_teleop": "gnm_nav.nodes.keyboard_teleop:main",
     "mujoco_sim_node": "gnm_nav.nodes.mujoco_sim_node:main",
+    "odometry_replay_node": "gnm_nav.nodes.odometry_replay_node:main",
 }
 
 setup(
@@ -25,6 +26,7 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml")),
         (f"share/{PACKAGE}/config/robots", glob("config/robots/*.yaml")),
         (f"share/{PACKAGE}/config/worlds", glob("config/worlds/*.yaml")),
+        (f"share/{PACKAGE}/config/eval", glob("config/eval/*.yaml")),
         (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.json")),
     ],
     install_requires=["setuptools"],

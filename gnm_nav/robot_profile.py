@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import yaml
@@ -28,6 +28,7 @@ class RobotProfile:
     camera_pitch_deg: float  # positive looks down
     body_radius_m: float
     description: str = ""
+    odometry_noise: str = "typical"  # wheel-odometry error preset the simulator gives this body (sim/odometry_error)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -38,6 +39,11 @@ class RobotProfile:
                     "camera_height", "camera_hfov_deg", "body_radius_m"):
             if getattr(self, key) <= 0:
                 raise ValueError(f"robot profile {self.name!r}: field {key!r} must be > 0")
+        from gnm_nav.sim.odometry_error import PRESETS
+
+        if self.odometry_noise not in PRESETS:
+            raise ValueError(f"robot profile {self.name!r}: field 'odometry_noise' must be one of {list(PRESETS)}, "
+                             f"got {self.odometry_noise!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,7 +74,8 @@ def load_robot_profile(name_or_path: str | Path) -> RobotProfile:
     if unknown:
         raise ValueError(f"robot profile {path}: unknown field(s) {unknown}; known fields: {sorted(known)}")
     data.setdefault("name", path.stem)
-    missing = sorted(f.name for f in fields(RobotProfile) if f.name not in data and f.name != "description")
+    optional = {f.name for f in fields(RobotProfile) if f.default is not MISSING}
+    missing = sorted(f.name for f in fields(RobotProfile) if f.name not in data and f.name not in optional)
     if missing:
         raise ValueError(f"robot profile {path}: missing field(s) {missing}")
     return RobotProfile(**data)

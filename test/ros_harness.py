@@ -25,15 +25,13 @@ class RosHarness:
         self._thread.start()
 
     def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # context shut down mid-spin
-                if self.context.ok():
-                    raise
-            # spin_once returns as soon as it has handed a callback to the pool, so without a pause this loop
-            # spins on the GIL while a node's callback (a model step) runs, starving it on a small machine
-            time.sleep(0.002)
+        from gnm_nav.ros.lifecycle import spin_paced  # paced, as every node process spins (see there)
+
+        try:
+            spin_paced(self.executor, self.context)
+        except Exception:  # context shut down mid-spin
+            if self.context.ok():
+                raise
 
     def add(self, node: Node) -> Node:
         self.nodes.append(node)

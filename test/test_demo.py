@@ -16,13 +16,13 @@ def test_demo_builds_navigates_and_reports(gnm_model_path, tmp_path, capsys):
     assert rc == 0, printed
     assert "safety filter off" in printed  # the shipped LDM belongs to the shipped encoder, not this one
     assert "graph:" in printed and "nodes from a" in printed
-    assert "ours: " in printed and f"report: {out}" in printed
+    assert "ours_no_filter: " in printed and f"report: {out}" in printed
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["routes"] == 1 and summary["routes_not_built"] == {}
+    assert summary["modes"]["ours_no_filter"]["routes"] == 1 and summary["routes_not_built"] == {}
     (record,) = [json.loads(p.read_text()) for p in (out / "routes").glob("*.json")]
-    if "time_s" in record["runs"]["ours"]:  # it navigated (a random model may never get a subgoal: that run
+    if "time_s" in record["runs"]["ours_no_filter"]:  # it navigated (a random model may never get a subgoal: that run
         assert "latency p50/p99:" in printed  # fails with its reason, printed above, and has no latencies)
     else:
-        assert f"ours: FAILED ({record['runs']['ours']['reason']})" in printed
+        assert f"ours_no_filter: FAILED ({record['runs']['ours_no_filter']['reason']})" in printed
     (png,) = (out / "routes").glob("*.png")
     assert png.stat().st_size > 0

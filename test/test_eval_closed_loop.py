@@ -1,6 +1,6 @@
-"""One tiny closed-loop evaluation end to end through `gnm-nav eval`: the expert builds the graph with
-graph_builder_node (processes over DDS), then ours (with the safety filter) and the anchor mode run from
-a perturbed start. A random-weight model does not navigate, so this checks the harness, not success."""
+"""Tiny closed-loop evaluations end to end through `gnm-nav eval`: the expert builds the graphs with
+graph_builder_node (processes over DDS), then every mode runs from the same perturbed start in the same changed
+world. A random-weight model does not navigate, so this checks the benchmark, not success."""
 from __future__ import annotations
 
 import json
@@ -46,68 +46,105 @@ def _processes_mentioning(text: str) -> list[str]:
     return found
 
 
-def test_tiny_eval_end_to_end(gnm_model_path, random_ldm, tmp_path):
+ALL_MODES = "ours,ours_no_filter,vision_only,vision_only_no_filter,odometry_replay,anchor"
+
+
+def _eval(out: Path, *extra: str, model: Path, ldm: Path | None = None) -> int:
+    args = ["eval", "--out", str(out), "--worlds", "box_room", "--min-route-m", "3", "--timeout-s", "6",
+            "--model", str(model), "--real-time-factor", "2", "--domain-id", os.environ["ROS_DOMAIN_ID"],
+            "--log-level", "warn", *extra]
+    return cli_main(args + (["--ldm", str(ldm)] if ldm else []))
+
+
+def test_every_mode_end_to_end_on_the_same_graphs(gnm_model_path, random_ldm, tmp_path, capsys):
+    """Two routes, every mode, odometry noise and a changed world; then the same command again continues (here:
+    nothing left to do), other settings in the same folder are refused, and --graphs reuses the graphs."""
     out = tmp_path / "eval"
-    rc = cli_main(["eval", "--out", str(out), "--worlds", "box_room", "--routes", "1", "--min-route-m", "3",
-                   "--timeout-s", "8", "--model", str(gnm_model_path), "--ldm", str(random_ldm),
-                   "--real-time-factor", "2", "--domain-id", os.environ["ROS_DOMAIN_ID"], "--log-level", "warn"])
+    rc = _eval(out, "--routes", "2", "--modes", ALL_MODES, "--changes", "both", "--odom-noise", "typical",
+               model=gnm_model_path, ldm=random_ldm)
     assert rc == 0
     assert _processes_mentioning(str(out)) == [], "node processes outlived the evaluation"
+    printed = capsys.readouterr().out
+    assert "odometry noise typical, changes both" in printed and "success (95% CI)" in printed
 
     summary = json.loads((out / "summary.json").read_text())
-    for block in (summary, summary["anchor_mode"]):
-        assert block["routes"] == 1
-        assert 0.0 <= block["success_rate"] <= 1.0 and 0.0 <= block["spl"] <= 1.0
-        assert isinstance(block["collisions"], int)
-    assert summary["safety_filter"] is True and summary["anchor_mode"]["safety_filter"] is False
-    assert summary["routes_not_built"] == {}
+    assert list(summary["modes"]) == ALL_MODES.split(",") and summary["routes_not_built"] == {}
+    for name, block in summary["modes"].items():
+        assert block["routes"] == 2, name
+        assert 0.0 <= block["success_rate"] <= 1.0 and 0.0 <= block["success_ci95"][0] <= block["success_ci95"][1]
+        assert isinstance(block["collisions"], int) and isinstance(block["stuck_events"], int)
+        assert block["safety_filter"] == (name in ("ours", "vision_only"))
 
-    (record_path,) = (out / "routes").glob("*.json")
-    record = json.loads(record_path.read_text())
-    graph = record["graph"]
-    # the expert drove the route while graph_builder_node recorded it
-    expert = np.array(graph["expert_trajectory"])
-    assert math.dist(expert[-1][:2], record["route_goal"]) < 0.5
-    assert math.dist(expert[0][:2], record["route_start"][:2]) < 0.05  # it set off only once the builder recorded
-    assert graph["expert_path_length_m"] > 2.0
-    saved = json.loads((Path(graph["dir"]) / "graph.json").read_text())
-    assert len(saved["nodes"]) == graph["nodes"] >= 3 and graph["goal_node"] == max(n["id"] for n in saved["nodes"])
-    assert math.dist(graph["goal_pose"][:2], record["route_goal"]) < 1.0
+    records = {p.stem: json.loads(p.read_text()) for p in sorted((out / "routes").glob("*.json"))}
+    assert len(records) == 2
+    for record in records.values():
+        graph = record["graph"]
+        expert = np.array(graph["expert_trajectory"])
+        assert math.dist(expert[-1][:2], record["route_goal"]) < 0.5
+        assert math.dist(expert[0][:2], record["route_start"][:2]) < 0.05  # it set off only once the builder recorded
+        saved = json.loads((Path(graph["dir"]) / "graph.json").read_text())
+        assert len(saved["nodes"]) == graph["nodes"] >= 3 and graph["goal_node"] == max(n["id"] for n in saved["nodes"])
+        assert all("pose" in n for n in saved["nodes"])  # recorded with (noisy) odometry: the replay needs it
+        assert record["changes"]["kind"] == "both" and Path(record["changes"]["world_file"]).is_file()
+        starts = {tuple(run["start_pose"]) for run in record["runs"].values()}
+        assert len(starts) == 1 and math.dist(next(iter(starts))[:2], record["route_start"][:2]) <= 0.26
+        for name, run in record["runs"].items():
+            assert run["reason"] and run["trajectory"], (name, run["reason"])
+            sim_params = (Path(run["logs"]) / "mujoco_sim_node.params.yaml").read_text()
+            assert "world_repeat.yaml" in sim_params and "odom_noise: typical" in sim_params  # same world, noise
+            assert (Path(run["logs"]) / "mujoco_sim_node.log").is_file()
+        runs = record["runs"]
+        assert "ldm_safety_filter_node" in runs["ours"]["latency_ms"]  # the filter ran where the mode has it
+        assert "ldm_safety_filter_node" not in runs["ours_no_filter"]["latency_ms"]
+        assert "localization_mode: window" in (Path(runs["anchor"]["logs"]) / "topological_planner_node.params.yaml").read_text()
+        assert "use_odometry: false" in (Path(runs["vision_only"]["logs"]) / "topological_planner_node.params.yaml").read_text()
+        replay_logs = Path(runs["odometry_replay"]["logs"])
+        assert (replay_logs / "odometry_replay_node.log").is_file() and not (replay_logs / "gnm_policy_node.log").exists()
+        assert runs["odometry_replay"]["steering"]["carrot_share"] > 0  # it steered at recorded poses
+    assert (out / "trajectories.png").stat().st_size > 0
 
-    for name in ("ours", "anchor_mode"):
-        run = record["runs"][name]
-        assert run["reason"], run
-        assert run["trajectory"] and math.dist(run["start_pose"][:2], record["route_start"][:2]) <= 0.26
-        assert {"topological_planner_node", "gnm_policy_node"} <= set(run["latency_ms"]), run["latency_ms"]
-        assert (Path(run["logs"]) / "topological_planner_node.log").is_file()
-    assert "ldm_safety_filter_node" in record["runs"]["ours"]["latency_ms"]  # the filter ran in ours only
-    assert "ldm_safety_filter_node" not in record["runs"]["anchor_mode"]["latency_ms"]
-    anchor_params = Path(record["runs"]["anchor_mode"]["logs"]) / "topological_planner_node.params.yaml"
-    assert "localization_mode: window" in anchor_params.read_text()
-    assert (out / "trajectories.png").stat().st_size > 0 and record_path.with_suffix(".png").stat().st_size > 0
+    # the same command again: everything is there, nothing is rerun
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "routes").glob("*.json")}
+    rc = _eval(out, "--routes", "2", "--modes", ALL_MODES, "--changes", "both", "--odom-noise", "typical",
+               model=gnm_model_path, ldm=random_ldm)
+    assert rc == 0 and before == {p.name: p.stat().st_mtime_ns for p in (out / "routes").glob("*.json")}
+    # other settings in the same folder would mix results: refused before anything runs
+    assert _eval(out, "--routes", "2", "--modes", "anchor", "--changes", "none", model=gnm_model_path) == 2
+    assert "changes" in capsys.readouterr().err
 
-    # the same route again on the graph just built (--graphs): nothing is rebuilt, the graph is the same
+    # the first route's graph again (--graphs), one mode, an interrupted run's leftovers continued
     again = tmp_path / "again"
-    rc = cli_main(["eval", "--out", str(again), "--worlds", "box_room", "--routes", "1", "--min-route-m", "3",
-                   "--timeout-s", "4", "--model", str(gnm_model_path), "--no-filter", "--no-anchor",
-                   "--graphs", str(out), "--real-time-factor", "2", "--domain-id", os.environ["ROS_DOMAIN_ID"],
-                   "--log-level", "warn"])
+    rc = _eval(again, "--routes", "2", "--only", "0", "--modes", "anchor", "--graphs", str(out), model=gnm_model_path)
     assert rc == 0
-    reused = json.loads((again / "routes" / record_path.name).read_text())
-    assert reused["graph_from"] == str(out) and not (again / "work" / record["route_id"] / "logs_build").exists()
+    (name,) = [p.name for p in (again / "routes").glob("*.json")]
+    reused = json.loads((again / "routes" / name).read_text())
+    first = records[name[:-5]]
+    assert reused["graph_from"] == str(out) and not (again / "work" / reused["route_id"] / "logs_build").exists()
     assert {k: reused["graph"][k] for k in ("nodes", "goal_node", "goal_pose")} == \
-        {k: graph[k] for k in ("nodes", "goal_node", "goal_pose")}
-    assert Path(reused["graph"]["dir"]).parent == again / "work" / record["route_id"]
-    assert "ours" in reused["runs"] and "anchor_mode" not in reused["runs"]
+        {k: first["graph"][k] for k in ("nodes", "goal_node", "goal_pose")}
+    assert list(reused["runs"]) == ["anchor"] and "changes" not in reused
     # another route under the same name is refused, not silently navigated on the wrong graph
-    record["route_start"][0] += 1.0
-    record_path.write_text(json.dumps(record))
-    rc = cli_main(["eval", "--out", str(tmp_path / "wrong"), "--worlds", "box_room", "--routes", "1",
-                   "--min-route-m", "3", "--model", str(gnm_model_path), "--no-filter", "--no-anchor",
-                   "--graphs", str(out), "--domain-id", os.environ["ROS_DOMAIN_ID"]])
-    assert rc == 0
+    first["route_start"][0] += 1.0
+    (out / "routes" / name).write_text(json.dumps(first))
+    assert _eval(tmp_path / "wrong", "--routes", "1", "--modes", "anchor", "--graphs", str(out),
+                 model=gnm_model_path) == 0
     (why,) = json.loads((tmp_path / "wrong" / "summary.json").read_text())["routes_not_built"].values()
     assert "another route" in why
+
+
+def test_bad_arguments_fail_before_anything_is_launched(gnm_model_path, tmp_path, capsys):
+    out = tmp_path / "never"
+    for extra, why in [(["--modes", "ours,teleport"], "unknown evaluation mode 'teleport'"),
+                       (["--modes", "anchor", "--worlds", "-4"], "unknown world '-4'"),
+                       (["--modes", "ours"], "need the safety filter"),  # the shipped LDM is another encoder's
+                       (["--modes", "anchor", "--params", str(tmp_path / "none.yaml")], "no such file")]:
+        assert _eval(out, "--routes", "1", *extra, model=gnm_model_path) == 2
+        assert why in capsys.readouterr().err
+    params = tmp_path / "p.yaml"
+    params.write_text("/**/gnm_polcy_node:\n  ros__parameters: {max_v: 0.2}\n")
+    assert _eval(out, "--routes", "1", "--modes", "anchor", "--params", str(params), model=gnm_model_path) == 2
+    assert "unknown node '/**/gnm_polcy_node'" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_monitor_reset_takes_back_the_previous_routes_go():

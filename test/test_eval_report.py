@@ -1,19 +1,22 @@
 """Evaluation bookkeeping: aggregation over routes, summary layout, the table, world lists, route pictures."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from gnm_nav.commands.evaluate import parse_worlds, select_routes
 from gnm_nav.errors import GnmNavError
-from gnm_nav.evaluation.report import route_png, summary, table
+from gnm_nav.evaluation.report import markdown, route_png, summary, table, wilson_interval
 from gnm_nav.launching.__main__ import parse_arguments
 
 
 def _run(success: bool, spl: float, collisions: int, interventions: int = 0, reason: str = "goal reached",
          progress: float = 0.5) -> dict:
     return {"success": success, "spl": spl, "collisions": collisions, "interventions": interventions,
-            "route_progress": progress,
+            "route_progress": progress, "stuck_events": collisions // 2,
+            "safety_states": {"MODIFIED": interventions} if interventions else {},
             "reason": reason, "time_s": 40.0, "path_length_m": 16.0, "safety_filter": interventions >= 0,
             "latency_ms": {"gnm_policy_node": {"inference_ms_p50": 6.0, "inference_ms_p99": 12.0 + collisions}},
             "trajectory": [[1.0, 1.0, 0.0], [3.0, 2.0, 0.0]]}
@@ -21,25 +24,50 @@ def _run(success: bool, spl: float, collisions: int, interventions: int = 0, rea
 
 RECORDS = [
     {"route_id": "000", "world": "box_room", "graph": {"expert_trajectory": [[1.0, 1.0, 0.0], [6.0, 1.0, 0.0]]},
-     "runs": {"ours": _run(True, 0.9, 0), "anchor_mode": _run(False, 0.0, 2, reason="timeout (90 s)", progress=0.0)}},
+     "runs": {"ours": _run(True, 0.9, 0), "anchor": _run(False, 0.0, 2, reason="timeout (90 s)", progress=0.0)}},
     {"route_id": "001", "world": "box_room", "graph": {},
-     "runs": {"ours": _run(True, 0.7, 1, interventions=3), "anchor_mode": _run(True, 0.5, 1)}},
+     "runs": {"ours": _run(True, 0.7, 1, interventions=3), "anchor": _run(True, 0.5, 1)}},
     {"route_id": "002", "world": "box_room", "error": "graph building failed: the expert did not reach the goal"},
 ]
 
 
 def test_summary_scores_built_routes_and_lists_the_rest():
-    s = summary(RECORDS, ["ours", "anchor_mode"], {"robot": "turtlebot"})
-    assert s["routes"] == 2 and s["success_rate"] == 1.0 and s["spl"] == pytest.approx(0.8)
-    assert s["collisions"] == 1 and s["interventions"] == 3
-    anchor = s["anchor_mode"]
+    s = summary(RECORDS, ["ours", "anchor"], {"robot": "turtlebot", "odom_noise": "typical", "changes": "both"})
+    ours, anchor = s["modes"]["ours"], s["modes"]["anchor"]
+    assert ours["routes"] == 2 and ours["success_rate"] == 1.0 and ours["spl"] == pytest.approx(0.8)
+    assert ours["collisions"] == 1 and ours["interventions"] == 3 and ours["safety_states"] == {"MODIFIED": 3}
+    assert ours["collisions_per_km"] == pytest.approx(1 / 0.032) and ours["distance_km"] == pytest.approx(0.032)
     assert anchor["success_rate"] == 0.5 and anchor["spl"] == pytest.approx(0.25) and anchor["collisions"] == 3
+    assert anchor["stuck_events"] == 1 and anchor["success_ci95"] == pytest.approx(list(wilson_interval(1, 2)))
     assert anchor["failures"] == {"000": "timeout (90 s)"}
     assert anchor["latency_ms"]["gnm_policy_node"] == {"inference_ms_p50": 6.0, "inference_ms_p99": 14.0}
     assert s["routes_total"] == 3 and list(s["routes_not_built"]) == ["002"]
-    assert s["mean_route_progress"] == pytest.approx(0.5) and anchor["mean_route_progress"] == pytest.approx(0.25)
-    lines = table(s, ["ours", "anchor_mode"]).splitlines()
-    assert len(lines) == 3 and "100%" in lines[1] and "50%" in lines[2]
+    assert ours["mean_route_progress"] == pytest.approx(0.5) and anchor["mean_route_progress"] == pytest.approx(0.25)
+    lines = table(s).splitlines()
+    assert len(lines) == 3 and "100% (34%-100%)" in lines[1] and "50% (9%-91%)" in lines[2]
+    md = markdown(s).splitlines()
+    assert md[2].startswith("| mode | routes | success (95% CI) |") and md[4].startswith("| ours | 2 | 100% (34%-100%)")
+    assert "odometry noise typical, changes both" in md[0]
+
+
+def test_wilson_interval_is_honest_at_the_edges():
+    assert wilson_interval(0, 20) == pytest.approx((0.0, 0.161), abs=1e-3)
+    assert wilson_interval(20, 20) == pytest.approx((0.839, 1.0), abs=1e-3)
+    assert wilson_interval(17, 20) == pytest.approx((0.640, 0.948), abs=1e-3)
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_readme_tables_are_written_between_their_markers(tmp_path):
+    from gnm_nav.evaluation.report import document_block, update_document
+
+    doc = tmp_path / "README.md"
+    doc.write_text("intro\n<!-- gnm-nav eval report: fresh -->\nold table\n<!-- end of gnm-nav eval report -->\nrest\n")
+    s = summary(RECORDS, ["ours", "anchor"], {"robot": "turtlebot"})
+    update_document(doc, "fresh", markdown(s))
+    assert document_block(doc, "fresh") == markdown(s)
+    assert doc.read_text().startswith("intro\n") and doc.read_text().endswith("rest\n") and "old table" not in doc.read_text()
+    with pytest.raises(GnmNavError, match="expected one line"):
+        update_document(doc, "stale", "x")
 
 
 def test_route_picture_draws_the_trajectories():
@@ -47,11 +75,13 @@ def test_route_picture_draws_the_trajectories():
     assert img.dtype == np.uint8 and img.ndim == 3
     blank = route_png({"world": "box_room"})
     assert (img != blank).any()
+    assert route_png(RECORDS[0], ["anchor", "ours"]).shape == img.shape  # colours follow the mode order given
 
 
 def test_world_lists():
     assert parse_worlds("", 2) == ["1000", "1001", "1002", "1003"]  # spares for seeds too small to host a route
     assert parse_worlds("1000..1002, maze:3", 5) == ["1000", "1001", "1002", "maze:3"]
+    assert parse_worlds("7,maze:3", 1, prefix="large:") == ["large:7", "maze:3"]  # --preset long
     with pytest.raises(GnmNavError, match="seed range"):
         parse_worlds("9..3", 1)
 
@@ -95,13 +125,13 @@ def test_the_shipped_filter_is_used_only_with_its_own_encoder(gnm_model_path):
     from gnm_nav.commands.evaluate import resolve_models
     from gnm_nav.ldm.export import EncoderMismatchError
 
-    gnm, ldm, note = resolve_models("gnm_sim.onnx", "", False)
+    gnm, ldm, note = resolve_models("gnm_sim.onnx", "", True)
     assert ldm is not None and ldm.name == "ldm_sim.onnx" and note == "safety filter ldm_sim.onnx"
-    gnm, ldm, note = resolve_models(str(gnm_model_path), "", False)
+    gnm, ldm, note = resolve_models(str(gnm_model_path), "", True)
     assert ldm is None and "another encoder" in note
     with pytest.raises(EncoderMismatchError, match="retrain the LDM"):
-        resolve_models(str(gnm_model_path), "ldm_sim.onnx", False)
-    assert resolve_models("gnm_sim.onnx", "", True)[1] is None
+        resolve_models(str(gnm_model_path), "ldm_sim.onnx", True)
+    assert resolve_models("gnm_sim.onnx", "", False)[1] is None  # no mode needs it
 
 
 def test_overview_is_a_grid_of_equal_cells():
@@ -148,3 +178,44 @@ def test_steering_report_measures_the_path_offset_and_the_carrots():
     assert report["carrot_offset_m_p50"] == pytest.approx(0.4, abs=0.01)
     empty = steering_report(expert, run, np.empty((0, 3)), t0=0.0, end=20.0)
     assert empty["carrot_share"] == 0.0 and "carrot_offset_m_p50" not in empty
+
+
+def test_episodes_count_starts_and_time_without_a_break():
+    from gnm_nav.evaluation.runner import _Episode
+
+    stuck = _Episode()
+    assert [stuck.update(h, t) for t, h in [(0, False), (1, True), (2, True), (3, False), (4, True), (9, True)]] == \
+        [0.0, 0.0, 1.0, 0.0, 0.0, 5.0]
+    assert stuck.events == 2
+
+
+def test_odometry_drift_compares_the_run_with_the_truth_started_together():
+    from gnm_nav.evaluation.runner import odometry_drift
+
+    t = np.arange(0.0, 10.01, 0.1)
+    truth = np.stack([t, 3.0 + 0.5 * t, np.full_like(t, 2.0), np.zeros_like(t)], axis=1)  # 5 m east from (3, 2)
+    odom = np.stack([t, 0.5 * t * 1.02, np.zeros_like(t), np.zeros_like(t)], axis=1)  # reads 2% long, own frame
+    drift = odometry_drift(truth, odom)
+    assert drift["odometry_error_m"] == pytest.approx(0.1) and drift["odometry_error_pct"] == pytest.approx(2.0)
+    assert drift["odometry_heading_error_deg"] == pytest.approx(0.0)
+    assert odometry_drift(truth[:1], odom) == {}
+
+
+def test_route_legs_of_a_branch_keep_the_trunk_only_up_to_the_branch_point():
+    from gnm_nav.evaluation.runner import _route_trajectory
+
+    trunk = np.array([[x, 0.0, 0.0] for x in np.arange(0.0, 10.01, 0.5)])
+    branch = np.array([[4.0, y, 1.57] for y in np.arange(0.0, 5.01, 0.5)])
+    route = _route_trajectory([trunk, branch])
+    assert route[:, 0].max() == pytest.approx(4.0) and route[-1].tolist() == [4.0, 5.0, 1.57]
+    assert len(route) == 9 + len(branch)
+
+
+def test_branching_routes_start_the_branch_on_the_trunk():
+    from gnm_nav.evaluation.routes import BRANCH_APART_M, plan_routes
+
+    (task,), _ = plan_routes(["office_11"], "turtlebot", 1, 10.0, route_preset="branching")
+    trunk_end, approach, branch_point, goal = task.legs
+    assert [leg.record for leg in task.legs] == [True, False, False, True] and task.goal == goal.goal
+    assert math.dist(approach.goal, branch_point.goal) <= 1.6  # it arrives at the branch point facing along the trunk
+    assert math.dist(goal.goal, trunk_end.goal) >= BRANCH_APART_M and task.planned_length_m >= 10.0

@@ -15,7 +15,7 @@ from gnm_nav.sim.worlds import resolve_world
 
 @pytest.fixture(scope="module")
 def room_env():
-    env = SimEnv(resolve_world("box_room"), load_profile("turtlebot"), image_size=(40, 30), odom_noise=0.0)
+    env = SimEnv(resolve_world("box_room"), load_profile("turtlebot"), image_size=(40, 30), odom_noise="none")
     yield env
     env.close()
 

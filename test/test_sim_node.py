@@ -43,7 +43,7 @@ def test_drives_over_dds(ros):
         return truth[-1].pose.pose.position.x - start > 0.3
 
     assert ros.wait_for(drive, timeout=20)
-    # odometry (1% noise, its own message) follows the true motion closely, not exactly
+    # odometry (the profile's typical error model, its own message) follows the true motion closely, not exactly
     assert ros.wait_for(lambda: odom[-1].pose.pose.position.x > 0.25, timeout=5)
     assert clock[-1].clock.sec + clock[-1].clock.nanosec * 1e-9 > 1.0
     assert not any(c.data for c in collisions)

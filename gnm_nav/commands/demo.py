@@ -37,23 +37,32 @@ def _latency_line(latency: dict[str, dict[str, float]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import shutil
+
     from gnm_nav.commands.evaluate import resolve_models
     from gnm_nav.evaluation.campaign import run_campaign
+    from gnm_nav.evaluation.modes import load_mode
     from gnm_nav.evaluation.routes import plan_routes
-    from gnm_nav.evaluation.runner import ANCHOR, EvalConfig, ours
+    from gnm_nav.evaluation.runner import EvalConfig
 
-    gnm, ldm, filter_note = resolve_models(args.model, "", False)
+    gnm, ldm, filter_note = resolve_models(args.model, "", True)
     task = plan_routes([args.world], args.robot, 1, args.min_route_m, args.seed)[0][0]
-    modes = [ours(ldm is not None)] + ([ANCHOR] if args.anchor else [])
+    modes = [load_mode("ours" if ldm is not None else "ours_no_filter")] + ([load_mode("anchor")] if args.anchor else [])
     cfg = EvalConfig(model=gnm, ldm=ldm, robot=args.robot, real_time_factor=args.real_time_factor)
+    for earlier in (args.out / "routes", args.out / "work", args.out / "summary.json"):  # the demo always runs afresh
+        if earlier.is_dir():
+            shutil.rmtree(earlier)
+        elif earlier.exists():
+            earlier.unlink()
     print(f"gnm-nav demo: world {args.world}, robot {args.robot}, a {task.planned_length_m:.1f} m route; "
           f"model {gnm.name}, {filter_note}.\n"
           "1) the expert drives the route while graph_builder_node records the graph\n"
           "2) the robot is put back near the start; planner + policy"
           f"{' + safety filter' if ldm else ''} drive it to the goal node (separate processes over DDS)")
     started = time.monotonic()
-    settings = {"model": str(gnm), "ldm": str(ldm) if ldm else None, "robot": args.robot, "world": args.world,
-                "command_line": "gnm-nav " + " ".join(getattr(args, "argv", []))}
+    settings = {"model": str(gnm), "ldm": str(ldm) if ldm else None, "robot": args.robot, "worlds": [args.world],
+                "odom_noise": cfg.odom_noise, "changes": cfg.changes, "modes": {m.name: m.to_dict() for m in modes},
+                "command_line": "gnm-nav " + " ".join(getattr(args, "argv", [])), "identity": {"demo": True}}
     result = run_campaign([task], modes, cfg, args.out, settings, args.domain_id)
     if result.get("routes_not_built"):
         print(f"the graph could not be built: {next(iter(result['routes_not_built'].values()))}")

@@ -23,8 +23,9 @@ class Observations:
     collision_ticks: list[float] = field(default_factory=list)  # sim times of collided physics ticks
     collisions: int = 0  # separate contacts (rising edges)
     goal_reached_at: float | None = None
-    first_subgoal_at: float | None = None
+    started_at: float | None = None  # the stack's first subgoal (image or odometry place): navigation began
     expert_done_at: float | None = None
+    odometry: list[tuple[float, float, float, float]] = field(default_factory=list)  # (t, x, y, yaw) of `odom`
     safety_states: list[tuple[float, str]] = field(default_factory=list)
     carrots: list[tuple[float, float, float]] = field(default_factory=list)  # (t, x, y): gnm/subgoal_pose in the world
     latency: dict[str, dict[str, list[float]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
@@ -77,6 +78,7 @@ class StackMonitor:
 
         n = self.node
         n.create_subscription(Odometry, "sim/ground_truth", self._on_truth, RELIABLE)
+        n.create_subscription(Odometry, "odom", self._on_odom, RELIABLE)
         n.create_subscription(Bool, "sim/collision", self._on_collision, RELIABLE)
         n.create_subscription(Bool, "gnm/goal_reached", self._on_goal_reached, LATCHED)
         n.create_subscription(Image, "gnm/subgoal", self._on_subgoal, RELIABLE)
@@ -94,6 +96,13 @@ class StackMonitor:
         with self._lock:
             self.obs.trajectory.append((stamp_to_sec(msg.header.stamp), *pose_2d(msg)))
 
+    def _on_odom(self, msg) -> None:
+        from gnm_nav.ros.odometry import pose_2d
+        from gnm_nav.ros.time import stamp_to_sec
+
+        with self._lock:
+            self.obs.odometry.append((stamp_to_sec(msg.header.stamp), *pose_2d(msg)))
+
     def _on_collision(self, msg) -> None:
         with self._lock:
             if msg.data:
@@ -109,8 +118,8 @@ class StackMonitor:
 
     def _on_subgoal(self, msg) -> None:
         with self._lock:
-            if self.obs.first_subgoal_at is None:
-                self.obs.first_subgoal_at = self.obs.now
+            if self.obs.started_at is None and self.obs.trajectory:  # (none before this run's simulator)
+                self.obs.started_at = self.obs.now
 
     def _on_expert_done(self, msg) -> None:
         with self._lock:
@@ -126,6 +135,8 @@ class StackMonitor:
         with self._lock:
             if not self.obs.trajectory:
                 return
+            if self.obs.started_at is None:
+                self.obs.started_at = self.obs.now
             t, x, y, yaw = self.obs.trajectory[-1]
             bx, by = msg.pose.position.x, msg.pose.position.y
             c, s = math.cos(yaw), math.sin(yaw)
@@ -159,8 +170,17 @@ class StackMonitor:
         with self._lock:
             obs = self.obs
             return Observations(list(obs.trajectory), list(obs.collision_ticks), obs.collisions, obs.goal_reached_at,
-                                obs.first_subgoal_at, obs.expert_done_at, list(obs.safety_states), list(obs.carrots),
+                                obs.started_at, obs.expert_done_at, list(obs.odometry), list(obs.safety_states),
+                                list(obs.carrots),
                                 {k: {kk: list(vv) for kk, vv in v.items()} for k, v in obs.latency.items()})
+
+    def next_leg(self) -> None:
+        """Between two expert legs of one build: take the go back and forget the last arrival, keep the rest."""
+        from std_msgs.msg import Bool
+
+        self._go_pub.publish(Bool(data=False))
+        with self._lock:
+            self.obs.expert_done_at = None
 
     def start_expert(self) -> None:
         """Tell the expert driver to go (latched: it hears it whenever it is ready)."""

@@ -1,16 +1,31 @@
-"""Evaluation outputs: per-route JSON and PNG, summary.json (ours at the top level, the anchor under
-"anchor_mode"), a trajectory overview PNG and the printed table."""
+"""Evaluation outputs: per-route JSON and PNG, summary.json (one object per mode), a trajectory overview PNG, and
+the tables (plain text for the terminal, Markdown for the README) generated from summary.json."""
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gnm_nav.atomic import atomic_write_bytes, atomic_write_json
+from gnm_nav.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from gnm_nav.errors import GnmNavError
 
-# trajectory colours (RGB) in render order: expert, ours, anchor
-LEGEND = (("expert (graph)", (230, 60, 40)), ("ours", (40, 110, 230)), ("anchor", (40, 170, 60)))
+EXPERT_COLOUR = (230, 60, 40)
+MODE_COLOURS = [(40, 110, 230), (40, 170, 60), (200, 120, 20), (150, 60, 200), (20, 170, 180), (120, 120, 120),
+                (220, 60, 160), (120, 80, 30)]
+SUMMARY_VERSION = 2
+
+
+def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a success rate: honest at 0/20 and 20/20, where the normal one is not."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -25,23 +40,35 @@ def summarise_mode(records: list[dict[str, Any]], mode: str) -> dict[str, Any]:
         return {"routes": 0}
     successes = [r for r in runs if r["success"]]
     latency: dict[str, dict[str, list[float]]] = {}
+    states: dict[str, int] = {}
     for run in runs:
         for node, values in run.get("latency_ms", {}).items():
             for key, value in values.items():
                 latency.setdefault(node, {}).setdefault(key, []).append(value)
+        for state, count in run.get("safety_states", {}).items():
+            states[state] = states.get(state, 0) + count
+    km = sum(r.get("path_length_m", 0.0) for r in runs) / 1000.0
+    collisions = int(sum(r["collisions"] for r in runs))
+    low, high = wilson_interval(len(successes), len(runs))
     return {
         "routes": len(runs),
+        "successes": len(successes),
         "success_rate": len(successes) / len(runs),
+        "success_ci95": [low, high],
         "spl": float(np.mean([r["spl"] for r in runs])),
-        "collisions": int(sum(r["collisions"] for r in runs)),
-        "collisions_per_route": float(np.mean([r["collisions"] for r in runs])),
+        "collisions": collisions,
+        "collisions_per_km": collisions / km if km > 0 else None,
+        "distance_km": km,
+        "stuck_events": int(sum(r.get("stuck_events", 0) for r in runs)),
         "interventions": int(sum(r["interventions"] for r in runs)),
+        "safety_states": dict(sorted(states.items())),
         "mean_time_s_successes": float(np.mean([r["time_s"] for r in successes])) if successes else None,
         "mean_path_length_m": float(np.mean([r.get("path_length_m", 0.0) for r in runs])),
         # share of the recorded route driven along, in order (0 for a run that never started)
         "mean_route_progress": float(np.mean([r.get("route_progress", 0.0) for r in runs])),
         # how far the robot strayed from the recorded path: the median over routes of each run's 90th percentile
         "path_offset_m_p90": _median([r.get("steering", {}).get("path_offset_m_p90") for r in runs]),
+        "odometry_error_pct_median": _median([r.get("odometry_error_pct") for r in runs]),
         "safety_filter": any(r.get("safety_filter") for r in runs),
         "latency_ms": {node: {k: float(np.max(v) if k.endswith("p99") else np.median(v)) for k, v in keys.items()}
                        for node, keys in latency.items()},
@@ -50,35 +77,150 @@ def summarise_mode(records: list[dict[str, Any]], mode: str) -> dict[str, Any]:
     }
 
 
+def mode_order(records: list[dict[str, Any]], first: list[str]) -> list[str]:
+    """`first`, then every other mode the records hold, in the order met."""
+    names = list(first)
+    for rec in records:
+        names += [m for m in rec.get("runs", {}) if m not in names]
+    return names
+
+
 def summary(records: list[dict[str, Any]], modes: list[str], settings: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = dict(summarise_mode(records, modes[0])) if modes else {}
-    for mode in modes[1:]:
-        out[mode] = summarise_mode(records, mode)
-    out["routes_total"] = len(records)
-    out["routes_not_built"] = {r["route_id"]: r["error"] for r in records if "error" in r}
-    out["settings"] = settings
-    return out
+    built = [r for r in records if "error" not in r]
+    lengths = [r["planned_length_m"] for r in built if "planned_length_m" in r]
+    return {
+        "summary_version": SUMMARY_VERSION,
+        "modes": {m: summarise_mode(records, m) for m in modes},
+        "routes_total": len(records),
+        "route_length_m": [min(lengths), max(lengths)] if lengths else None,
+        "routes_not_built": {r["route_id"]: r["error"] for r in records if "error" in r},
+        "settings": settings,
+    }
 
 
-def route_png(record: dict[str, Any]) -> np.ndarray:
-    """The world's map with the expert's route (red), ours (blue) and the anchor (green)."""
+def load_summary(path: Path) -> dict[str, Any]:
+    path = path / "summary.json" if path.is_dir() else path
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GnmNavError(f"cannot read an evaluation summary from {path}: {exc}") from None
+    if not isinstance(data, dict) or data.get("summary_version") != SUMMARY_VERSION:
+        raise GnmNavError(f"{path} is not a summary.json of this gnm-nav eval (summary_version {SUMMARY_VERSION})")
+    return data
+
+
+# ---- tables ---------------------------------------------------------------------------------------------------
+def _fmt(value: float | None, spec: str, none: str = "-") -> str:
+    return none if value is None else format(value, spec)
+
+
+def _latency(s: dict[str, Any], node: str, key: str) -> str:
+    values = s.get("latency_ms", {}).get(node, {})
+    p50, p99 = values.get(f"{key}_p50"), values.get(f"{key}_p99")
+    return "-" if p50 is None else f"{p50:.0f} / {_fmt(p99, '.0f')}"
+
+
+COLUMNS = ("mode", "routes", "success (95% CI)", "SPL", "route progress", "collisions / km", "stuck events",
+           "filter interventions", "mean time (successes)", "odometry error", "planner tick p50 / p99",
+           "policy step p50 / p99")
+
+
+def _row(name: str, s: dict[str, Any]) -> list[str]:
+    if not s.get("routes"):
+        return [name, "0"] + ["-"] * (len(COLUMNS) - 2)
+    low, high = s["success_ci95"]
+    return [name, str(s["routes"]), f"{s['success_rate']:.0%} ({low:.0%}-{high:.0%})", f"{s['spl']:.2f}",
+            f"{s['mean_route_progress']:.0%}", _fmt(s["collisions_per_km"], ".0f"), str(s["stuck_events"]),
+            str(s["interventions"]) if s["safety_filter"] else "-",
+            _fmt(s["mean_time_s_successes"], ".0f") + (" s" if s["mean_time_s_successes"] is not None else ""),
+            _fmt(s.get("odometry_error_pct_median"), ".1f") + ("%" if s.get("odometry_error_pct_median") is not None
+                                                                else ""),
+            _latency(s, "topological_planner_node", "tick_ms"), _latency(s, "gnm_policy_node", "inference_ms")]
+
+
+def table(summary_: dict[str, Any]) -> str:
+    """The summary as aligned plain text."""
+    rows = [list(COLUMNS)] + [_row(m, s) for m, s in summary_["modes"].items()]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     for r in rows)
+
+
+def markdown(summary_: dict[str, Any]) -> str:
+    """The summary as a Markdown table, with the line that says what was measured."""
+    st = summary_.get("settings", {})
+    lengths = summary_.get("route_length_m")
+    worlds = st.get("worlds", [])
+    scope = (f"{summary_['routes_total'] - len(summary_['routes_not_built'])} routes"
+             + (f" of {lengths[0]:.1f}-{lengths[1]:.1f} m" if lengths else "")
+             + f" ({st.get('preset', 'standard')}), worlds {_world_span(worlds)}, robot {st.get('robot')}, "
+             f"odometry noise {st.get('odom_noise')}, changes {st.get('changes')}")
+    lines = [f"`{st.get('command_line', 'gnm-nav eval')}`: {scope}", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_row(m, s)) + " |" for m, s in summary_["modes"].items()]
+    return "\n".join(lines)
+
+
+def _world_span(worlds: list[str]) -> str:
+    if not worlds:
+        return "-"
+    return worlds[0] if len(worlds) == 1 else f"{worlds[0]} .. {worlds[-1]} ({len(worlds)})"
+
+
+MARKER = "<!-- gnm-nav eval report: {name} -->"
+END_MARKER = "<!-- end of gnm-nav eval report -->"
+
+
+def update_document(path: Path, name: str, text: str) -> None:
+    """Replace the block between `<!-- gnm-nav eval report: NAME -->` and the end marker in a Markdown file."""
+    doc = path.read_text(encoding="utf-8")
+    begin = MARKER.format(name=name)
+    if doc.count(begin) != 1:
+        raise GnmNavError(f"{path}: expected one line {begin!r} where the table goes")
+    head, rest = doc.split(begin, 1)
+    if END_MARKER not in rest:
+        raise GnmNavError(f"{path}: {begin!r} has no {END_MARKER!r} after it")
+    atomic_write_text(path, f"{head}{begin}\n{text}\n{END_MARKER}{rest.split(END_MARKER, 1)[1]}")
+
+
+def document_block(path: Path, name: str) -> str:
+    """The text between a report's markers (what update_document wrote)."""
+    doc = path.read_text(encoding="utf-8")
+    begin = MARKER.format(name=name)
+    if begin not in doc:
+        raise GnmNavError(f"{path}: no {begin!r}")
+    return doc.split(begin, 1)[1].split(END_MARKER, 1)[0].strip("\n")
+
+
+# ---- pictures -------------------------------------------------------------------------------------------------
+def route_png(record: dict[str, Any], modes: list[str] | None = None) -> np.ndarray:
+    """The teach world's map with the expert's route (red) and, on the repeat world's map beside it when the world
+    changed, each mode's trajectory in its own colour."""
     import cv2
 
     from gnm_nav.sim.map_render import render_map
     from gnm_nav.sim.worlds import resolve_world
 
-    trajs = [np.asarray(record.get("graph", {}).get("expert_trajectory", []), dtype=np.float64).reshape(-1, 3)]
     runs = record.get("runs", {})
-    for mode in ("ours", "anchor_mode"):
-        trajs.append(np.asarray(runs.get(mode, {}).get("trajectory", []), dtype=np.float64).reshape(-1, 3))
-    img = np.ascontiguousarray(render_map(resolve_world(record["world"]), trajs))
+    modes = modes if modes is not None else list(runs)
+    expert = np.asarray(record.get("graph", {}).get("expert_trajectory", []), dtype=np.float64).reshape(-1, 3)
+    drawn = [(m, MODE_COLOURS[i % len(MODE_COLOURS)]) for i, m in enumerate(modes) if m in runs]
+    trajs = [np.asarray(runs[m].get("trajectory", []), dtype=np.float64).reshape(-1, 3) for m, _ in drawn]
+    teach = resolve_world(record["world"])
+    changed = record.get("changes", {}).get("world_file")
+    if changed and Path(changed).is_file():
+        left = render_map(teach, [expert], colours=[EXPERT_COLOUR])
+        right = render_map(resolve_world(changed), [expert, *trajs], colours=[EXPERT_COLOUR] + [c for _, c in drawn])
+        gap = np.full((left.shape[0], 12, 3), 255, np.uint8)
+        img = np.ascontiguousarray(np.concatenate([left, gap, right], axis=1))
+        cv2.putText(img, "teach", (8, img.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, "repeat (changed)", (left.shape[1] + 20, img.shape[0] - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
+                    (0, 0, 0), 1, cv2.LINE_AA)
+    else:
+        img = np.ascontiguousarray(render_map(teach, [expert, *trajs], colours=[EXPERT_COLOUR] + [c for _, c in drawn]))
     y = 18
-    for label, colour in LEGEND:
-        mode = {"ours": "ours", "anchor": "anchor_mode"}.get(label)
-        if mode is not None:
-            if mode not in runs:
-                continue
-            label += " ok" if runs[mode]["success"] else " FAIL"
+    for label, colour in [("expert (graph)", EXPERT_COLOUR)] + [
+            (f"{m} {'ok' if runs[m]['success'] else 'FAIL'}", c) for m, c in drawn]:
         cv2.putText(img, label, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
         y += 18
     return img
@@ -110,22 +252,8 @@ def write_png(path: Path, rgb: np.ndarray) -> None:
     atomic_write_bytes(path, data.tobytes())
 
 
-def write_route(out: Path, record: dict[str, Any]) -> np.ndarray:
+def write_route(out: Path, record: dict[str, Any], modes: list[str] | None = None) -> np.ndarray:
     atomic_write_json(out / "routes" / f"{record['route_id']}.json", record)
-    img = route_png(record)
+    img = route_png(record, modes)
     write_png(out / "routes" / f"{record['route_id']}.png", img)
     return img
-
-
-def table(summary_: dict[str, Any], modes: list[str]) -> str:
-    def row(name: str, s: dict[str, Any]) -> str:
-        if not s.get("routes"):
-            return f"{name:<12} {'(no routes)':>8}"
-        return (f"{name:<12} {s['routes']:>6} {s['success_rate']:>8.0%} {s['spl']:>6.2f} "
-                f"{s['mean_route_progress']:>9.0%} {s['collisions']:>10} {s['interventions']:>13}")
-
-    lines = [f"{'mode':<12} {'routes':>6} {'success':>8} {'SPL':>6} {'progress':>9} {'collisions':>10} "
-             f"{'interventions':>13}"]
-    lines.append(row(modes[0], summary_))
-    lines += [row(m, summary_[m]) for m in modes[1:]]
-    return "\n".join(lines)

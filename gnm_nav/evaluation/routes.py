@@ -1,4 +1,11 @@
-"""Routes for the evaluation: sampled on each world's map for the robot's body, reproducibly from a seed."""
+"""Routes for the evaluation: sampled on each world's map for the robot's body, reproducibly from a seed.
+
+A route is driven by the expert in legs (`Leg`): the recorded legs become graph sessions, the others take the
+robot from the end of one recording to the start of the next without recording, as a user drives back with
+the teleop. Presets: `standard` (one recording of >= 15 m), `long` (40-80 m in the larger `large:` worlds) and
+`branching` (a trunk recording and a branch recording that starts part-way along it; the goal lies on the
+branch, so the route uses parts of both).
+"""
 from __future__ import annotations
 
 import math
@@ -6,21 +13,86 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gnm_nav.errors import GnmNavError
 from gnm_nav.sim.env import Pose2D
+
+BRANCH_AT = (0.35, 0.65)  # where along the trunk the branch recording starts (share of its length)
+BRANCH_APPROACH_M = 1.5  # the expert comes to the branch point from this far back along the trunk
+BRANCH_MIN_M = 6.0  # the branch recording is at least this long ...
+BRANCH_APART_M = 4.0  # ... and ends this far from every point of the trunk past the branch point
+
+
+@dataclass(frozen=True)
+class RoutePreset:
+    name: str
+    min_route_m: float
+    max_route_m: float = math.inf
+    world_prefix: str = ""  # bare world seeds become e.g. `large:SEED`
+    branching: bool = False
+    tries: int = 50
+
+
+PRESETS = {
+    "standard": RoutePreset("standard", 15.0),
+    "long": RoutePreset("long", 40.0, 80.0, world_prefix="large:", tries=300),
+    "branching": RoutePreset("branching", 15.0, branching=True, tries=100),
+}
+
+
+@dataclass(frozen=True)
+class Leg:
+    goal: tuple[float, float]
+    record: bool  # a graph session records this leg
 
 
 @dataclass(frozen=True)
 class RouteTask:
     route_id: str
-    world: str  # as given to the sim (seed, FAMILY:SEED, shipped name, .yaml)
+    world: str  # as given to the sim (seed, FAMILY:SEED, large:SEED, shipped name, .yaml)
     start: Pose2D
-    goal: tuple[float, float]
-    planned_length_m: float
+    goal: tuple[float, float]  # the navigation goal: the end of the last recorded leg
+    planned_length_m: float  # along the route the navigation should take (trunk to the branch point, then branch)
     seed: int
+    legs: tuple[Leg, ...] = ()  # default: one recorded leg to the goal
+
+    @property
+    def expert_legs(self) -> tuple[Leg, ...]:
+        return self.legs or (Leg(self.goal, True),)
+
+
+def preset(name: str) -> RoutePreset:
+    if name not in PRESETS:
+        raise GnmNavError(f"unknown route preset {name!r} (choose from {', '.join(PRESETS)})")
+    return PRESETS[name]
+
+
+def _branching(planner, rng: np.random.Generator, spec: RoutePreset, min_route_m: float):
+    """(start, legs, planned length) of a trunk + branch route, or None when this draw found none."""
+    from gnm_nav.sim.expert import PlanningError, path_length, sample_route
+
+    trunk = sample_route(planner, rng, BRANCH_MIN_M + 2.0, tries=spec.tries)
+    arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(trunk.path, axis=0), axis=1))])
+    k = int(np.searchsorted(arc, rng.uniform(*BRANCH_AT) * arc[-1]))
+    approach = int(np.searchsorted(arc, arc[k] - BRANCH_APPROACH_M))
+    branch_at, before = trunk.path[k], trunk.path[max(approach, 0)]
+    for _ in range(spec.tries):
+        goal = planner.random_free_point(rng)
+        if np.linalg.norm(trunk.path[k:] - goal, axis=1).min() < BRANCH_APART_M:
+            continue
+        try:
+            branch = planner.plan(tuple(branch_at), goal)
+        except PlanningError:
+            continue
+        length = arc[k] + path_length(branch)
+        if path_length(branch) >= BRANCH_MIN_M and min_route_m <= length <= spec.max_route_m:
+            legs = (Leg(tuple(float(v) for v in trunk.goal), True), Leg(tuple(float(v) for v in before), False),
+                    Leg(tuple(float(v) for v in branch_at), False), Leg(tuple(float(v) for v in goal), True))
+            return trunk.start, legs, float(length)
+    return None
 
 
 def plan_routes(worlds: list[str], robot: str, n_routes: int, min_route_m: float, seed: int = 0,
-                skip_unusable: bool = False) -> tuple[list[RouteTask], dict[str, str]]:
+                skip_unusable: bool = False, route_preset: str = "standard") -> tuple[list[RouteTask], dict[str, str]]:
     """n_routes routes, cycling through the worlds; each world's routes come from its own seeded stream.
 
     A world with no route of min_route_m for this body is an error, or with skip_unusable left out
@@ -31,6 +103,7 @@ def plan_routes(worlds: list[str], robot: str, n_routes: int, min_route_m: float
     from gnm_nav.sim.occupancy import occupancy_grid
     from gnm_nav.sim.worlds import resolve_world
 
+    spec = preset(route_preset)
     profile = load_profile(robot)
     planners: dict[str, GridPlanner] = {}
     rngs: dict[str, np.random.Generator] = {}
@@ -39,13 +112,21 @@ def plan_routes(worlds: list[str], robot: str, n_routes: int, min_route_m: float
     tasks: list[RouteTask] = []
     while len(tasks) < n_routes:
         if not usable:
-            raise PlanningError(f"no world can host a route of {min_route_m} m for {robot}: {skipped}")
+            raise PlanningError(f"no world can host a {spec.name} route of {min_route_m} m for {robot}: {skipped}")
         world = usable[len(tasks) % len(usable)]
         if world not in planners:
             planners[world] = GridPlanner(occupancy_grid(resolve_world(world)), profile.body_radius_m)
             rngs[world] = np.random.default_rng([seed, len(rngs)])
         try:
-            route = sample_route(planners[world], rngs[world], min_route_m)
+            if spec.branching:
+                found = _branching(planners[world], rngs[world], spec, min_route_m)
+                if found is None:
+                    raise PlanningError(f"no branching route of at least {min_route_m:.1f} m found")
+                start, legs, length = found
+            else:
+                route = sample_route(planners[world], rngs[world], min_route_m, tries=spec.tries,
+                                     max_length=spec.max_route_m)
+                start, legs, length = route.start, (), route.length
         except PlanningError as exc:
             if not skip_unusable:
                 raise PlanningError(f"world {world}: {exc}") from None
@@ -54,8 +135,8 @@ def plan_routes(worlds: list[str], robot: str, n_routes: int, min_route_m: float
             continue
         i = len(tasks)
         safe = world.replace(":", "-").replace("/", "_").replace(".yaml", "")
-        tasks.append(RouteTask(f"{i:03d}_{safe}", world, route.start, tuple(float(v) for v in route.goal),
-                               route.length, seed * 1000 + i))
+        goal = legs[-1].goal if legs else tuple(float(v) for v in route.goal)
+        tasks.append(RouteTask(f"{i:03d}_{safe}", world, start, goal, length, seed * 1000 + i, legs))
     return tasks, skipped
 
 

@@ -18,6 +18,7 @@ EXECUTABLES = {
     "graph_builder_node": "gnm_nav.nodes.graph_builder_node",
     "keyboard_teleop": "gnm_nav.nodes.keyboard_teleop",
     "mujoco_sim_node": "gnm_nav.nodes.mujoco_sim_node",
+    "odometry_replay_node": "gnm_nav.nodes.odometry_replay_node",
 }
 
 

@@ -37,8 +37,9 @@ PARAMS = [
     ParamSpec("image_qos", "reliable", "camera publisher QoS: reliable (also serves best-effort subscribers) or sensor_data"),
     ParamSpec("enable_stamped_cmd_vel", True, "cmd_vel is geometry_msgs/TwistStamped (true) or Twist (false)"),
     ParamSpec("cmd_vel_timeout_s", 0.5, "stop the robot when no cmd_vel arrived for this long (sim time)"),
-    ParamSpec("odom_noise", 0.01, "relative noise of the wheel odometry (0 = perfect odometry)"),
-    ParamSpec("seed", 0, "seed of the odometry noise"),
+    ParamSpec("odom_noise", "", "wheel-odometry error preset: none | typical | poor; '' = the robot profile's "
+              "(odom drifts, sim/ground_truth stays exact)"),
+    ParamSpec("seed", 0, "seed of the odometry error (its systematic part is drawn once per run)"),
     ParamSpec("odom_frame", "odom", "frame_id of odom"),
     ParamSpec("map_frame", "map", "frame_id of sim/ground_truth"),
     ParamSpec("base_frame", "base_link", "child_frame_id of odom and ground truth"),

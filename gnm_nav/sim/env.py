@@ -16,6 +16,7 @@ from gnm_nav.errors import GnmNavError
 from gnm_nav.robot_profile import RobotProfile
 from gnm_nav.sim.mjcf import CameraGeometry
 from gnm_nav.sim.occupancy import OccupancyGrid, largest_free_component, occupancy_grid
+from gnm_nav.sim.odometry_error import OdometryErrorModel, WheelOdometry, odometry_preset
 from gnm_nav.sim.world_spec import WorldSpec
 
 MAX_SUBSTEP_M = 0.02
@@ -35,7 +36,7 @@ class Pose2D:
 @dataclass
 class StepResult:
     pose: Pose2D  # ground truth in the world frame
-    odom: Pose2D  # integrated odometry (starts at 0 at each reset, drifts slightly)
+    odom: Pose2D  # wheel odometry (starts at 0 at each reset, drifts as the error model says)
     v: float
     w: float
     collided: bool
@@ -49,13 +50,17 @@ class SimEnv:
     """One robot in one world. `step(v, w, dt)` moves it; `render()` returns the camera frame."""
 
     def __init__(self, world: WorldSpec, profile: RobotProfile, image_size: tuple[int, int] | None = None,
-                 seed: int = 0, odom_noise: float = 0.01, render: bool = True, render_thread: bool = False) -> None:
+                 seed: int = 0, odom_noise: str | OdometryErrorModel = "", render: bool = True,
+                 render_thread: bool = False) -> None:
+        """odom_noise: a preset name (sim/odometry_error.py) or a model; '' = the robot profile's preset."""
         self.world = world
         self.profile = profile
         self.grid: OccupancyGrid = occupancy_grid(world)
         self.image_size = image_size or (profile.camera_width, profile.camera_height)
         self._rng = np.random.default_rng(seed)
-        self._odom_noise = odom_noise
+        if not isinstance(odom_noise, OdometryErrorModel):
+            odom_noise = odometry_preset(odom_noise or profile.odometry_noise)
+        self._wheel_odometry = WheelOdometry(odom_noise, (seed, 1))
         self._renderer = None
         if render:
             from gnm_nav.sim.render import CameraRenderer
@@ -99,6 +104,7 @@ class SimEnv:
         self.check_spawn(x, y)
         self.pose = Pose2D(x, y, wrap_angle(yaw))
         self.odom = Pose2D(0.0, 0.0, 0.0)
+        self._wheel_odometry.reset()
         self.v = self.w = 0.0
         return self.pose
 
@@ -121,10 +127,12 @@ class SimEnv:
         p = self.profile
         v_target = float(np.clip(v_cmd, -p.max_v, p.max_v))
         w_target = float(np.clip(w_cmd, -p.max_w, p.max_w))
+        v_before = self.v
         self.v = _approach(self.v, v_target, p.max_acc_v * dt)
         self.w = _approach(self.w, w_target, p.max_acc_w * dt)
         n = max(1, int(math.ceil(abs(self.v) * dt / MAX_SUBSTEP_M)))
         h = dt / n
+        accel = (self.v - v_before) / dt
         collided = False
         for _ in range(n):
             yaw_mid = self.pose.yaw + 0.5 * self.w * h
@@ -134,21 +142,13 @@ class SimEnv:
                 collided = True
                 nx, ny = self.pose.x, self.pose.y
             moved = math.hypot(nx - self.pose.x, ny - self.pose.y)
-            self._integrate_odom(moved * math.copysign(1.0, self.v), self.w * h)
+            self.odom = Pose2D(*(float(v) for v in self._wheel_odometry.integrate(
+                moved * math.copysign(1.0, self.v), self.w * h, h, accel)))
             self.pose = Pose2D(nx, ny, wrap_angle(self.pose.yaw + self.w * h))
         if collided:
             self.v = 0.0
         return StepResult(pose=Pose2D(**vars(self.pose)), odom=Pose2D(**vars(self.odom)), v=self.v, w=self.w,
                           collided=collided)
-
-    def _integrate_odom(self, ds: float, dyaw: float) -> None:
-        """Wheel odometry: the true motion with a little multiplicative noise, so it drifts like a real one."""
-        if self._odom_noise > 0 and (ds or dyaw):
-            ds *= 1.0 + self._odom_noise * float(self._rng.standard_normal())
-            dyaw *= 1.0 + self._odom_noise * float(self._rng.standard_normal())
-        yaw_mid = self.odom.yaw + 0.5 * dyaw
-        self.odom = Pose2D(self.odom.x + ds * math.cos(yaw_mid), self.odom.y + ds * math.sin(yaw_mid),
-                           wrap_angle(self.odom.yaw + dyaw))
 
     # ---- camera -------------------------------------------------------------------------------------
     def render(self) -> np.ndarray:

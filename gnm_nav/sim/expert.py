@@ -126,8 +126,8 @@ class GridPlanner:
 
 
 def sample_route(planner: GridPlanner, rng: np.random.Generator, min_length: float,
-                 start: Pose2D | None = None, tries: int = 50) -> Route:
-    """A random start (unless given) and goal whose planned path is at least min_length metres."""
+                 start: Pose2D | None = None, tries: int = 50, max_length: float = math.inf) -> Route:
+    """A random start (unless given) and goal whose planned path is min_length..max_length metres long."""
     if not planner.reachable.any():
         raise PlanningError("the world has no free space for this body")
     longest = 0.0
@@ -138,13 +138,15 @@ def sample_route(planner: GridPlanner, rng: np.random.Generator, min_length: flo
             path = planner.plan((s.x, s.y), goal)
         except PlanningError:
             continue
-        longest = max(longest, path_length(path))
-        if path_length(path) >= min_length:
+        length = path_length(path)
+        longest = max(longest, length if length <= max_length else 0.0)
+        if min_length <= length <= max_length:
             if start is None and len(path) > 1:  # face roughly along the path, as a driver would start
                 d = path[min(5, len(path) - 1)] - path[0]
                 s = Pose2D(s.x, s.y, wrap_angle(math.atan2(d[1], d[0]) + float(rng.normal(0, 0.3))))
             return Route(start=s, goal=goal, path=path)
-    raise PlanningError(f"no route of at least {min_length:.1f} m found in {tries} tries (longest {longest:.1f} m)")
+    within = f"{min_length:.1f}-{max_length:.1f} m" if math.isfinite(max_length) else f"at least {min_length:.1f} m"
+    raise PlanningError(f"no route of {within} found in {tries} tries (longest {longest:.1f} m)")
 
 
 @dataclass

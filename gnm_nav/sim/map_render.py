@@ -12,8 +12,11 @@ from gnm_nav.sim.world_spec import WorldSpec
 TRAJ_COLOURS = [(230, 60, 40), (40, 110, 230), (40, 170, 60), (200, 120, 20), (150, 60, 200)]
 
 
-def render_map(spec: WorldSpec, trajectories: Sequence[np.ndarray] = (), px_per_m: float = 40.0) -> np.ndarray:
-    """RGB image, north (+y) up; floor zones in their colour, solid things dark, trajectories as lines."""
+def render_map(spec: WorldSpec, trajectories: Sequence[np.ndarray] = (), px_per_m: float = 40.0,
+               colours: Sequence[tuple[int, int, int]] | None = None) -> np.ndarray:
+    """RGB image, north (+y) up; floor zones in their colour, solid things dark, trajectories as lines (in
+    `colours`, default TRAJ_COLOURS in turn)."""
+    colours = list(colours) if colours else TRAJ_COLOURS
     res = 1.0 / px_per_m
     grid: OccupancyGrid = occupancy_grid(spec, resolution=res)
     h, w = grid.shape
@@ -31,7 +34,7 @@ def render_map(spec: WorldSpec, trajectories: Sequence[np.ndarray] = (), px_per_
             continue
         pix = np.stack([(pts[:, 0] - grid.origin[0]) / res, (pts[:, 1] - grid.origin[1]) / res], axis=1)
         pix = np.round(pix).astype(np.int32)
-        colour = TRAJ_COLOURS[i % len(TRAJ_COLOURS)]
+        colour = colours[i % len(colours)]
         cv2.polylines(img, [pix], False, colour, max(2, int(px_per_m / 15)), lineType=cv2.LINE_AA)
         cv2.circle(img, tuple(int(v) for v in pix[0]), max(3, int(px_per_m / 8)), (30, 180, 30), -1)
         cv2.circle(img, tuple(int(v) for v in pix[-1]), max(3, int(px_per_m / 8)), (200, 30, 30), -1)

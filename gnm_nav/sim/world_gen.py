@@ -40,6 +40,7 @@ class _Builder:
     seed: int
     bounds: tuple[float, float, float, float]
     wall_height: float
+    scale: float = 1.0  # side length factor over the family's usual size: furniture counts grow with the area
     materials: dict[str, Material] = field(default_factory=dict)
     walls: list[Box] = field(default_factory=list)
     obstacles: list[Box] = field(default_factory=list)
@@ -190,7 +191,8 @@ class _Builder:
     def spec(self, check: bool = True) -> WorldSpec:
         spawn = self.free_point() if check else None
         ambient = float(self.rng.uniform(0.25, 0.4)) if check else 0.3
-        return WorldSpec(name=f"{self.family}_{self.seed}", family=self.family, seed=self.seed,
+        name = f"{self.family}_{self.seed}" + (f"_x{self.scale:g}" if self.scale != 1.0 else "")
+        return WorldSpec(name=name, family=self.family, seed=self.seed,
                          bounds=list(self.bounds), wall_height=self.wall_height, floor_material="floor",
                          ceiling_material="ceiling", materials=self.materials, walls=self.walls,
                          obstacles=self.obstacles, pillars=self.pillars, decor=self.decor, lights=self.lights,
@@ -351,7 +353,8 @@ def _hall(b: _Builder) -> None:
         size = [length, WALL_T] if horizontal else [WALL_T, length]
         b.try_place([Box(center=center, size=size, height=float(b.rng.uniform(1.2, 2.2)), material=mat)])
     b.ceiling_lights(spacing=float(b.rng.uniform(3.0, 4.5)))
-    b.scatter((xmin + WALL_T, ymin + WALL_T, xmax - WALL_T, ymax - WALL_T), int(b.rng.integers(8, 16)), False)
+    b.scatter((xmin + WALL_T, ymin + WALL_T, xmax - WALL_T, ymax - WALL_T),
+              int(round(b.rng.integers(8, 16) * b.scale ** 2)), False)
 
 
 def _maze(b: _Builder) -> None:
@@ -390,7 +393,7 @@ def _maze(b: _Builder) -> None:
                 b.wall(x0, y0 + cell, x0 + cell, y0 + cell, mat)
     b.ceiling_lights(spacing=cell * 1.5)
     b.material("pillar", (0.7, 0.7, 0.68), "concrete", 1.0)
-    for _ in range(int(b.rng.integers(2, 6))):
+    for _ in range(int(round(b.rng.integers(2, 6) * b.scale ** 2))):
         i, j = int(b.rng.integers(nx)), int(b.rng.integers(ny))
         cx, cy = xmin + (i + 0.5) * cell, ymin + (j + 0.5) * cell
         boxes, cyls, decor = b.furniture(float(cx + b.rng.uniform(-0.3, 0.3)), float(cy + b.rng.uniform(-0.3, 0.3)),
@@ -401,17 +404,23 @@ def _maze(b: _Builder) -> None:
 _FAMILY_BUILDERS = {"office": _office, "hall": _hall, "maze": _maze}
 
 
-def generate_world(seed: int, family: str | None = None) -> WorldSpec:
-    """A world from a seed; the family defaults to one chosen by the seed."""
+LARGE_SCALE = 2.0  # `large:SEED` worlds: twice the usual side lengths, for routes of 40-80 m
+
+
+def generate_world(seed: int, family: str | None = None, scale: float = 1.0) -> WorldSpec:
+    """A world from a seed; the family defaults to one chosen by the seed. `scale` multiplies the side lengths
+    (the layout is generated for the larger floor, not stretched)."""
+    if not (math.isfinite(scale) and 0.5 <= scale <= 4.0):
+        raise WorldSpecError(f"world scale must be within 0.5..4, got {scale}")
     if family is None:
         family = GENERATED_FAMILIES[seed % len(GENERATED_FAMILIES)]
     if family not in _FAMILY_BUILDERS:
         raise WorldSpecError(f"unknown world family {family!r} (choose from {', '.join(GENERATED_FAMILIES)})")
     rng = np.random.default_rng([seed, GENERATED_FAMILIES.index(family)])
     size = {"office": ((14, 22), (10, 14)), "hall": ((12, 20), (10, 16)), "maze": ((10, 16), (9, 14))}[family]
-    w, h = float(rng.uniform(*size[0])), float(rng.uniform(*size[1]))
+    w, h = float(rng.uniform(*size[0])) * scale, float(rng.uniform(*size[1])) * scale
     b = _Builder(rng=rng, family=family, seed=seed, bounds=(0.0, 0.0, round(w, 2), round(h, 2)),
-                 wall_height=float(rng.uniform(2.5, 3.2)))
+                 wall_height=float(rng.uniform(2.5, 3.2)), scale=scale)
     _common_materials(b)
     _FAMILY_BUILDERS[family](b)
     return b.spec()

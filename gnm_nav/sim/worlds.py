@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gnm_nav.paths import config_dir
-from gnm_nav.sim.world_gen import GENERATED_FAMILIES, generate_world
+from gnm_nav.sim.world_gen import GENERATED_FAMILIES, LARGE_SCALE, generate_world
 from gnm_nav.sim.world_spec import WorldSpec, WorldSpecError, load_world_spec
 
 
@@ -17,16 +17,20 @@ def shipped_worlds() -> list[str]:
 
 
 def resolve_world(text: str | int) -> WorldSpec:
-    """'7' -> generated from seed 7 (family by seed); 'maze:7'; 'office_small' (config/worlds/); 'path/to.yaml'."""
+    """'7' -> generated from seed 7 (family by seed); 'maze:7'; 'large:7' or 'large:maze:7' (twice the side
+    lengths); 'office_small' (config/worlds/); 'path/to.yaml'."""
     text = str(text).strip()
-    if text.lstrip("-").isdigit():
-        return generate_world(int(text))
+    scale = 1.0
+    if text.startswith("large:"):
+        text, scale = text[len("large:"):], LARGE_SCALE
+    if text.isdigit():
+        return generate_world(int(text), scale=scale)
     family, sep, seed = text.partition(":")
-    if sep:
-        if family not in GENERATED_FAMILIES or not seed.lstrip("-").isdigit():
-            raise WorldSpecError(f"world {text!r}: expected FAMILY:SEED with FAMILY one of "
-                                 f"{', '.join(GENERATED_FAMILIES)} and an integer seed")
-        return generate_world(int(seed), family)
+    if sep or scale != 1.0:
+        if family not in GENERATED_FAMILIES or not seed.isdigit():
+            raise WorldSpecError(f"world {text!r}: expected SEED, FAMILY:SEED or large:SEED / large:FAMILY:SEED "
+                                 f"with FAMILY one of {', '.join(GENERATED_FAMILIES)} and a seed >= 0")
+        return generate_world(int(seed), family, scale)
     path = Path(text).expanduser()
     if path.suffix in (".yaml", ".yml"):
         return load_world_spec(path)
