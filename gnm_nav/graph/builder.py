@@ -19,12 +19,14 @@ from gnm_nav.graph.localization import Localizer, LocalizerConfig, bank_for_grap
 from gnm_nav.graph.store import TopoGraph
 
 MIN_EDGE_WEIGHT_S = 0.05  # a link between two views of one place still costs a little, so paths stay short
+LINK_DISTANCE = 4.5  # model steps: a session attaches or merges only where the model is this sure (as the
+# planner's odometry anchoring, odom_confirm_distance; see docs/decisions.md)
 
 
 class SessionLinker:
     """Matches a single frame against a fixed set of nodes with the model (descriptor top-K, then distances)."""
 
-    def __init__(self, engine, bank: NodeBank, graph: TopoGraph, link_distance: float = 3.0,
+    def __init__(self, engine, bank: NodeBank, graph: TopoGraph, link_distance: float = LINK_DISTANCE,
                  config: LocalizerConfig = LocalizerConfig()) -> None:
         card = engine.card
         self.card = card
@@ -32,7 +34,7 @@ class SessionLinker:
         self.localizer = Localizer(graph.g, bank, engine.evaluate, config, tuple(card.image_size), card.center_crop)
 
     @classmethod
-    def for_graph(cls, engine, graph: TopoGraph, link_distance: float = 3.0) -> "SessionLinker | None":
+    def for_graph(cls, engine, graph: TopoGraph, link_distance: float = LINK_DISTANCE) -> "SessionLinker | None":
         """A linker over the graph's current nodes, or None when there is nothing to link to."""
         if len(graph) == 0:
             return None

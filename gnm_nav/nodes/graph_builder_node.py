@@ -16,7 +16,7 @@ from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
 
 from gnm_nav.errors import GnmNavError
-from gnm_nav.graph.builder import GraphBuilder, SessionLinker
+from gnm_nav.graph.builder import LINK_DISTANCE, GraphBuilder, SessionLinker
 from gnm_nav.graph.render import graph_layout
 from gnm_nav.graph.ros_markers import graph_markers
 from gnm_nav.graph.store import GRAPH_FILE, TopoGraph
@@ -42,7 +42,7 @@ PARAMS = [
               read_only=True),
     ParamSpec("model_path", "gnm_sim.onnx", "GNM ONNX model linking sessions ('' = do not link)", read_only=True),
     ParamSpec("providers", "auto", "ONNX Runtime providers: auto | tensorrt | cuda | cpu", read_only=True),
-    ParamSpec("link_distance", 3.0, "model steps; attach/merge a session only to nodes predicted this close",
+    ParamSpec("link_distance", LINK_DISTANCE, "model steps; attach/merge a session only to nodes predicted this close",
               read_only=True),
     ParamSpec("autosave_period", 10.0, "s between saves while recording (0 = only on shutdown)", read_only=True),
     ParamSpec("map_frame_id", "map", "frame of gnm/graph_markers"),
