@@ -29,6 +29,17 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         os.close(dir_fd)
 
 
+def remove_orphan_temp_files(directory: str | Path) -> int:
+    """Delete the temporary files that writes interrupted by a kill left in `directory` (`.NAME.*.tmp`, as
+    atomic_write_bytes names them); returns how many. For a directory with one writer, called as it saves."""
+    removed = 0
+    for orphan in Path(directory).glob(".*.tmp"):
+        if orphan.is_file():
+            orphan.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

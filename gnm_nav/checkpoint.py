@@ -145,6 +145,22 @@ restricted_pickle.load = _restricted_load  # type: ignore[attr-defined]
 restricted_pickle.__doc__ = "pickle module for torch.load that resolves only allow-listed globals"
 
 
+def load_resume_state(path: str | Path, map_location: Any = None) -> dict[str, Any]:
+    """One of our own resume checkpoints (a trainer's work dir): loaded with torch's weights-only unpickler,
+    which rebuilds tensors, numbers, strings and containers and nothing that could run code. A planted or
+    foreign file is refused with one line, never executed."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path} is not a resume checkpoint of gnm-nav ({first}); delete it, or start over "
+                              "with --restart / without --resume") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not a resume checkpoint of gnm-nav (it holds a {type(state).__name__})")
+    return state
+
+
 @dataclass
 class Checkpoint:
     """A checkpoint read into plain tensors."""

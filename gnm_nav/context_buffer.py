@@ -6,11 +6,15 @@ stamp is nearest to `latest - k * spacing`.
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import numpy as np
 
 from gnm_nav.preprocessing import DEFAULT_IMAGE_SIZE, preprocess_frame, stack_frames
+
+
+FUTURE_TOLERANCE_S = 0.5  # a frame stamped further ahead of the receiver's clock is refused
 
 
 class ContextBuffer:
@@ -23,6 +27,7 @@ class ContextBuffer:
         self.image_size = image_size
         self.center_crop = center_crop
         self._frames: deque[tuple[float, np.ndarray]] = deque()
+        self.refusal: str | None = None  # why the last refused frame was refused
 
     @property
     def span_s(self) -> float:
@@ -48,13 +53,22 @@ class ContextBuffer:
     def reset(self) -> None:
         self._frames.clear()
 
-    def push(self, rgb: np.ndarray, stamp_s: float) -> bool:
-        """Add a camera frame. A duplicate/older stamp is ignored; a jump back in time (bag loop, sim reset) restarts."""
+    def push(self, rgb: np.ndarray, stamp_s: float, now_s: float | None = None) -> bool:
+        """Add a camera frame; False (and `refusal` says why) when it is not used. A duplicate/older stamp is
+        ignored; a jump back in time (bag loop, sim reset) restarts; a stamp more than FUTURE_TOLERANCE_S ahead
+        of the receiver's clock `now_s` is refused (taken, it would hold every later frame out of the context)."""
+        if not math.isfinite(stamp_s):
+            self.refusal = f"frame stamp {stamp_s} is not a time"
+            return False
+        if now_s is not None and stamp_s > now_s + FUTURE_TOLERANCE_S:
+            self.refusal = f"frame stamped {stamp_s - now_s:.1f} s in the future (clock not synchronised?)"
+            return False
         latest = self.latest_stamp
         if latest is not None:
             if stamp_s < latest - self.span_s - 1.0:
                 self.reset()
             elif stamp_s <= latest:
+                self.refusal = f"frame stamp went back {latest - stamp_s:.2f} s (out of order or a duplicate)"
                 return False
         self._frames.append((stamp_s, preprocess_frame(rgb, self.image_size, self.center_crop)))
         horizon = stamp_s - self.span_s - self.spacing_s

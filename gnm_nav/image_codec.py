@@ -24,6 +24,8 @@ _BAYER = {"rggb": cv2.COLOR_BayerBG2RGB, "bggr": cv2.COLOR_BayerRG2RGB,
           "gbrg": cv2.COLOR_BayerGR2RGB, "grbg": cv2.COLOR_BayerGB2RGB}
 
 SUPPORTED_ENCODINGS = tuple(sorted(_LAYOUTS))
+MAX_IMAGE_PIXELS = 1 << 25  # 33.5 megapixels: above any camera fed to the GNM, far below a decompression bomb
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
 def decode_raw(encoding: str, height: int, width: int, step: int, data: bytes | bytearray | memoryview | np.ndarray,
@@ -73,15 +75,52 @@ def _to_rgb(enc: str, img: np.ndarray) -> np.ndarray:
     raise ImageDecodeError(f"unsupported image encoding {enc!r}")  # unreachable for entries of _LAYOUTS
 
 
-def decode_compressed(fmt: str, data: bytes | bytearray | memoryview) -> np.ndarray:
-    """sensor_msgs/CompressedImage fields (format like 'jpeg' or 'rgb8; jpeg compressed bgr8') -> RGB."""
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) a PNG or JPEG header declares, read without decoding; None when the header says nothing."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if marker in _JPEG_SOF and i + 9 <= len(data):
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+        if marker == 0xDA or length < 2:  # image data starts without a frame header: nothing declared
+            return None
+        i += 2 + length
+    return None
+
+
+def decode_compressed(fmt: str, data: bytes | bytearray | memoryview,
+                      max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """sensor_msgs/CompressedImage fields (format like 'jpeg' or 'rgb8; jpeg compressed bgr8') -> RGB. The size
+    the header declares is checked before decoding: a decompression bomb is refused, never expanded."""
     lowered = fmt.lower()
     if "compresseddepth" in lowered:
         raise ImageDecodeError(f"compressed depth images are not camera images (format {fmt!r})")
-    buf = np.frombuffer(data, dtype=np.uint8)
-    if buf.size == 0:
+    raw = bytes(data)
+    if not raw:
         raise ImageDecodeError(f"empty compressed image (format {fmt!r})")
-    bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    size = declared_size(raw)
+    if size is not None and size[0] * size[1] > max_pixels:
+        raise ImageDecodeError(f"compressed image (format {fmt!r}) declares {size[0]}x{size[1]} pixels, more than "
+                               f"the {max_pixels} a camera frame may have: not decoded")
+    buf = np.frombuffer(raw, dtype=np.uint8)
+    try:
+        bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ImageDecodeError(f"compressed image (format {fmt!r}, {buf.size} bytes) cannot be decoded: "
+                               f"{str(exc).strip().splitlines()[-1]}") from None
     if bgr is None:
         raise ImageDecodeError(f"compressed image (format {fmt!r}, {buf.size} bytes) is not a decodable JPEG/PNG")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

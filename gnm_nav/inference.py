@@ -115,6 +115,20 @@ class GNMEngine:
         c, (w, h) = self.card.obs_channels, self.card.image_size
         self.obs_shape = (1, c, h, w)
         self.goal_shape = (3, h, w)
+        self._check_card_matches_model()
+
+    def _check_card_matches_model(self) -> None:
+        """The card must describe the file: a context size or image size that disagrees with the network's
+        inputs would feed it garbage (or fail on the first frame with an ONNX Runtime traceback)."""
+        for session, part in ((self._obs_session, "obs"), (self._goal_session, "goal")):
+            for arg in session.get_inputs():
+                expected = {"obs_img": self.obs_shape[1:], "goal_img": self.goal_shape}.get(arg.name)
+                found = tuple(arg.shape[1:])
+                if expected is not None and all(isinstance(d, int) for d in found) and found != expected:
+                    raise ModelFileError(
+                        f"{self.card.path_of(part)}: input {arg.name} is {list(found)} but the model card "
+                        f"({self.model_path.with_suffix('.json').name}) says {list(expected)} (context_size "
+                        f"{self.card.context_size}, image_size {list(self.card.image_size)}): card and model differ")
 
     def open_session(self, part: str):
         """A new ONNX Runtime session for a model part ("whole", "obs", "goal") with this engine's settings."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 # A private DDS domain for this test run, chosen before rclpy is imported anywhere.
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
@@ -32,4 +33,23 @@ def gnm_model_path(tmp_path_factory):
 
     path = tmp_path_factory.mktemp("gnm_model") / "gnm_random.onnx"
     export_gnm(random_init_gnm(seed=0), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def random_ldm(gnm_model_path, tmp_path_factory) -> Path:
+    """An untrained LDM head on the random GNM's encoder, with a threshold that allows every command."""
+    import torch
+
+    from gnm_nav.ldm.export import ActionGrid, export_head
+    from gnm_nav.ldm.model import LdmHead
+    from gnm_nav.model_card import load_model_card
+
+    torch.manual_seed(0)
+    card = load_model_card(gnm_model_path)
+    path = tmp_path_factory.mktemp("ldm") / "ldm_random.onnx"
+    export_head(LdmHead(card.obs_encoding_size, 8), path, {
+        "encoder_sha256": card.sha256["obs"], "encoder_model": gnm_model_path.name,
+        "encoding_dim": card.obs_encoding_size, "action_grid": ActionGrid(0.0, 0.3, 4, -1.0, 1.0, 5),
+        "threshold": 1e9, "quantile": 1.0})
     return path

@@ -66,11 +66,30 @@ def _corrupt(directory: Path, how: str) -> None:
     elif how == "weight":
         data["edges"][0]["weight"] = -1
         path.write_text(json.dumps(data))
+    elif how == "inf_weight":
+        path.write_text(json.dumps(data).replace('"weight": 1.0', '"weight": Infinity', 1))
+    elif how == "pose":
+        data["nodes"][1]["pose"] = ["a", "b", "c"]
+        path.write_text(json.dumps(data))
+    elif how == "nan_pose":
+        data["nodes"][1]["pose"] = [0.0, float("nan"), 0.0]
+        path.write_text(json.dumps(data))
+    elif how == "nan_stamp":
+        data["nodes"][1]["stamp"] = float("nan")
+        path.write_text(json.dumps(data))
+    elif how == "outside":
+        data["nodes"][1]["image"] = "../../etc/passwd"
+        path.write_text(json.dumps(data))
 
 
 @pytest.mark.parametrize("how, message", [("json", "not valid JSON"), ("version", "format_version 99"),
                                           ("image", "image of node 2 is missing"), ("empty", "empty"),
-                                          ("weight", "positive 'weight'")])
+                                          ("weight", "positive finite 'weight'"),
+                                          ("inf_weight", "positive finite 'weight', got inf"),
+                                          ("pose", r"'pose' must be \[x, y, yaw\] of finite numbers, got \['a'"),
+                                          ("nan_pose", "of finite numbers, got \\[0.0, nan"),
+                                          ("nan_stamp", "no finite numeric 'stamp'"),
+                                          ("outside", "lies outside the graph directory")])
 def test_bad_graph_directory_names_the_problem(tmp_path, how, message):
     small_graph().save(tmp_path)
     _corrupt(tmp_path, how)
@@ -114,6 +133,20 @@ def test_kill_during_save_never_leaves_an_unreadable_graph(tmp_path):
         graph = TopoGraph.load(directory)
         assert len(graph) >= saved
         graph.image(graph.nodes()[-1])  # the newest node's image is readable too
+
+
+def test_the_next_save_removes_what_killed_saves_left(tmp_path):
+    directory = tmp_path / "g"
+    graph = small_graph()
+    graph.save(directory)
+    orphans = [directory / ".graph.json.k3j9x.tmp", directory / "images" / ".000003.png.a8b2c.tmp"]
+    for orphan in orphans:
+        orphan.write_bytes(b"half a file")
+    keep = directory / "notes.tmp"  # not one of ours: left alone
+    keep.write_text("mine")
+    graph.save(directory)
+    assert not any(o.exists() for o in orphans) and keep.exists()
+    assert len(TopoGraph.load(directory)) == len(graph)
 
 
 def cli_graph(argv: list[str]) -> int:

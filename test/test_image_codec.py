@@ -105,3 +105,45 @@ def test_bad_compressed_images_are_rejected():
 def test_encode_round_trip():
     h, w, step, data = encode_rgb8(RGB)
     np.testing.assert_array_equal(decode_raw("rgb8", h, w, step, data), RGB)
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A small PNG file whose header declares width x height (its data are a few zero rows)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def _jpeg_declaring(width: int, height: int) -> bytes:
+    """A real JPEG whose frame header is rewritten to declare width x height."""
+    ok, buf = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))
+    data = bytearray(buf.tobytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+def test_a_decompression_bomb_is_refused_from_its_header():
+    from gnm_nav.image_codec import MAX_IMAGE_PIXELS, declared_size
+
+    assert declared_size(_png_declaring(640, 480)) == (640, 480)
+    assert declared_size(_jpeg_declaring(1920, 1080)) == (1920, 1080)
+    ok, real = cv2.imencode(".jpg", np.zeros((24, 32, 3), np.uint8))
+    assert declared_size(real.tobytes()) == (32, 24)
+    for bomb in (_png_declaring(1 << 16, 1 << 15), _jpeg_declaring(65535, 65535)):  # 2^31 and 4.3e9 pixels
+        with pytest.raises(ImageDecodeError, match="declares .* pixels, more than"):
+            decode_compressed("png", bomb)
+    with pytest.raises(ImageDecodeError, match="more than the 100"):
+        decode_compressed("jpeg", real.tobytes(), max_pixels=100)
+    assert MAX_IMAGE_PIXELS >= 4096 * 4096
+
+
+def test_a_header_opencv_rejects_is_an_image_error_not_a_crash():
+    broken = _png_declaring(0, 0)  # a zero-sized PNG makes cv2.imdecode raise cv2.error or return None
+    with pytest.raises(ImageDecodeError):
+        decode_compressed("png", broken)

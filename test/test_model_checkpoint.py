@@ -210,3 +210,30 @@ def test_torchscript_archive_is_refused(tmp_path):
     torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), tmp_path / "scripted.pt")
     with pytest.raises(CheckpointError, match="TorchScript archive"):
         read_checkpoint(tmp_path / "scripted.pt")
+
+
+def test_resume_checkpoints_load_weights_only(tmp_path):
+    """Both trainers resume through load_resume_state: a planted pickle in a work dir is refused, never run."""
+    import os
+
+    import torch
+
+    from gnm_nav.checkpoint import load_resume_state
+    from gnm_nav.errors import CheckpointError
+
+    class Planted:
+        def __reduce__(self):
+            return os.system, (f"touch {tmp_path / 'ran'}",)
+
+    torch.save({"stage": "density", "head": Planted()}, tmp_path / "planted.pt")
+    with pytest.raises(CheckpointError, match="planted.pt is not a resume checkpoint of gnm-nav"):
+        load_resume_state(tmp_path / "planted.pt")
+    assert not (tmp_path / "ran").exists()
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(CheckpointError, match="holds a list"):
+        load_resume_state(tmp_path / "list.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a zip")
+    with pytest.raises(CheckpointError, match="junk.pt is not a resume checkpoint"):
+        load_resume_state(tmp_path / "junk.pt")
+    torch.save({"epoch": 3, "model": {"w": torch.ones(2)}}, tmp_path / "ok.pt")
+    assert load_resume_state(tmp_path / "ok.pt")["epoch"] == 3

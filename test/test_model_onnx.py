@@ -216,3 +216,12 @@ def test_policy_bench_reports_both_variants(gnm_model_path):
     assert results["providers"] == "CPUExecutionProvider"
     for key in ("anchor_style_ms_p50", "anchor_style_ms_p99", "ours_ms_p50", "ours_ms_p99", "speedup_p50"):
         assert results[key] > 0
+
+
+def test_a_card_that_disagrees_with_its_model_is_refused_at_load(model_copy):
+    card = card_path_for(model_copy)
+    data = json.loads(card.read_text())
+    data["context_size"] = 3  # the network takes 5 + 1 frames
+    card.write_text(json.dumps(data))
+    with pytest.raises(ModelFileError, match="input obs_img is .* but the model card .* says .*card and model differ"):
+        GNMEngine(model_copy)

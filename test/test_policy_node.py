@@ -231,3 +231,74 @@ def test_missing_model_keeps_node_up_commanding_zero(ros, tmp_path):
     assert all((m.twist.linear.x, m.twist.angular.z) == (0.0, 0.0) for m in cmds)
     assert ros.wait_for(lambda: any("missing.onnx" in s.message for d in diags for s in d.status), timeout=5)
     assert node._policy is None
+
+
+def test_a_frame_from_the_future_cannot_freeze_the_context_and_old_frames_stop_the_robot(ros, gnm_model_path):
+    node = _node(ros, gnm_model_path)
+    cmds = ros.collect(TwistStamped, "cmd_vel_nav")
+    paths = ros.collect(Path, "gnm/waypoints")
+    camera, subgoal = ros.publisher(Image, "camera/image_raw"), ros.publisher(Image, "gnm/subgoal")
+    frames = _frames(8)
+    assert _drive(ros, camera, subgoal, frames, until=lambda: len(paths) >= 3)
+    camera.publish(rgb_to_msg(frames[1], time.time() + 2.2, "camera"))  # one frame stamped 2.2 s ahead
+    n = len(paths)
+    assert _drive(ros, camera, subgoal, frames, until=lambda: len(paths) >= n + 4)
+    # the context goes on taking the camera's frames (taken, the future one would have held them all out)
+    assert abs(node._frames.latest_stamp - time.time()) < 0.5
+    # frames stamped 2 s before the newest are not used: the camera goes stale and the robot stops (for 1.5 s,
+    # before their stamps pass the newest)
+    stop_at = time.monotonic() + 1.5
+    while time.monotonic() < stop_at:
+        subgoal.publish(rgb_to_msg(frames[0], time.time(), "camera"))
+        camera.publish(rgb_to_msg(frames[2], time.time() - 2.0, "camera"))
+        time.sleep(0.05)
+    latest = cmds[-1].twist
+    assert (latest.linear.x, latest.angular.z) == (0.0, 0.0)
+
+
+def test_a_slow_camera_frame_does_not_hold_up_the_stop(ros, gnm_model_path, monkeypatch):
+    """A frame that takes seconds to decode (a huge or hostile one) blocks only the camera's callback: the
+    watchdog still sees the camera go stale and commands zero."""
+    import gnm_nav.ros.images as images
+
+    decode = images.msg_to_rgb
+
+    def slow_for_odd_widths(msg):
+        if msg.width == 63:
+            time.sleep(3.0)
+        return decode(msg)
+
+    monkeypatch.setattr(images, "msg_to_rgb", slow_for_odd_widths)
+    _node(ros, gnm_model_path)
+    cmds = ros.collect(TwistStamped, "cmd_vel_nav")
+    camera, subgoal = ros.publisher(Image, "camera/image_raw"), ros.publisher(Image, "gnm/subgoal")
+    assert _drive(ros, camera, subgoal, _frames(8), until=lambda: bool(_moving(cmds)))
+    slow = np.zeros((48, 63, 3), np.uint8)
+    camera.publish(rgb_to_msg(slow, time.time(), "camera"))
+    blocked_at = time.monotonic()
+    deadline = blocked_at + 2.5
+    while time.monotonic() < deadline:  # the subgoal stays fresh; the camera is stuck in the slow decode
+        subgoal.publish(rgb_to_msg(_frames(1)[0], time.time(), "camera"))
+        time.sleep(0.05)
+    zeros = [m for m in cmds if (m.twist.linear.x, m.twist.angular.z) == (0.0, 0.0)]
+    assert zeros and cmds[-1].twist.linear.x == 0.0 and cmds[-1].twist.angular.z == 0.0
+
+
+def test_an_arrived_robot_is_idle_not_faulty(ros, gnm_model_path):
+    from std_msgs.msg import Bool
+
+    from gnm_nav.ros.qos import LATCHED
+
+    node = _node(ros, gnm_model_path)
+    cmds = ros.collect(TwistStamped, "cmd_vel_nav")
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    camera, subgoal = ros.publisher(Image, "camera/image_raw"), ros.publisher(Image, "gnm/subgoal")
+    reached = ros.probe.create_publisher(Bool, "gnm/goal_reached", LATCHED)
+    assert _drive(ros, camera, subgoal, _frames(8), until=lambda: bool(_moving(cmds)))
+    reached.publish(Bool(data=True))  # the planner declares the goal and sends no more subgoals
+    assert _drive(ros, camera, None, _frames(8), until=lambda: node._idle, timeout=10)
+    n = len(diagnostics)
+    assert _drive(ros, camera, None, _frames(8), until=lambda: len(diagnostics) > n + 1, timeout=5)  # camera on
+    status = diagnostics[-1].status[0]
+    assert status.level == b"\x00" and "goal reached" in status.message  # OK, not a stale-subgoal warning
+    assert (cmds[-1].twist.linear.x, cmds[-1].twist.angular.z) == (0.0, 0.0)

@@ -75,3 +75,15 @@ def test_context_readiness_duplicates_and_time_jumps():
     assert not buffer.push(_frame(99), 1.25)  # duplicate stamp ignored
     assert buffer.push(_frame(7), -10.0)  # jump back in time (bag loop): restart
     assert buffer.fill == 0.0 and not buffer.ready
+
+
+def test_a_frame_from_the_future_is_refused_and_cannot_freeze_the_context():
+    buffer = ContextBuffer(context_size=5, spacing_s=0.25)
+    for i in range(6):
+        assert buffer.push(_frame(i), i * 0.25, now_s=i * 0.25 + 0.05)
+    assert not buffer.push(_frame(50), 1.25 + 2.2, now_s=1.30)  # stamped 2.2 s ahead of the receiver's clock
+    assert "in the future" in buffer.refusal
+    assert buffer.push(_frame(6), 1.5, now_s=1.55)  # the next real frame still counts
+    assert _slot_values(buffer)[-1] == 6
+    assert not buffer.push(_frame(7), 1.4, now_s=1.6) and "went back" in buffer.refusal
+    assert not buffer.push(_frame(8), float("nan"), now_s=1.6) and "not a time" in buffer.refusal

@@ -140,3 +140,33 @@ def test_config_file_lists_every_parameter():
     config = yaml.safe_load((Path(__file__).resolve().parent.parent / "config" / "safety_filter.yaml").read_text())
     values = config["/**"]["ros__parameters"]
     assert {p.name: p.default for p in PARAMS} == values
+
+
+def test_absurd_commands_never_pass_and_every_output_is_within_the_grid():
+    f = make()
+    for v, w in [(1e308, 0.0), (3.5e38, 0.0), (0.3, -1e30), (-0.05, 1e6), (-1e300, 1e300), (0.61, 0.0)]:
+        d = f.on_command(v, w, 0.1)
+        assert d.state is SafetyState.MODIFIED, (v, w)  # not allowed: the nearest allowed candidate instead
+        assert all(math.isfinite(x) for x in d.output) and 0.0 <= d.output[0] <= 0.6 and abs(d.output[1]) <= 1.0
+        assert d.ldm == math.inf
+    assert f.on_command(-0.05, 0.5, 0.2).state is SafetyState.PASS  # a slow reverse within the turn limits passes
+    monitor = make(monitor=True)
+    assert monitor.on_command(5.0, -7.0, 0.1).output == approx((0.6, -1.0))  # monitor mode passes, bounded
+
+
+def test_a_nan_score_means_not_allowed():
+    f = SafetyFilter(lambda e, a: (np.full(len(a), np.nan), np.where(a[:, 0] > 0.45, np.nan, 1.0)), GRID, 2.0,
+                     FilterSettings())
+    f.set_observation(np.zeros((1, 1)), 0.0)
+    d = f.on_command(0.5, 0.0, 0.1)
+    assert d.state is SafetyState.MODIFIED and d.output[0] <= 0.4 + 1e-6
+
+
+def test_a_stopped_robot_stays_stopped():
+    f = make(offset=5.0)  # nothing is allowed: any motion would be held, then turned
+    for k in range(16):  # past fallback_timeout: a held robot would be turning by now
+        d = f.on_command(0.0, 0.0, 0.05 * k)
+        assert d.state is SafetyState.PASS and d.output == (0.0, 0.0)
+    assert f.on_command(0.3, 0.0, 0.8).state is SafetyState.FALLBACK  # motion asked for: the hold starts now
+    assert f.on_command(0.0, 0.0, 0.85).output == (0.0, 0.0)
+    assert f.on_command(0.3, 0.0, 0.95).state is SafetyState.FALLBACK  # the zero ended the hold: it starts afresh

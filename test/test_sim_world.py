@@ -65,6 +65,15 @@ def test_resolve_world_forms():
         resolve_world("nowhere")
     with pytest.raises(WorldSpecError, match="FAMILY:SEED"):
         resolve_world("castle:3")
+    with pytest.raises(WorldSpecError, match="unknown world '-1'"):  # a negative seed names no world
+        resolve_world("-1")
+
+
+def test_a_binary_world_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "world.yaml"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(WorldSpecError, match="not a text file"):
+        load_world_spec(path)
 
 
 def test_occupancy_and_map_of_hand_written_world():

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import math
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -112,11 +114,41 @@ def test_loss_decreases_and_training_resumes(tiny_data, tmp_path):
     resumed = train_gnm(GNM(), datasets, cache, config, tmp_path)
     assert [r.epoch for r in resumed] == [1, 2]
     assert {"turned_distance_spearman", "turned_waypoint_lateral_r"} <= set(resumed[1].metrics)
-    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)  # what we write, a weights-only load reads
     assert state["epoch"] == 2
     assert [g["lr"] for g in state["optimizer"]["param_groups"]] == pytest.approx([7e-4, 3.5e-4])  # this run's rates
     # a run's checkpoint is also a starting point for another (--init), like published weights
     assert load_gnm(tmp_path / "checkpoint.pt").state_dict().keys() == GNM().state_dict().keys()
+
+
+class _Planted:
+    """A pickle that runs a command when loaded by a plain torch.load(weights_only=False)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_resume_never_runs_a_planted_checkpoint_and_refuses_a_foreign_one(tiny_data, tmp_path):
+    from gnm_nav.errors import CheckpointError
+
+    datasets = read_dataset(tiny_data)
+    cache = build_frame_cache(datasets, tiny_data / ".cache")
+    config = TrainConfig(epochs=1, steps_per_epoch=1, batch_size=4, eval_samples=8)
+    marker = tmp_path / "ran"
+    torch.save({"epoch": 0, "model": _Planted(marker)}, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="not a resume checkpoint of gnm-nav"):
+        train_gnm(GNM(), datasets, cache, config, tmp_path)
+    assert not marker.exists()
+    # our own checkpoint of another network shape: one clear line, not a traceback from load_state_dict
+    small = GNM(obs_encoding_size=256, goal_encoding_size=256)
+    torch.save({"epoch": 1, "model": small.state_dict(), "optimizer": {}, "history": []}, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="written for another model or other settings"):
+        train_gnm(GNM(), datasets, cache, config, tmp_path)
 
 
 class _Scripted(torch.nn.Module):
@@ -273,3 +305,17 @@ def test_a_shifted_frame_looks_like_the_camera_turned(tmp_path):
     error = {shift: float((maker.images(np.array([[0]]), np.array([False]), np.array([shift]))[..., s:-s] - turned)
                           .abs().mean()) for shift in (s, 0, -s)}
     assert error[s] < 0.5 * error[0] and error[s] < 0.5 * error[-s], error
+
+
+def test_training_on_trajectories_too_short_is_one_clear_error(tmp_path, capsys):
+    from gnm_nav.cli import main as cli_main
+
+    pos, yaw = _arc(4, 0.2, 0.0)
+    frames = [np.zeros((48, 64, 3), np.uint8)] * 4
+    for k in range(3):
+        write_trajectory(tmp_path / "data" / "bot", f"t{k}", frames, pos, yaw)
+    write_splits(tmp_path / "data", "bot", ["t0", "t1"], ["t2"])
+    write_data_config(tmp_path / "data", {"bot": {"metric_waypoint_spacing": 0.2}})
+    rc = cli_main(["train", "gnm", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "m.onnx"),
+                   "--workdir", str(tmp_path / "run"), "--epochs", "1", "--steps-per-epoch", "1"])
+    assert rc == 2 and "nothing to train on" in capsys.readouterr().err

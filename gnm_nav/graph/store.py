@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any, Iterable
@@ -18,7 +19,7 @@ import networkx as nx
 import numpy as np
 from PIL import Image
 
-from gnm_nav.atomic import atomic_write_bytes, atomic_write_json
+from gnm_nav.atomic import atomic_write_bytes, atomic_write_json, remove_orphan_temp_files
 from gnm_nav.errors import GraphError
 
 FORMAT_VERSION = 1
@@ -105,6 +106,8 @@ class TopoGraph:
         """Write new images, then graph.json atomically; the graph then lives in `directory`."""
         out = Path(directory)
         (out / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
+        for folder in (out, out / IMAGES_DIR):  # what saves killed mid-write left behind
+            remove_orphan_temp_files(folder)
         for node in self.nodes():
             rel = self.g.nodes[node]["image"]
             target = out / rel
@@ -157,16 +160,20 @@ class TopoGraph:
             image = data.get("image")
             if not isinstance(image, str) or not image:
                 raise GraphError(f"{where}: node {node} has no 'image'")
-            if not isinstance(data.get("stamp"), (int, float)):
-                raise GraphError(f"{where}: node {node} has no numeric 'stamp'")
+            if self.root is not None and not (self.root / image).resolve().is_relative_to(self.root.resolve()):
+                raise GraphError(f"{where}: node {node} image {image!r} lies outside the graph directory")
+            stamp = data.get("stamp")
+            if isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
+                raise GraphError(f"{where}: node {node} has no finite numeric 'stamp' (got {stamp!r})")
             pose = data.get("pose")
-            if pose is not None and (not isinstance(pose, list) or len(pose) != 3):
-                raise GraphError(f"{where}: node {node} 'pose' must be [x, y, yaw], got {pose!r}")
+            if pose is not None and not (isinstance(pose, list) and len(pose) == 3 and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in pose)):
+                raise GraphError(f"{where}: node {node} 'pose' must be [x, y, yaw] of finite numbers, got {pose!r}")
             if node not in self._pending and self.root is not None and not (self.root / image).is_file():
                 raise GraphError(f"{where}: image of node {node} is missing: {self.root / image}")
         for u, v, data in self.g.edges(data=True):
             weight = data.get("weight")
-            if not isinstance(weight, (int, float)) or not weight > 0:
-                raise GraphError(f"{where}: edge {u}->{v} needs a positive 'weight', got {weight!r}")
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < math.inf:
+                raise GraphError(f"{where}: edge {u}->{v} needs a positive finite 'weight', got {weight!r}")
             if data.get("kind") not in EDGE_KINDS:
                 raise GraphError(f"{where}: edge {u}->{v} has kind {data.get('kind')!r}, expected one of {EDGE_KINDS}")

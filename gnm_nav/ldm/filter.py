@@ -15,8 +15,11 @@ Per command, at the latest camera frame's encoding:
 - STALE     the camera (or the command stream) is older than source_timeout: zero for
             stop_pub_timeout, then nothing (the Nav2 collision_monitor convention);
 - DISABLED  the filter is switched off: commands pass unchanged.
-NaN/Inf commands are dropped and counted. In monitor mode the decision is made and reported, but
-the command is published unchanged.
+NaN/Inf commands are dropped and counted. A zero command always passes (a stopped robot stays stopped). A
+command outside the candidate grid's box (the speeds the LDM was built for, plus slow reversing) is never
+scored (the network's float32 overflows into NaN there) and never passed: it is judged as not allowed. Every
+output lies within that box. In monitor mode the decision is made and reported, but the command is published
+unchanged (within the box).
 """
 from __future__ import annotations
 
@@ -86,6 +89,24 @@ class SafetyFilter:
         self._stale_since: float | None = None
         self._fallback_since: float | None = None
         self._turn_sign = 0.0  # the way round of the TURN in progress (0: none)
+        self._low = self.candidates.min(axis=0).astype(np.float64)
+        self._high = self.candidates.max(axis=0).astype(np.float64)
+
+    def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The box every output lies in: the candidate grid's, with slow reversing."""
+        low = self._low.copy()
+        low[0] = min(low[0], -self.settings.reverse_pass_speed)
+        return low, self._high
+
+    def _within(self, command: tuple[float, float]) -> bool:
+        low, high = self._bounds()
+        return bool(np.all(np.asarray(command) >= low) and np.all(np.asarray(command) <= high))
+
+    def _bounded(self, decision: Decision) -> Decision:
+        if decision.output is not None:
+            low, high = self._bounds()
+            decision.output = tuple(float(v) for v in np.clip(decision.output, low, high))  # type: ignore[assignment]
+        return decision
 
     @property
     def threshold(self) -> float:
@@ -115,10 +136,13 @@ class SafetyFilter:
         if self.camera_age(now) > self.settings.source_timeout:
             return self._record(self._stale(now, requested))
         self._stale_since = None
+        if requested == (0.0, 0.0):  # a stop always passes, and ends any hold
+            self._fallback_since, self._turn_sign = None, 0.0
+            return self._record(Decision(SafetyState.PASS, requested, requested, threshold=self.threshold))
         decision = self._decide(requested, now)
         if self.settings.monitor:
             decision.output = requested
-        return self._record(decision)
+        return self._record(self._bounded(decision))
 
     def on_tick(self, now: float) -> Decision | None:
         """Periodic check of the command stream: a decision when it has gone stale, else None."""
@@ -136,24 +160,30 @@ class SafetyFilter:
         output: tuple[float, float] | None = (0.0, 0.0) if publishing else None
         if self.settings.monitor:
             output = requested
-        return Decision(SafetyState.STALE, output, requested, threshold=self.threshold)
+        return self._bounded(Decision(SafetyState.STALE, output, requested, threshold=self.threshold))
 
     def _decide(self, requested: tuple[float, float], now: float) -> Decision:
         started = time.perf_counter()
         if self._grid_scores is None:
             self._grid_scores = self._scorer(self._embedding, self.candidates)
-        energy, ldm = self._scorer(self._embedding, np.array([requested], np.float32))
+        inside = self._within(requested)
+        if inside:
+            energy, ldm = self._scorer(self._embedding, np.array([requested], np.float32))
+        else:  # beyond what the model was built for: not allowed, and not scored (float32 overflows to NaN)
+            energy, ldm = np.array([math.nan]), np.array([math.inf])
+        ldm = np.where(np.isnan(ldm), math.inf, ldm)  # a NaN score means not allowed
         grid_g = self._grid_scores[1]
         threshold = self.threshold
         allowed = grid_g <= threshold - self.settings.margin
         decision = Decision(SafetyState.PASS, requested, requested, float(ldm[0]), float(energy[0]), threshold,
                             float(allowed.mean()))
-        if -self.settings.reverse_pass_speed <= requested[0] < 0:
+        if inside and -self.settings.reverse_pass_speed <= requested[0] < 0:
             self._fallback_since, self._turn_sign = None, 0.0
             decision.latency_ms = (time.perf_counter() - started) * 1e3
             return decision
         if ldm[0] > threshold and allowed.any():
-            delta = self.candidates[allowed] - np.array(requested, np.float32)
+            low, high = self._bounds()
+            delta = self.candidates[allowed] - np.clip(requested, low, high).astype(np.float32)
             dist = self.settings.weight_v * delta[:, 0] ** 2 + self.settings.weight_w * delta[:, 1] ** 2
             best = self.candidates[allowed][int(np.argmin(dist))]
             decision.state, decision.output = SafetyState.MODIFIED, (float(best[0]), float(best[1]))
@@ -176,7 +206,7 @@ class SafetyFilter:
                                           float(least[1]) * self.settings.fallback_scale)
         if turn_rate > 0 and held <= self.settings.fallback_timeout + 2 * math.pi / turn_rate:
             if not self._turn_sign:  # the command's way round; the least-G candidate's when it goes straight
-                w = requested[1] if abs(requested[1]) >= TURN_SIGN_MIN_W else float(least[1])
+                w = requested[1] if TURN_SIGN_MIN_W <= abs(requested[1]) else float(least[1])
                 self._turn_sign = -1.0 if w < 0 else 1.0
             return SafetyState.TURN, (0.0, self._turn_sign * turn_rate)
         return SafetyState.STOP, (0.0, 0.0)

@@ -187,7 +187,9 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if not ckpt_path.is_file():
             raise CheckpointError(f"--resume: no checkpoint at {ckpt_path}")
-        state = torch.load(ckpt_path, weights_only=False)
+        from gnm_nav.checkpoint import load_resume_state
+
+        state = load_resume_state(ckpt_path)
         if state.get("config") != config:
             raise CheckpointError(f"--resume: {ckpt_path} was made with other settings or data "
                                   f"({state.get('config')} != {config}); drop --resume to start over")

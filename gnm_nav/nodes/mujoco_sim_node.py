@@ -23,22 +23,26 @@ from gnm_nav.ros.lifecycle import spin_node
 from gnm_nav.ros.params import ParamSpec, declare_parameters
 from gnm_nav.ros.qos import RELIABLE, image_qos
 from gnm_nav.ros.time import sec_to_stamp
+from gnm_nav.sim.odometry_error import PRESETS as ODOMETRY_PRESETS
 
 PARAMS = [
     ParamSpec("world", "0", "world: a seed ('7'), FAMILY:SEED ('maze:3'), a shipped name (config/worlds) or a spec .yaml"),
     ParamSpec("robot", "turtlebot", "robot profile name (config/robots) or .yaml path: camera, limits, body radius"),
     ParamSpec("use_world_spawn", True, "spawn at the world's spawn pose; false: use spawn_pose"),
     ParamSpec("spawn_pose", [0.0, 0.0, 0.0], "spawn pose [x, y, yaw] in the world frame (m, rad)"),
-    ParamSpec("real_time_factor", 1.0, "sim seconds per wall second (>1 runs faster than real time; use_sim_time)"),
-    ParamSpec("physics_rate_hz", 20.0, "simulation and odometry rate in sim time"),
-    ParamSpec("camera_rate_hz", 0.0, "camera rate in sim time; 0 = the robot profile's rate"),
-    ParamSpec("image_width", 0, "rendered image width; 0 = the robot profile's"),
-    ParamSpec("image_height", 0, "rendered image height; 0 = the robot profile's"),
-    ParamSpec("image_qos", "reliable", "camera publisher QoS: reliable (also serves best-effort subscribers) or sensor_data"),
+    ParamSpec("real_time_factor", 1.0, "sim seconds per wall second (>1 runs faster than real time; use_sim_time)",
+              positive=True),
+    ParamSpec("physics_rate_hz", 20.0, "simulation and odometry rate in sim time", positive=True),
+    ParamSpec("camera_rate_hz", 0.0, "camera rate in sim time; 0 = the robot profile's rate", minimum=0.0),
+    ParamSpec("image_width", 0, "rendered image width; 0 = the robot profile's", minimum=0),
+    ParamSpec("image_height", 0, "rendered image height; 0 = the robot profile's", minimum=0),
+    ParamSpec("image_qos", "reliable", "camera publisher QoS: reliable (also serves best-effort subscribers) or sensor_data",
+              choices=("reliable", "sensor_data")),
     ParamSpec("enable_stamped_cmd_vel", True, "cmd_vel is geometry_msgs/TwistStamped (true) or Twist (false)"),
-    ParamSpec("cmd_vel_timeout_s", 0.5, "stop the robot when no cmd_vel arrived for this long (sim time)"),
+    ParamSpec("cmd_vel_timeout_s", 0.5, "stop the robot when no cmd_vel arrived for this long (sim time)",
+              positive=True),
     ParamSpec("odom_noise", "", "wheel-odometry error preset: none | typical | poor; '' = the robot profile's "
-              "(odom drifts, sim/ground_truth stays exact)"),
+              "(odom drifts, sim/ground_truth stays exact)", choices=("", *ODOMETRY_PRESETS)),
     ParamSpec("seed", 0, "seed of the odometry error (its systematic part is drawn once per run)"),
     ParamSpec("odom_frame", "odom", "frame_id of odom"),
     ParamSpec("map_frame", "map", "frame_id of sim/ground_truth"),
@@ -55,9 +59,6 @@ class MujocoSimNode(Node):
 
         p = declare_parameters(self, PARAMS)
         self.params = p
-        for key in ("real_time_factor", "physics_rate_hz"):
-            if not p[key] > 0:
-                raise GnmNavError(f"parameter {key} must be > 0, got {p[key]}")
         profile = load_profile(p["robot"])
         world = resolve_world(p["world"])
         size = (p["image_width"] or profile.camera_width, p["image_height"] or profile.camera_height)

@@ -27,18 +27,19 @@ from gnm_nav.ros.qos import LATCHED, RELIABLE
 
 PARAMS = [
     ParamSpec("graph_dir", "", "graph directory whose recorded odometry poses are replayed (required)", read_only=True),
-    ParamSpec("goal_node", -1, "node to drive to; -1 = the graph's last node", read_only=True),
-    ParamSpec("start_node", -1, "node the robot stands on at the start; -1 = the graph's first node", read_only=True),
+    ParamSpec("goal_node", -1, "node to drive to; -1 = the graph's last node", read_only=True, minimum=-1),
+    ParamSpec("start_node", -1, "node the robot stands on at the start; -1 = the graph's first node", read_only=True,
+              minimum=-1),
     ParamSpec("robot_profile", "locobot", "config/robots/<name>.yaml: speed and acceleration limits", read_only=True),
     ParamSpec("lookahead_m", ReplayConfig.lookahead_m, "m; steer at the first recorded point this far ahead",
-              read_only=True),
+              read_only=True, positive=True),
     ParamSpec("arrive_radius_m", ReplayConfig.arrive_radius_m, "m; the recording's end this near by odometry: arrived",
-              read_only=True),
-    ParamSpec("rate_hz", 10.0, "command rate", read_only=True),
-    ParamSpec("source_timeout", 0.5, "s; odometry older than this stops the robot"),
+              read_only=True, positive=True),
+    ParamSpec("rate_hz", 10.0, "command rate", read_only=True, positive=True),
+    ParamSpec("source_timeout", 0.5, "s; odometry older than this stops the robot", positive=True),
     ParamSpec("enable_stamped_cmd_vel", True, "TwistStamped (true) or Twist (false)", read_only=True),
     ParamSpec("base_frame_id", "base_link", "frame of gnm/subgoal_pose"),
-    ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages", read_only=True),
+    ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages", read_only=True, positive=True),
 ]
 
 
@@ -49,9 +50,6 @@ class OdometryReplayNode(Node):
         from gnm_nav.robot_profile import load_robot_profile
 
         self.p = declare_parameters(self, PARAMS)
-        for key in ("rate_hz", "source_timeout", "diagnostics_period"):
-            if not (math.isfinite(self.p[key]) and self.p[key] > 0):
-                raise GnmNavError(f"parameter {key} must be > 0, got {self.p[key]}")
         if not self.p["graph_dir"]:
             raise GnmNavError("parameter graph_dir is empty: set the graph to replay")
         graph = TopoGraph.load(self.p["graph_dir"])
@@ -108,6 +106,10 @@ class OdometryReplayNode(Node):
         self.carrot_pub.publish(carrot)
         v, w = self.controller.command(step.carrot, now)
         self.cmd.publish(v, w)
+
+    def before_exit(self) -> None:
+        """The last command before the process exits is a zero."""
+        self.cmd.publish_final_zero()
 
     def _publish_diagnostics(self) -> None:
         fresh = self._odom is not None and self._now() - self._odom[0] <= self.p["source_timeout"]

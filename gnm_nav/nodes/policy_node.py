@@ -11,7 +11,9 @@ backup_max_tries at one place it stops until moved).
 """
 from __future__ import annotations
 
+import threading
 import time
+from typing import Any, Callable
 from collections import deque
 
 import numpy as np
@@ -36,53 +38,59 @@ from gnm_nav.ros.images import CameraSubscriber, msg_to_rgb
 from gnm_nav.ros.lifecycle import ConfigurableNode, schedule_autostart, spin_node
 from gnm_nav.ros.odometry import pose_2d
 from gnm_nav.ros.params import ParamSpec, declare_parameters
-from gnm_nav.ros.qos import RELIABLE, image_qos
+from gnm_nav.ros.qos import LATCHED, RELIABLE, image_qos
 
 PARAMS = [
     ParamSpec("autostart", True, "configure and activate on start-up"),
     ParamSpec("model_path", "gnm_sim.onnx", "GNM ONNX file (a path, or a name under the package models/)"),
-    ParamSpec("providers", "auto", "ONNX Runtime providers: auto | tensorrt | cuda | cpu"),
+    ParamSpec("providers", "auto", "ONNX Runtime providers: auto | tensorrt | cuda | cpu",
+              choices=("auto", "tensorrt", "cuda", "cpu")),
     ParamSpec("robot_profile", "locobot", "robot profile (config/robots/<name>.yaml) giving default limits"),
-    ParamSpec("max_v", 0.0, "max forward speed, m/s (0 = from robot_profile)"),
-    ParamSpec("max_w", 0.0, "max turn rate, rad/s (0 = from robot_profile)"),
-    ParamSpec("max_acc_v", 0.0, "max linear acceleration, m/s^2 (0 = from robot_profile)"),
-    ParamSpec("max_acc_w", 0.0, "max angular acceleration, rad/s^2 (0 = from robot_profile)"),
+    ParamSpec("max_v", 0.0, "max forward speed, m/s (0 = from robot_profile)", minimum=0.0),
+    ParamSpec("max_w", 0.0, "max turn rate, rad/s (0 = from robot_profile)", minimum=0.0),
+    ParamSpec("max_acc_v", 0.0, "max linear acceleration, m/s^2 (0 = from robot_profile)", minimum=0.0),
+    ParamSpec("max_acc_w", 0.0, "max angular acceleration, rad/s^2 (0 = from robot_profile)", minimum=0.0),
     ParamSpec("image_topic", "camera/image_raw", "camera topic (sensor_msgs/Image)"),
-    ParamSpec("image_transport", "raw", "raw | compressed (subscribes <image_topic>/compressed)"),
-    ParamSpec("image_qos", "sensor_data", "camera QoS: sensor_data (best effort) | reliable"),
+    ParamSpec("image_transport", "raw", "raw | compressed (subscribes <image_topic>/compressed)",
+              choices=("raw", "compressed")),
+    ParamSpec("image_qos", "sensor_data", "camera QoS: sensor_data (best effort) | reliable",
+              choices=("sensor_data", "reliable")),
     ParamSpec("subgoal_topic", "gnm/subgoal", "subgoal image topic (from the topological planner)"),
     ParamSpec("cmd_vel_topic", "cmd_vel_nav", "output velocity topic (into the safety filter)"),
     ParamSpec("enable_stamped_cmd_vel", True, "publish TwistStamped (true) or Twist (false)"),
     ParamSpec("base_frame_id", "base_link", "frame of the waypoints and commands"),
-    ParamSpec("controller", "smooth", "waypoint controller: smooth (acceleration-limited) | gnm (public formula)"),
-    ParamSpec("waypoint_index", 2, "which predicted waypoint (0-based) the controller tracks"),
+    ParamSpec("controller", "smooth", "waypoint controller: smooth (acceleration-limited) | gnm (public formula)",
+              choices=("smooth", "gnm")),
+    ParamSpec("waypoint_index", 2, "which predicted waypoint (0-based) the controller tracks", minimum=0),
     ParamSpec("subgoal_pose_topic", "gnm/subgoal_pose",
               "geometry_msgs/PoseStamped in the base frame: where to steer, from odometry (from the planner)"),
     ParamSpec("odometry_steering", 0.8, "share (0..1) of the heading taken toward subgoal_pose "
-                                        "while it is fresh; 0 = the model alone steers"),
-    ParamSpec("max_rate_hz", 10.0, "at most this many model steps per second"),
-    ParamSpec("source_timeout", 1.0, "s; a camera or subgoal older than this stops the robot"),
-    ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages"),
+                                        "while it is fresh; 0 = the model alone steers", minimum=0.0, maximum=1.0),
+    ParamSpec("max_rate_hz", 10.0, "at most this many model steps per second", positive=True),
+    ParamSpec("source_timeout", 1.0, "s; a camera or subgoal older than this stops the robot", positive=True),
+    ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages", positive=True),
     ParamSpec("lost_topic", "gnm/localization_lost", "std_msgs/Bool from the planner: no node matches the view"),
     ParamSpec("recovery_sweep", True, "while lost (and no subgoal), turn on the spot to look for the graph"),
-    ParamSpec("recovery_after_s", SweepConfig.after_s, "s lost before the sweep starts"),
-    ParamSpec("recovery_turn_rate", SweepConfig.turn_rate, "rad/s of the sweep (capped at max_w)"),
-    ParamSpec("recovery_amplitude", SweepConfig.amplitude_rad, "rad of the first swing to each side"),
-    ParamSpec("recovery_sweeps", SweepConfig.sweeps, "swings to each side, each one amplitude wider; then stop"),
+    ParamSpec("recovery_after_s", SweepConfig.after_s, "s lost before the sweep starts", minimum=0.0),
+    ParamSpec("recovery_turn_rate", SweepConfig.turn_rate, "rad/s of the sweep (capped at max_w)", positive=True),
+    ParamSpec("recovery_amplitude", SweepConfig.amplitude_rad, "rad of the first swing to each side", positive=True),
+    ParamSpec("recovery_sweeps", SweepConfig.sweeps, "swings to each side, each one amplitude wider; then stop",
+              minimum=0),
     ParamSpec("stall_backup", True, "when the base is told to go forward and the odometry stands still, back up"),
     ParamSpec("odom_topic", "odom", "nav_msgs/Odometry of the robot (for stall_backup)"),
     ParamSpec("base_cmd_vel_topic", "cmd_vel", "the command the base receives (after the safety filter), "
                                                "for stall_backup"),
-    ParamSpec("backup_stall_s", BackUpConfig.stall_s, "s over which a stall is judged"),
+    ParamSpec("backup_stall_s", BackUpConfig.stall_s, "s over which a stall is judged", positive=True),
     ParamSpec("backup_stall_ratio", BackUpConfig.stall_ratio, "moving less than this share of the distance commanded "
-                                                             "over backup_stall_s is a stall"),
-    ParamSpec("backup_distance_m", BackUpConfig.distance_m, "m to back up (by odometry)"),
-    ParamSpec("backup_speed", BackUpConfig.speed, "m/s while backing up (capped at max_v)"),
-    ParamSpec("backup_timeout_s", BackUpConfig.timeout_s, "s; back up at most this long"),
+                                                             "over backup_stall_s is a stall",
+              minimum=0.0, maximum=1.0),
+    ParamSpec("backup_distance_m", BackUpConfig.distance_m, "m to back up (by odometry)", positive=True),
+    ParamSpec("backup_speed", BackUpConfig.speed, "m/s while backing up (capped at max_v)", positive=True),
+    ParamSpec("backup_timeout_s", BackUpConfig.timeout_s, "s; back up at most this long", positive=True),
     ParamSpec("backup_max_tries", BackUpConfig.max_tries, "back-ups at one place; stalling there again stops the "
-                                                         "robot until it is moved"),
+                                                         "robot until it is moved", minimum=1),
     ParamSpec("bump_margin_m", BackUpConfig.bump_margin_m, "m beyond the body radius that headings keep from where "
-                                                           "the robot stalled, until it is past"),
+                                                           "the robot stalled, until it is past", minimum=0.0),
 ]
 
 
@@ -97,7 +105,11 @@ class PolicyNode(ConfigurableNode):
         self._cmd = CmdVelPublisher(self, self.p["cmd_vel_topic"], self.p["enable_stamped_cmd_vel"], self.p["base_frame_id"])
         self._waypoints_pub = self.create_publisher(Path, "gnm/waypoints", RELIABLE)
         self._diag = DiagnosticsPublisher(self, "policy")
+        # Camera frames are decoded in their own callback group, so a slow decode never holds up the watchdog;
+        # every callback that touches the node's state runs under one lock, taken after decoding.
         self._group = MutuallyExclusiveCallbackGroup()
+        self._camera_group = MutuallyExclusiveCallbackGroup()
+        self._lock = threading.Lock()
         self._policy: GNMPolicy | None = None
         self._frames: ContextBuffer | None = None
         self._camera: CameraSubscriber | None = None
@@ -112,16 +124,24 @@ class PolicyNode(ConfigurableNode):
         self._latencies_ms: deque[float] = deque(maxlen=200)
         self._subgoal_errors = 0
         self._lost_time: float | None = None  # when the planner last said the robot is lost
+        self._goal_reached = False  # the planner says the goal is reached: no subgoal is expected
+        self._idle = False
         self._lost_sub = None
+        self._reached_sub = None
         self._subgoal_pose_sub = None
         self._subgoal_offset: tuple[float, np.ndarray] | None = None  # (receive time, [x, y] base frame)
         self._sweep: HeadingSweep | None = None
         self._backup: StallBackUp | None = None
         self._backup_subs: list = []
-        self.create_timer(0.1, self._watchdog, callback_group=self._group)
+        self.create_timer(0.1, self._serial(self._watchdog), callback_group=self._group)
         self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics)
         if self.p["autostart"]:
             schedule_autostart(self)
+
+    def before_exit(self) -> None:
+        """The last command before the process exits is a zero (the base must still keep its own cmd_vel
+        timeout: a node killed outright sends nothing)."""
+        self._cmd.publish_final_zero()
 
     # lifecycle -------------------------------------------------------------------------------
     def _configure(self) -> None:
@@ -139,14 +159,17 @@ class PolicyNode(ConfigurableNode):
                                      stale_after_s=p["source_timeout"])
         self._policy = GNMPolicy(engine, controller, limits.max_v, p["waypoint_index"], p["odometry_steering"])
         self._frames = ContextBuffer(card.context_size, card.context_spacing_s, tuple(card.image_size), card.center_crop)
-        self._camera = CameraSubscriber(self, p["image_topic"], p["image_transport"], p["image_qos"], self._on_image,
-                                        callback_group=self._group)
-        self._subgoal_sub = self.create_subscription(Image, p["subgoal_topic"], self._on_subgoal, image_qos("reliable"),
-                                                     callback_group=self._group)
-        self._lost_sub = self.create_subscription(Bool, p["lost_topic"], self._on_lost, RELIABLE,
+        self._camera = CameraSubscriber(self, p["image_topic"], p["image_transport"], p["image_qos"],
+                                        self._serial(self._on_image), callback_group=self._camera_group)
+        self._subgoal_sub = self.create_subscription(Image, p["subgoal_topic"], self._serial(self._on_subgoal),
+                                                     image_qos("reliable"), callback_group=self._group)
+        self._lost_sub = self.create_subscription(Bool, p["lost_topic"], self._serial(self._on_lost), RELIABLE,
                                                   callback_group=self._group)
-        self._subgoal_pose_sub = self.create_subscription(PoseStamped, p["subgoal_pose_topic"], self._on_subgoal_pose,
-                                                          RELIABLE, callback_group=self._group)
+        self._reached_sub = self.create_subscription(Bool, "gnm/goal_reached", self._serial(self._on_goal_reached),
+                                                     LATCHED, callback_group=self._group)
+        self._subgoal_pose_sub = self.create_subscription(PoseStamped, p["subgoal_pose_topic"],
+                                                          self._serial(self._on_subgoal_pose), RELIABLE,
+                                                          callback_group=self._group)
         self._sweep = HeadingSweep(SweepConfig(p["recovery_after_s"], min(p["recovery_turn_rate"], limits.max_w),
                                                p["recovery_amplitude"], p["recovery_sweeps"])) \
             if p["recovery_sweep"] else None
@@ -157,8 +180,10 @@ class PolicyNode(ConfigurableNode):
                 timeout_s=p["backup_timeout_s"], body_radius_m=profile.body_radius_m,
                 bump_margin_m=p["bump_margin_m"], max_tries=p["backup_max_tries"]))
             self._backup_subs = [
-                self.create_subscription(Odometry, p["odom_topic"], self._on_odom, RELIABLE, callback_group=self._group),
-                subscribe_cmd_vel(self, p["base_cmd_vel_topic"], p["enable_stamped_cmd_vel"], self._on_base_command,
+                self.create_subscription(Odometry, p["odom_topic"], self._serial(self._on_odom), RELIABLE,
+                                         callback_group=self._group),
+                subscribe_cmd_vel(self, p["base_cmd_vel_topic"], p["enable_stamped_cmd_vel"],
+                                  self._serial(self._on_base_command),
                                   callback_group=self._group)]
         self.get_logger().info(
             f"model {engine.model_path} on {engine.providers}; context {card.context_size}+1 frames every "
@@ -178,11 +203,11 @@ class PolicyNode(ConfigurableNode):
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         if self._camera is not None:
             self._camera.destroy()
-        for sub in (self._subgoal_sub, self._lost_sub, self._subgoal_pose_sub, *self._backup_subs):
+        for sub in (self._subgoal_sub, self._lost_sub, self._reached_sub, self._subgoal_pose_sub, *self._backup_subs):
             if sub is not None:
                 self.destroy_subscription(sub)
         self._policy = self._frames = self._camera = self._subgoal_sub = self._lost_sub = self._sweep = None
-        self._subgoal_pose_sub, self._subgoal_offset = None, None
+        self._subgoal_pose_sub, self._subgoal_offset, self._reached_sub = None, None, None
         self._backup, self._backup_subs = None, []
         self._reason = "not configured"
         return TransitionCallbackReturn.SUCCESS
@@ -190,6 +215,12 @@ class PolicyNode(ConfigurableNode):
     # inputs ----------------------------------------------------------------------------------
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
+
+    def _serial(self, callback: Callable[..., None]) -> Callable[..., None]:
+        def locked(*args: Any) -> None:
+            with self._lock:
+                callback(*args)
+        return locked
 
     def _on_subgoal(self, msg: Image) -> None:
         try:
@@ -223,12 +254,18 @@ class PolicyNode(ConfigurableNode):
     def _on_base_command(self, v: float, w: float, stamp: float | None) -> None:
         self._backup.on_base_command(v)
 
+    def _on_goal_reached(self, msg: Bool) -> None:
+        self._goal_reached = bool(msg.data)
+
     def _on_lost(self, msg: Bool) -> None:
         self._lost_time = self._now() if msg.data else None
 
     def _on_image(self, rgb: np.ndarray, stamp: float) -> None:
-        self._camera_time = self._now()
-        self._frames.push(rgb, stamp)
+        now = self._now()
+        if not self._frames.push(rgb, stamp, now):
+            self.get_logger().warning(f"camera frame not used: {self._frames.refusal}", throttle_duration_sec=5.0)
+            return  # the camera counts as fresh only while its frames are used (else it goes stale: zero)
+        self._camera_time = now
         if not self._active:
             return
         wall = time.monotonic()
@@ -259,6 +296,9 @@ class PolicyNode(ConfigurableNode):
         now = self._now()
         subgoal_missing = blocker.startswith(("no subgoal", "subgoal is stale"))
         lost = (subgoal_missing and self._lost_time is not None and now - self._lost_time <= self.p["source_timeout"])
+        if subgoal_missing and self._goal_reached:  # arrived: idle until a new goal, not a fault
+            self._stop("goal reached: waiting for a new goal", idle=True)
+            return
         w = self._sweep.command(lost, now) if self._sweep is not None else None
         if w is None:
             self._stop(blocker)
@@ -271,10 +311,12 @@ class PolicyNode(ConfigurableNode):
             self.get_logger().warning(reason)
         self._reason = reason
 
-    def _stop(self, reason: str) -> None:
-        if self._acting or reason != self._reason:
+    def _stop(self, reason: str, idle: bool = False) -> None:
+        if idle and reason != self._reason:
+            self.get_logger().info(reason)
+        elif not idle and (self._acting or reason != self._reason):
             self.get_logger().warning(f"commanding zero: {reason}", throttle_duration_sec=5.0)
-        self._acting = False
+        self._acting, self._idle = False, idle
         self._reason = reason
         self._policy.controller.reset()
         self._cmd.publish_zero()
@@ -298,7 +340,7 @@ class PolicyNode(ConfigurableNode):
         self._cmd.publish(out.v, out.w)
         self._latencies_ms.append((time.perf_counter() - t0) * 1e3)
         self._publish_path(out.waypoints_m)
-        self._acting = True
+        self._acting, self._idle = True, False
         self._reason = f"driving: distance to subgoal {out.distance:.1f}"
 
     def _backing_up(self) -> bool:
@@ -360,7 +402,7 @@ class PolicyNode(ConfigurableNode):
             "subgoal_decode_errors": self._subgoal_errors,
             "stall_backups": self._backup.backups if self._backup else 0,
         }
-        level = "OK" if self._acting else ("ERROR" if self._policy is None else "WARN")
+        level = "OK" if self._acting or self._idle else ("ERROR" if self._policy is None else "WARN")
         self._diag.publish(level, self._reason, values)
 
 

@@ -25,7 +25,7 @@ from gnm_nav.ros.cmd_vel import CmdVelPublisher, subscribe_cmd_vel
 from gnm_nav.ros.diagnostics import DiagnosticsPublisher
 from gnm_nav.ros.images import CameraSubscriber
 from gnm_nav.ros.lifecycle import ConfigurableNode, schedule_autostart, spin_node
-from gnm_nav.ros.params import ParamSpec, declare_parameters
+from gnm_nav.ros.params import ParamSpec, declare_parameters, parameters_problem
 from gnm_nav.ros.qos import LATCHED
 
 MODES = ("filter", "monitor")
@@ -34,43 +34,49 @@ PARAMS = [
     ParamSpec("model_path", "ldm_sim.onnx", "LDM head ONNX (card NAME.json beside it), a path or a name under models/"),
     ParamSpec("encoder_model_path", "gnm_sim.onnx",
               "GNM ONNX whose observation encoder the LDM was trained on (checked against the LDM card)"),
-    ParamSpec("providers", "auto", "ONNX Runtime providers for the encoder: auto | tensorrt | cuda | cpu"),
+    ParamSpec("providers", "auto", "ONNX Runtime providers for the encoder: auto | tensorrt | cuda | cpu",
+              choices=("auto", "tensorrt", "cuda", "cpu")),
     ParamSpec("enabled", True, "runtime toggle; when false commands pass unchanged (state DISABLED)"),
-    ParamSpec("mode", "filter", "filter: publish the filtered command | monitor: decide and report, pass unchanged"),
+    ParamSpec("mode", "filter", "filter: publish the filtered command | monitor: decide and report, pass unchanged",
+              choices=MODES),
     ParamSpec("threshold_offset", 0.0, "nats added to the card's calibrated threshold (raise = more permissive)"),
-    ParamSpec("margin", 0.0, "nats of headroom a replacement candidate needs below the threshold"),
+    ParamSpec("margin", 0.0, "nats of headroom a replacement candidate needs below the threshold", minimum=0.0),
     ParamSpec("use_card_grid", True, "use the model card's candidate grid (else candidate_v/w_range, candidate_counts)"),
     ParamSpec("candidate_v_range", [0.0, 0.5], "m/s [min, max] of the candidate grid when use_card_grid is false"),
     ParamSpec("candidate_w_range", [-1.0, 1.0], "rad/s [min, max] of the candidate grid when use_card_grid is false"),
-    ParamSpec("candidate_counts", [11, 11], "[n_v, n_w] candidate grid size when use_card_grid is false"),
-    ParamSpec("weight_v", 1.0, "weight of dv^2 in the distance to the nearest allowed candidate"),
-    ParamSpec("weight_w", 0.25, "weight of dw^2 in the distance to the nearest allowed candidate"),
-    ParamSpec("fallback_scale", 0.5, "scale of the least-G candidate when no candidate is allowed"),
-    ParamSpec("fallback_timeout", 1.0, "s of FALLBACK before TURN (or STOP) while no candidate is allowed"),
+    ParamSpec("candidate_counts", [11, 11], "[n_v, n_w] candidate grid size when use_card_grid is false", minimum=1),
+    ParamSpec("weight_v", 1.0, "weight of dv^2 in the distance to the nearest allowed candidate", minimum=0.0),
+    ParamSpec("weight_w", 0.25, "weight of dw^2 in the distance to the nearest allowed candidate", minimum=0.0),
+    ParamSpec("fallback_scale", 0.5, "scale of the least-G candidate when no candidate is allowed",
+              minimum=0.0, maximum=1.0),
+    ParamSpec("fallback_timeout", 1.0, "s of FALLBACK before TURN (or STOP) while no candidate is allowed",
+              minimum=0.0),
     ParamSpec("stop_turn_rate", FilterSettings.stop_turn_rate,
               "rad/s of turning on the spot (TURN, one full turn at most) after FALLBACK, before STOP; "
-              "0 = straight to STOP (long or car-like bodies)"),
+              "0 = straight to STOP (long or car-like bodies)", minimum=0.0),
     ParamSpec("reverse_pass_speed", FilterSettings.reverse_pass_speed,
-              "m/s; reversing no faster than this passes (the camera does not see behind; 0 = judge it too)"),
-    ParamSpec("source_timeout", 2.0, "s; a camera or command stream older than this stops the robot (STALE)"),
-    ParamSpec("stop_pub_timeout", 1.0, "s of zero commands published when stale, then quiet"),
+              "m/s; reversing no faster than this passes (the camera does not see behind; 0 = judge it too)",
+              minimum=0.0),
+    ParamSpec("source_timeout", 2.0, "s; a camera or command stream older than this stops the robot (STALE)",
+              positive=True),
+    ParamSpec("stop_pub_timeout", 1.0, "s of zero commands published when stale, then quiet", minimum=0.0),
     ParamSpec("input_topic", "cmd_vel_nav", "incoming commands (from the controller or teleop)"),
     ParamSpec("output_topic", "cmd_vel", "filtered commands (to the robot base)"),
     ParamSpec("enable_stamped_cmd_vel", True, "TwistStamped (true) or Twist (false) on input and output"),
     ParamSpec("base_frame_id", "base_link", "frame_id of published TwistStamped commands"),
     ParamSpec("image_topic", "camera/image_raw", "camera topic (sensor_msgs/Image)"),
-    ParamSpec("image_transport", "raw", "raw | compressed (subscribes <image_topic>/compressed)"),
-    ParamSpec("image_qos", "sensor_data", "camera QoS: sensor_data (best effort) | reliable"),
-    ParamSpec("tick_period", 0.05, "s between checks of the command stream for staleness"),
-    ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages"),
+    ParamSpec("image_transport", "raw", "raw | compressed (subscribes <image_topic>/compressed)",
+              choices=("raw", "compressed")),
+    ParamSpec("image_qos", "sensor_data", "camera QoS: sensor_data (best effort) | reliable",
+              choices=("sensor_data", "reliable")),
+    ParamSpec("tick_period", 0.05, "s between checks of the command stream for staleness", positive=True),
+    ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages", positive=True),
 ]
 RUNTIME = {"enabled", "mode", "threshold_offset", "margin", "weight_v", "weight_w", "fallback_scale",
            "fallback_timeout", "stop_turn_rate", "reverse_pass_speed", "source_timeout", "stop_pub_timeout"}
 
 
 def settings_from(p: dict) -> FilterSettings:
-    if p["mode"] not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {p['mode']!r}")
     return FilterSettings(threshold_offset=float(p["threshold_offset"]), margin=float(p["margin"]),
                           weight_v=float(p["weight_v"]), weight_w=float(p["weight_w"]),
                           fallback_scale=float(p["fallback_scale"]), fallback_timeout=float(p["fallback_timeout"]),
@@ -83,7 +89,6 @@ class SafetyFilterNode(ConfigurableNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("ldm_safety_filter_node", **kwargs)
         self.p = declare_parameters(self, PARAMS)
-        settings_from(self.p)  # reject a bad mode at start-up, before anything runs
         self._lock = threading.Lock()
         self._camera_group = MutuallyExclusiveCallbackGroup()
         self._out = CmdVelPublisher(self, self.p["output_topic"], self.p["enable_stamped_cmd_vel"],
@@ -106,6 +111,11 @@ class SafetyFilterNode(ConfigurableNode):
         self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics)
         if self.p["autostart"]:
             schedule_autostart(self)
+
+    def before_exit(self) -> None:
+        """The last command before the process exits is a zero (the base must still keep its own cmd_vel
+        timeout: a node killed outright sends nothing)."""
+        self._out.publish_final_zero()
 
     # lifecycle -------------------------------------------------------------------------------
     def _configure(self) -> None:
@@ -153,16 +163,16 @@ class SafetyFilterNode(ConfigurableNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _on_set_parameters(self, params) -> SetParametersResult:
+        problem = parameters_problem(PARAMS, params)
+        if problem is not None:
+            return SetParametersResult(successful=False, reason=problem)
         updated = dict(self.p)
         for param in params:
             if param.name in self.p and param.name not in RUNTIME and param.value != self.p[param.name]:
                 return SetParametersResult(successful=False,
                                            reason=f"{param.name} is read at configure; reconfigure the node to change it")
             updated[param.name] = param.value
-        try:
-            settings = settings_from(updated)
-        except ValueError as exc:
-            return SetParametersResult(successful=False, reason=str(exc))
+        settings = settings_from(updated)
         self.p = updated
         with self._lock:
             if self._filter is not None:
@@ -175,7 +185,12 @@ class SafetyFilterNode(ConfigurableNode):
 
     def _on_image(self, rgb: np.ndarray, stamp: float) -> None:
         """Encode each camera frame once; commands reuse the cached encoding."""
-        if self._frames is None or not self._frames.push(rgb, stamp) or not self._frames.ready:
+        if self._frames is None:
+            return
+        if not self._frames.push(rgb, stamp, self._now()):
+            self.get_logger().warning(f"camera frame not used: {self._frames.refusal}", throttle_duration_sec=5.0)
+            return  # an unused frame does not refresh the observation: the camera goes stale (STALE: zero)
+        if not self._frames.ready:
             return
         started = time.perf_counter()  # a cost, so wall time: the node's clock may be the simulator's
         try:

@@ -1,13 +1,16 @@
 """Process entry points for nodes, and lifecycle autostart (configure + activate on our own, as Nav2's autostart)."""
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from typing import Callable
 
 import rclpy
 from rclpy.context import Context
 from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 
@@ -17,7 +20,7 @@ from gnm_nav.errors import GnmNavError
 SPIN_PAUSE_S = 0.001
 
 
-def spin_paced(executor: Executor, context: Context | None = None) -> None:
+def spin_paced(executor: Executor, context: Context | None = None, until: threading.Event | None = None) -> None:
     """Spin until the context shuts down, pausing briefly after each callback is handed out.
 
     MultiThreadedExecutor.spin() hands a ready callback to its worker pool and at once waits again; while the
@@ -26,17 +29,22 @@ def spin_paced(executor: Executor, context: Context | None = None) -> None:
     timer periods fired and 50-110 of ~300 odometry messages were handled in some runs; paced, all of them in
     every run. The pause caps the node at ~1,000 callbacks/s, far above what any node here needs."""
     context = context or rclpy.get_default_context()
-    while context.ok():
+    while context.ok() and not (until is not None and until.is_set()):
         executor.spin_once(timeout_sec=0.1)
         time.sleep(SPIN_PAUSE_S)
 
 
 def spin_node(factory: Callable[[], Node], argv: list[str] | None = None) -> int:
-    """Init rclpy, build the node, spin until Ctrl-C/shutdown, then destroy it (nodes save state in destroy_node).
+    """Init rclpy, build the node, spin until SIGINT/SIGTERM or shutdown, then stop it in order: the executor
+    first (no callback runs any more), then the node's `before_exit()` if it has one (while it can still
+    publish: a final zero command), then destroy_node (nodes save state there). A second signal during
+    that does not cut it short.
 
     A node that cannot be built from its parameters (a GnmNavError) exits with one line and status 2.
     """
-    rclpy.init(args=sys.argv if argv is None else argv)
+    rclpy.init(args=sys.argv if argv is None else argv, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     node: Node | None = None
     try:
         try:
@@ -46,13 +54,21 @@ def spin_node(factory: Callable[[], Node], argv: list[str] | None = None) -> int
             return 2
         executor = MultiThreadedExecutor(num_threads=2)
         executor.add_node(node)
-        spin_paced(executor)
-    except (KeyboardInterrupt, ExternalShutdownException):
+        try:
+            spin_paced(executor, until=stop)
+        finally:
+            executor.shutdown(timeout_sec=5.0)
+        finishing = getattr(node, "before_exit", None)
+        if finishing is not None and rclpy.ok():
+            finishing()
+    except ExternalShutdownException:
         pass
     finally:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 

@@ -1,11 +1,18 @@
-"""Declare node parameters from one table of (name, default, description), so every parameter is documented."""
+"""Declare node parameters from one table of (name, default, description, constraints), so every parameter is
+documented and checked: at start-up a bad value stops the node with one line naming it, at run time
+(`ros2 param set`) it is refused with the reason."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from gnm_nav.errors import GnmNavError
 
 
 @dataclass(frozen=True)
@@ -14,15 +21,72 @@ class ParamSpec:
     default: Any
     description: str
     read_only: bool = False
+    choices: tuple[Any, ...] = ()  # the allowed values
+    minimum: float | None = None  # numbers: at least this
+    maximum: float | None = None  # numbers: at most this
+    positive: bool = False  # numbers: above zero
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is not acceptable (None when it is)."""
+        if self.choices and value not in self.choices:
+            return f"must be one of {', '.join(repr(c) for c in self.choices)}, got {value!r}"
+        numbers = value if isinstance(value, (list, tuple)) else [value]
+        for number in numbers:
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                continue
+            if not math.isfinite(number):
+                return f"must be a finite number, got {number}"
+            if self.positive and not number > 0:
+                return f"must be > 0, got {number}"
+            if self.minimum is not None and number < self.minimum:
+                return f"must be >= {self.minimum:g}, got {number}"
+            if self.maximum is not None and number > self.maximum:
+                return f"must be <= {self.maximum:g}, got {number}"
+        return None
+
+    def constraint(self) -> str:
+        """The constraints as the description shows them (`ros2 param describe`)."""
+        parts = [f"one of {', '.join(repr(c) for c in self.choices)}"] if self.choices else []
+        parts += ["> 0"] if self.positive else []
+        parts += [f">= {self.minimum:g}"] if self.minimum is not None else []
+        parts += [f"<= {self.maximum:g}"] if self.maximum is not None else []
+        return f" [{', '.join(parts)}]" if parts else ""
+
+
+_TYPE_NAMES = {bool: "a boolean (true/false)", int: "an integer", float: "a double (a number with a decimal point, "
+               "e.g. 1.0)", str: "a string", list: "a list"}
 
 
 def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
-    """Declare each parameter with its description; returns the current values (overrides/params files applied)."""
+    """Declare each parameter with its description and check its value; returns the current values (overrides
+    and params files applied). A value of the wrong type or out of range raises GnmNavError naming it, and
+    later `ros2 param set` calls are checked the same way."""
     values: dict[str, Any] = {}
     for spec in specs:
-        descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+        descriptor = ParameterDescriptor(description=spec.description + spec.constraint(), read_only=spec.read_only)
         if isinstance(spec.default, list) and not spec.default:
             raise ValueError(f"parameter {spec.name!r}: an empty list default has no type; give one element")
-        param = node.declare_parameter(spec.name, spec.default, descriptor)
+        try:
+            param = node.declare_parameter(spec.name, spec.default, descriptor)
+        except InvalidParameterTypeException:
+            raise GnmNavError(f"parameter {spec.name} must be {_TYPE_NAMES.get(type(spec.default), 'another type')}, "
+                              f"like its default {spec.default!r}") from None
+        problem = spec.problem(param.value)
+        if problem is not None:
+            raise GnmNavError(f"parameter {spec.name} {problem}")
         values[spec.name] = param.value
+    node.add_on_set_parameters_callback(lambda params: SetParametersResult(
+        successful=(problem := parameters_problem(specs, params)) is None, reason=problem or ""))
     return values
+
+
+def parameters_problem(specs: Sequence[ParamSpec], params: Sequence[Parameter]) -> str | None:
+    """Why a `ros2 param set` of `params` must be refused (None when every value fits its ParamSpec). A node
+    whose own set-callback applies values must ask this first: rclpy calls the newest callback first."""
+    by_name = {spec.name: spec for spec in specs}
+    for param in params:
+        spec = by_name.get(param.name)
+        problem = spec.problem(param.value) if spec is not None else None
+        if problem is not None:
+            return f"{param.name} {problem}"
+    return None

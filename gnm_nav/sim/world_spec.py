@@ -222,7 +222,9 @@ def load_world_spec(path: str | Path) -> WorldSpec:
     if not path.is_file():
         raise WorldSpecError(f"world spec file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise WorldSpecError(f"world spec {path}: not a text file (binary content)") from None
     except yaml.YAMLError as exc:
         raise WorldSpecError(f"world spec {path}: not valid YAML: {exc}") from exc
     try:

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from gnm_nav.data.gnm_format import GnmDataset
-from gnm_nav.errors import DatasetError
+from gnm_nav.checkpoint import load_resume_state
+from gnm_nav.errors import CheckpointError, DatasetError
 from gnm_nav.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from gnm_nav.training.frame_cache import FrameCache
 from gnm_nav.training.gnm_samples import MAX_DIST, Batch, GnmSampler
@@ -210,9 +211,12 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     model.to(device)
     if device.type == "cpu":
         model.to(memory_format=torch.channels_last)
-    train = GnmSampler(datasets, "train", cache.offsets, config.context_size, config.len_traj_pred,
-                       mirror_prob=config.mirror_prob, yaw_shift_prob=config.yaw_shift_prob,
-                       max_yaw_shift_rad=math.radians(config.max_yaw_shift_deg))
+    try:
+        train = GnmSampler(datasets, "train", cache.offsets, config.context_size, config.len_traj_pred,
+                           mirror_prob=config.mirror_prob, yaw_shift_prob=config.yaw_shift_prob,
+                           max_yaw_shift_rad=math.radians(config.max_yaw_shift_deg))
+    except ValueError as exc:
+        raise DatasetError(f"nothing to train on: {exc}") from None
     try:
         test = GnmSampler(datasets, "test", cache.offsets, config.context_size, config.len_traj_pred)
     except ValueError as exc:
@@ -230,17 +234,18 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     history: list[EpochRecord] = []
     start_epoch = 0
     if resume and checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        model.load_state_dict(state["model"])
+        state = load_resume_state(checkpoint_path, map_location=device)
         try:
+            model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-        except ValueError as exc:
-            raise ValueError(f"{checkpoint_path} was written with other optimiser settings ({exc}); "
-                             "start over with --restart") from exc
+            history = [EpochRecord(**r) for r in state["history"]]
+            start_epoch = int(state["epoch"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CheckpointError(f"{checkpoint_path} was written for another model or other settings ({first}); "
+                                  "start over with --restart") from None
         for group, rate in zip(optimizer.param_groups, (config.lr, config.lr * config.dense_lr_scale)):
             group["lr"] = rate  # these settings, not the checkpoint's
-        start_epoch = state["epoch"]
-        history = [EpochRecord(**r) for r in state["history"]]
         print(f"resuming from {checkpoint_path} after epoch {start_epoch}")
     rng = np.random.default_rng(config.seed + start_epoch)
     model.train()

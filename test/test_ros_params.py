@@ -1,0 +1,68 @@
+"""Parameters are checked against their ParamSpec: at start-up a bad value stops the node with one line naming
+it (never a traceback, never a busy loop), and `ros2 param set` refuses it with the reason."""
+from __future__ import annotations
+
+import math
+
+import pytest
+from rclpy.parameter import Parameter
+
+from gnm_nav.errors import GnmNavError
+from gnm_nav.ros.params import ParamSpec
+
+
+def _make(ros, node_class, **overrides):
+    return node_class(context=ros.context, parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"max_rate_hz": 0.0}, "parameter max_rate_hz must be > 0, got 0.0"),
+    ({"source_timeout": -1.0}, "parameter source_timeout must be > 0"),
+    ({"diagnostics_period": 0.0}, "parameter diagnostics_period must be > 0"),
+    ({"image_qos": "fast"}, "parameter image_qos must be one of 'sensor_data', 'reliable', got 'fast'"),
+    ({"max_v": 1}, "parameter max_v must be a double"),
+    ({"odometry_steering": math.nan}, "parameter odometry_steering must be a finite number"),
+    ({"controller": "pid"}, "must be one of 'smooth', 'gnm'"),
+])
+def test_policy_refuses_bad_values_at_start(ros, overrides, message):
+    from gnm_nav.nodes.policy_node import PolicyNode
+
+    with pytest.raises(GnmNavError, match=message.replace("(", r"\(")):
+        _make(ros, PolicyNode, autostart=False, **overrides)
+
+
+@pytest.mark.parametrize("node,overrides,message", [
+    ("safety_filter_node", {"mode": "fliter"}, "parameter mode must be one of 'filter', 'monitor', got 'fliter'"),
+    ("safety_filter_node", {"tick_period": 0.0}, "parameter tick_period must be > 0"),
+    ("safety_filter_node", {"fallback_scale": 2.0}, "parameter fallback_scale must be <= 1"),
+    ("planner_node", {"rate_hz": -4.0}, "parameter rate_hz must be >= 0"),
+    ("planner_node", {"localization_mode": "anchor"}, "must be one of 'graph', 'window'"),
+    ("mujoco_sim_node", {"odom_noise": "wet"}, "parameter odom_noise must be one of '', 'none', 'typical', 'poor'"),
+    ("mujoco_sim_node", {"real_time_factor": 0.0}, "parameter real_time_factor must be > 0"),
+])
+def test_other_nodes_refuse_bad_values_at_start(ros, node, overrides, message):
+    import importlib
+
+    module = importlib.import_module(f"gnm_nav.nodes.{node}")
+    node_class = next(getattr(module, n) for n in dir(module) if n.endswith("Node") and n != "Node"
+                      and getattr(getattr(module, n), "__module__", "") == module.__name__)
+    with pytest.raises(GnmNavError, match=message.replace("(", r"\(")):
+        _make(ros, node_class, **overrides)
+
+
+def test_a_running_node_refuses_bad_values_with_the_reason(ros):
+    from gnm_nav.nodes.policy_node import PolicyNode
+
+    node = ros.add(_make(ros, PolicyNode, autostart=False))
+    (result,) = node.set_parameters([Parameter("source_timeout", value=-0.5)])
+    assert not result.successful and result.reason == "source_timeout must be > 0, got -0.5"
+    (result,) = node.set_parameters([Parameter("source_timeout", value=2.0)])
+    assert result.successful and node.get_parameter("source_timeout").value == 2.0
+
+
+def test_constraints_show_in_the_description():
+    spec = ParamSpec("rate", 1.0, "how often", positive=True, maximum=50.0)
+    assert spec.constraint() == " [> 0, <= 50]"
+    assert ParamSpec("mode", "a", "which", choices=("a", "b")).constraint() == " [one of 'a', 'b']"
+    assert spec.problem(10.0) is None and spec.problem(51.0) == "must be <= 50, got 51.0"
+    assert ParamSpec("counts", [1, 1], "n", minimum=1).problem([3, 0]) == "must be >= 1, got 0"
