@@ -1,11 +1,15 @@
 """Graph-building mode: graph_builder_node records while a person drives with keyboard_teleop.
 
 keyboard_teleop needs a terminal of its own: it is started under `teleop_prefix` (default an xterm);
-set use_teleop:=false to drive with another teleop (joystick...) publishing cmd_vel. Ctrl-C on the
-launch saves the recorded session.
+set use_teleop:=false to drive with another teleop (joystick...) publishing cmd_vel. Without the terminal
+program, the launch says so and records anyway: run `ros2 run gnm_nav keyboard_teleop` in another terminal.
+Ctrl-C on the launch saves the recorded session.
 """
+import shlex
+import shutil
+
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
@@ -26,7 +30,13 @@ def _nodes(context):
     actions = [Node(package="gnm_nav", executable="graph_builder_node", name="graph_builder_node",
                     namespace=arg("namespace"), output="screen",
                     parameters=[_config("graph_builder.yaml"), *overrides, builder_params], arguments=ros_args)]
-    if arg("use_teleop").lower() == "true":
+    prefix = shlex.split(arg("teleop_prefix"))
+    if arg("use_teleop").lower() == "true" and prefix and shutil.which(prefix[0]) is None:
+        ns = f" --ros-args -r __ns:=/{arg('namespace').strip('/')}" if arg("namespace") else ""
+        actions.append(LogInfo(msg=f"{prefix[0]} not found, so keyboard_teleop cannot get a terminal of its own: "
+                                   f"drive from another terminal with `ros2 run gnm_nav keyboard_teleop{ns}` (or pass "
+                                   "teleop_prefix:=... / use_teleop:=false); recording goes on"))
+    elif arg("use_teleop").lower() == "true":
         actions.append(Node(package="gnm_nav", executable="keyboard_teleop", name="keyboard_teleop",
                             namespace=arg("namespace"), output="screen", prefix=arg("teleop_prefix"),
                             parameters=[_config("teleop.yaml"), *overrides, common], arguments=ros_args))

@@ -2,7 +2,9 @@
 (+ ldm_safety_filter_node between the policy and the robot when use_safety_filter is true).
 
 Each node reads its defaults from the package config (planner.yaml, policy.yaml, ...); `params_file`
-(optional) is applied on top, so one file keyed by node name (or `/**`) can override any of them.
+(optional) is applied on top, so one file can override any of them. Key it `/**/NODE_NAME:` (or `/**:` for
+every node): a bare `NODE_NAME:` key matches only a node without a namespace, and under `namespace:=/robot1` it
+would be ignored without a word.
 Without the safety filter the policy publishes straight to cmd_vel. sim.launch.py, replay.launch.py and
 gazebo.launch.py include this file for their navigation nodes.
 """

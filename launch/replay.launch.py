@@ -11,6 +11,8 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.substitutions import FindPackageShare
 
+BAG_TOPICS = ("camera/image_raw", "camera/image_raw/compressed", "odom")  # what the nodes read from a bag
+
 # arguments handed on to navigate.launch.py unchanged
 PASSED_ON = ("namespace", "use_sim_time", "params_file", "log_level", "autostart", "graph_dir", "goal_node",
              "use_safety_filter", "robot_profile")
@@ -20,7 +22,8 @@ def _player(context):
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
     if not arg("bag"):
         return []
-    remap = [f"/camera/image_raw:=/{arg('namespace')}/camera/image_raw"] if arg("namespace") else []
+    ns = arg("namespace").strip("/")
+    remap = [f"/{topic}:=/{ns}/{topic}" for topic in BAG_TOPICS] if ns else []
     return [ExecuteProcess(cmd=["ros2", "bag", "play", arg("bag"), "--clock", "--rate", arg("rate"),
                                 *(["--remap", *remap] if remap else [])], output="screen")]
 

@@ -13,6 +13,8 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+SIM_ROBOT = "turtlebot"  # sim.yaml's robot: the policy gets the same profile unless told otherwise
+
 # arguments handed on to navigate.launch.py unchanged, and the one it calls by another name
 PASSED_ON = ("namespace", "use_sim_time", "params_file", "log_level", "autostart", "graph_dir", "goal_node",
              "use_safety_filter")
@@ -53,7 +55,10 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("autostart", default_value="true", description="configure and activate lifecycle nodes"),
         DeclareLaunchArgument("world", default_value="",
                               description="world: seed, FAMILY:SEED, name in config/worlds or spec .yaml (sim.yaml)"),
-        DeclareLaunchArgument("robot", default_value="", description="robot profile (sim.yaml; also the policy's)"),
+        DeclareLaunchArgument("robot_profile", default_value=SIM_ROBOT,
+                              description="robot profile of the simulated robot and of the policy's limits"),
+        DeclareLaunchArgument("robot", default_value=LaunchConfiguration("robot_profile"),
+                              description="the same as robot_profile (either name works)"),
         DeclareLaunchArgument("real_time_factor", default_value="", description="sim speed-up (sim.yaml)"),
         DeclareLaunchArgument("graph_dir", default_value="", description="graph directory (overrides planner.yaml)"),
         DeclareLaunchArgument("goal_node", default_value="", description="goal node id (overrides planner.yaml)"),

@@ -233,3 +233,37 @@ def test_ctrl_c_saves_the_recorded_session(ros, tmp_path, texture):
     assert proc.returncode == 0, output
     graph = TopoGraph.load(out)
     assert len(graph) >= 3 and "session 0:" in output
+
+
+def test_a_second_ctrl_c_does_not_cut_the_final_save_short(ros, tmp_path):
+    """A terminal's Ctrl-C reaches the builder twice (the terminal's and the one launch forwards): the final
+    save must hold every node recorded, not end at the last autosave."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from sensor_msgs.msg import Image
+
+    from gnm_nav.graph.store import TopoGraph
+    from gnm_nav.ros.images import rgb_to_msg
+
+    graph_dir = tmp_path / "g"
+    proc = subprocess.Popen([sys.executable, "-m", "gnm_nav.nodes.graph_builder_node", "--ros-args",
+                             "-p", f"graph_dir:={graph_dir}", "-p", "record_interval_s:=0.1", "-p", "model_path:=''",
+                             "-p", "autosave_period:=0.0", "-p", "image_qos:=reliable"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
+    camera = ros.publisher(Image, "camera/image_raw")
+    try:
+        ros.wait_matched(camera, timeout=20)
+        rng = np.random.default_rng(0)
+        for _ in range(40):  # 2 s of frames: ~20 nodes, none saved yet (no autosave)
+            camera.publish(rgb_to_msg(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), time.time(), "camera"))
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+    assert len(TopoGraph.load(graph_dir)) >= 15

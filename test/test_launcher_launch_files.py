@@ -77,3 +77,16 @@ def test_executables_match_setup_py():
                  if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "NODES")
     assert {exe: target.split(":")[0] for exe, target in table.items()} == EXECUTABLES
     assert all(target.endswith(":main") for target in table.values())
+
+
+def test_the_simulated_robot_and_the_policy_share_a_profile_by_default():
+    """Without robot:=, the simulator drove a turtlebot while the policy took locobot limits."""
+    import yaml
+
+    from gnm_nav.launching.node_sets import SIM_ROBOT
+
+    sim_yaml = yaml.safe_load((ROOT / "config" / "sim.yaml").read_text())["/**"]["ros__parameters"]
+    assert SIM_ROBOT == sim_yaml["robot"]
+    nodes = {n.name: n.params for n in sim_set(OPTS)}
+    assert nodes["mujoco_sim_node"]["robot"] == nodes["gnm_policy_node"]["robot_profile"] == SIM_ROBOT
+    assert f'SIM_ROBOT = "{SIM_ROBOT}"' in (ROOT / "launch" / "sim.launch.py").read_text()

@@ -107,7 +107,10 @@ def sim_node(opts: LaunchOptions, world: str = "", robot: str = "", spawn_pose: 
     return package_node("mujoco_sim_node", "mujoco_sim_node", ("sim.yaml",), params)
 
 
-def sim_set(opts: LaunchOptions, world: str = "", robot: str = "", spawn_pose: list[float] | None = None,
+SIM_ROBOT = "turtlebot"  # config/sim.yaml's robot: sim.launch.py gives the policy the same profile by default
+
+
+def sim_set(opts: LaunchOptions, world: str = "", robot: str = SIM_ROBOT, spawn_pose: list[float] | None = None,
             real_time_factor: float | None = None, graph_dir: str = "", goal_node: int | None = None,
             use_safety_filter: bool = False) -> list[NodeSpec]:
     """launch/sim.launch.py: the MuJoCo world + the navigate set on sim time, the policy limited like the robot."""
