@@ -41,8 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "settings still apply on top)")
     parser.add_argument("--worlds", default="",
                         help="comma-separated worlds (seed, FIRST..LAST seeds, FAMILY:SEED, shipped name, .yaml); "
-                             f"routes cycle through them. Default: seeds {DEFAULT_FIRST_SEED}.. (held out of "
-                             "training), one route each; bare seeds become large: worlds with --preset long")
+                             "routes cycle through them, skipping (and naming) worlds with no route of the preset's "
+                             f"length. Default: seeds {DEFAULT_FIRST_SEED}.. (held out of training), one route "
+                             "each; bare seeds become large: worlds with --preset long")
     parser.add_argument("--robot", default="turtlebot", help="robot profile (default turtlebot, held out of training)")
     parser.add_argument("--routes", type=int, default=20, help="number of routes")
     parser.add_argument("--only", default="",
@@ -178,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     worlds = parse_worlds(args.worlds, args.routes, route_preset.world_prefix)
     check_worlds(worlds)
     tasks, skipped = plan_routes(worlds, args.robot, args.routes, min_route_m, args.seed,
-                                 skip_unusable=not args.worlds, route_preset=args.preset)
+                                 skip_unusable=True, route_preset=args.preset)
     if skipped:
         print(f"skipped {len(skipped)} world(s) with no {args.preset} route of {min_route_m} m: {', '.join(skipped)}")
     tasks = select_routes(tasks, args.only)
