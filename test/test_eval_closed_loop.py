@@ -104,6 +104,17 @@ def test_every_mode_end_to_end_on_the_same_graphs(gnm_model_path, random_ldm, tm
     assert {k: reused["graph"][k] for k in ("nodes", "goal_node", "goal_pose")} == \
         {k: first["graph"][k] for k in ("nodes", "goal_node", "goal_pose")}
     assert list(reused["runs"]) == ["anchor"] and "changes" not in reused
+    # a stack that never places itself on the graph (here: its camera topic has no publisher) is a recorded
+    # failure to start, with the robot's pose, not an evaluation error
+    blind = tmp_path / "blind.yaml"
+    blind.write_text("/**/topological_planner_node:\n  ros__parameters:\n    image_topic: no_camera_here\n")
+    rc = _eval(tmp_path / "blind", "--routes", "2", "--only", "0", "--modes", "vision_only_no_filter", "--graphs",
+               str(out), "--params", str(blind), "--startup-timeout-s", "15", model=gnm_model_path)
+    assert rc == 0
+    (never,) = [json.loads(p.read_text()) for p in (tmp_path / "blind" / "routes").glob("*.json")]
+    run = never["runs"]["vision_only_no_filter"]
+    assert run["reason"].startswith("never started") and not run["success"] and run["trajectory"]
+
     # another route under the same name is refused, not silently navigated on the wrong graph
     first["route_start"][0] += 1.0
     (out / "routes" / name).write_text(json.dumps(first))

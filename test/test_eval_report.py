@@ -219,3 +219,17 @@ def test_branching_routes_start_the_branch_on_the_trunk():
     assert [leg.record for leg in task.legs] == [True, False, False, True] and task.goal == goal.goal
     assert math.dist(approach.goal, branch_point.goal) <= 1.6  # it arrives at the branch point facing along the trunk
     assert math.dist(goal.goal, trunk_end.goal) >= BRANCH_APART_M and task.planned_length_m >= 10.0
+
+
+def test_the_readme_tables_are_generated_from_the_committed_results():
+    """Every docs/results/NAME.json is an evaluation's summary.json; README.md shows exactly the table that
+    `gnm-nav eval report docs/results/NAME.json --update README.md --section NAME` writes from it."""
+    from pathlib import Path
+
+    from gnm_nav.evaluation.report import document_block, load_summary
+
+    root = Path(__file__).resolve().parent.parent
+    results = sorted((root / "docs" / "results").glob("*.json"))
+    assert results
+    for path in results:
+        assert document_block(root / "README.md", path.stem) == markdown(load_summary(path)), path.name

@@ -41,8 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "settings still apply on top)")
     parser.add_argument("--worlds", default="",
                         help="comma-separated worlds (seed, FIRST..LAST seeds, FAMILY:SEED, shipped name, .yaml); "
-                             f"routes cycle through them. Default: seeds {DEFAULT_FIRST_SEED}.. (held out of "
-                             "training), one route each; bare seeds become large: worlds with --preset long")
+                             "routes cycle through them, skipping (and naming) worlds with no route of the preset's "
+                             f"length. Default: seeds {DEFAULT_FIRST_SEED}.. (held out of training), one route "
+                             "each; bare seeds become large: worlds with --preset long")
     parser.add_argument("--robot", default="turtlebot", help="robot profile (default turtlebot, held out of training)")
     parser.add_argument("--routes", type=int, default=20, help="number of routes")
     parser.add_argument("--only", default="",
@@ -60,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shortest route (m, planned; default the preset's: 15, long 40)")
     parser.add_argument("--timeout-s", type=float, default=None,
                         help="sim seconds allowed per navigation (default 60 + 3x the route at 60%% of max speed)")
+    parser.add_argument("--startup-timeout-s", type=float, default=120.0,
+                        help="wall seconds a stack may take to come up and publish its first subgoal (a stack that "
+                             "never does counts as a failure to start); raise it on slow machines")
     parser.add_argument("--real-time-factor", type=float, default=2.0,
                         help="sim speed-up (2 keeps up on 2 busy cores; each run reports the one it achieved)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the routes, starts, odometry errors and changes")
@@ -162,6 +166,8 @@ def run(args: argparse.Namespace) -> int:
         raise GnmNavError("--out is required (the folder to write, or of an interrupted run to continue)")
     if args.routes < 1:
         raise GnmNavError(f"--routes must be >= 1, got {args.routes}")
+    if args.startup_timeout_s <= 0:
+        raise GnmNavError(f"--startup-timeout-s must be > 0, got {args.startup_timeout_s}")
     if args.real_time_factor <= 0:
         raise GnmNavError(f"--real-time-factor must be > 0, got {args.real_time_factor}")
     modes = [] if args.build_only else parse_modes(args.modes)
@@ -178,14 +184,14 @@ def run(args: argparse.Namespace) -> int:
     worlds = parse_worlds(args.worlds, args.routes, route_preset.world_prefix)
     check_worlds(worlds)
     tasks, skipped = plan_routes(worlds, args.robot, args.routes, min_route_m, args.seed,
-                                 skip_unusable=not args.worlds, route_preset=args.preset)
+                                 skip_unusable=True, route_preset=args.preset)
     if skipped:
         print(f"skipped {len(skipped)} world(s) with no {args.preset} route of {min_route_m} m: {', '.join(skipped)}")
     tasks = select_routes(tasks, args.only)
     used = list(dict.fromkeys(t.world for t in tasks))
     cfg = EvalConfig(model=gnm, ldm=ldm, robot=args.robot, real_time_factor=args.real_time_factor,
                      timeout_s=args.timeout_s, log_level=args.log_level, odom_noise=args.odom_noise,
-                     changes=args.changes, params_file=args.params.resolve() if args.params else None)
+                     changes=args.changes, startup_timeout_s=args.startup_timeout_s, params_file=args.params.resolve() if args.params else None)
     print(f"gnm-nav eval: {len(tasks)} {args.preset} routes in {len(used)} worlds, robot {args.robot}, model "
           f"{gnm.name}, {filter_note}; odometry noise {args.odom_noise}, changes {args.changes}; modes: "
           f"{', '.join(m.name for m in modes) or 'none (--build-only)'}"

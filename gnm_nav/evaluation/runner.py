@@ -280,12 +280,16 @@ def navigate(task: RouteTask, mode: Mode, graph: Graph, start: Pose2D, world: st
     stuck, off_route = _Episode(), _Episode()
     with Launcher(log_dir, opts, env=_env(domain_id)) as launcher:
         launcher.start([sim, *mode_nodes(mode, cfg, opts, graph)])
-        if not monitor.wait_for(lambda o: o.started_at is not None, cfg.startup_timeout_s, launcher.check):
-            raise EvalError(f"{mode.name}: the stack published no subgoal within {cfg.startup_timeout_s:.0f} s "
-                            f"(see {log_dir})")
-        t0 = monitor.snapshot().started_at
+        if monitor.wait_for(lambda o: o.started_at is not None, cfg.startup_timeout_s, launcher.check):
+            t0 = monitor.snapshot().started_at
+        else:  # a navigation outcome (it never placed itself on the graph), unless the simulator never ran
+            if not monitor.snapshot().trajectory:
+                raise EvalError(f"{mode.name}: the simulator published no pose within {cfg.startup_timeout_s:.0f} s "
+                                f"(see {log_dir})")
+            t0 = monitor.snapshot().trajectory[0][0]
+            reason = f"never started: no subgoal within {cfg.startup_timeout_s:.0f} s"
         wall_limit = 60.0 + 3.0 * limit_s / cfg.real_time_factor
-        nav_wall0 = time.monotonic()
+        nav_wall0 = wall0 if reason else time.monotonic()
         while not reason:
             launcher.check()
             obs = monitor.snapshot()
