@@ -5,8 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 export PYTHONUNBUFFERED := 1
+# The real `ros2 launch` tier: launch, launch_ros and ros2cli from ../shared/ros2_tooling in a venv layered over
+# $(VENV), and the package built by colcon as on a robot. Where the tooling is absent its tests skip.
+TOOLING := ../shared/ros2_tooling
+TIER := build/launch-tier
+TIER_STAMP := $(TIER)/.built
 
-.PHONY: install test demo bench clean
+.PHONY: install launch-tier test demo bench clean
 
 install: $(STAMP)
 
@@ -17,7 +22,15 @@ $(STAMP): requirements.txt setup.py package.xml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-test: install
+launch-tier: install
+	@if [ -f $(TOOLING)/install.sh ]; then $(MAKE) --no-print-directory $(TIER_STAMP); \
+	else echo "launch tier skipped: no $(TOOLING) (its tests skip, saying so)"; fi
+
+$(TIER_STAMP): $(STAMP) tools/launch_tier.sh setup.py setup.cfg package.xml $(wildcard launch/*.py config/*.yaml config/*/*.yaml models/* gnm_nav/*.py gnm_nav/*/*.py)
+	bash tools/launch_tier.sh $(VENV) $(TIER) $(TOOLING)
+	touch $@
+
+test: install launch-tier
 	$(BIN)/python -m pytest -q test
 
 demo: install

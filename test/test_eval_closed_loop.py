@@ -109,11 +109,13 @@ def test_every_mode_end_to_end_on_the_same_graphs(gnm_model_path, random_ldm, tm
     blind = tmp_path / "blind.yaml"
     blind.write_text("/**/topological_planner_node:\n  ros__parameters:\n    image_topic: no_camera_here\n")
     rc = _eval(tmp_path / "blind", "--routes", "2", "--only", "0", "--modes", "vision_only_no_filter", "--graphs",
-               str(out), "--params", str(blind), "--startup-timeout-s", "15", model=gnm_model_path)
+               str(out), "--params", str(blind), "--startup-timeout-s", "15", "--start-perturbation", "0,0",
+               model=gnm_model_path)
     assert rc == 0
     (never,) = [json.loads(p.read_text()) for p in (tmp_path / "blind" / "routes").glob("*.json")]
     run = never["runs"]["vision_only_no_filter"]
     assert run["reason"].startswith("never started") and not run["success"] and run["trajectory"]
+    assert run["start_pose"] == pytest.approx(never["route_start"])  # no start perturbation asked for
 
     # another route under the same name is refused, not silently navigated on the wrong graph
     first["route_start"][0] += 1.0
@@ -129,7 +131,10 @@ def test_bad_arguments_fail_before_anything_is_launched(gnm_model_path, tmp_path
     for extra, why in [(["--modes", "ours,teleport"], "unknown evaluation mode 'teleport'"),
                        (["--modes", "anchor", "--worlds", "-4"], "unknown world '-4'"),
                        (["--modes", "ours"], "need the safety filter"),  # the shipped LDM is another encoder's
-                       (["--modes", "anchor", "--params", str(tmp_path / "none.yaml")], "no such file")]:
+                       (["--modes", "anchor", "--params", str(tmp_path / "none.yaml")], "no such file"),
+                       (["--modes", "anchor", "--start-perturbation", "0.2"], "is not XY_M,YAW_RAD"),
+                       (["--modes", "anchor", "--start-perturbation", "0.2,-1"], "needs 0 <= XY_M"),
+                       (["--modes", "anchor", "--startup-timeout-s", "0"], "must be > 0")]:
         assert _eval(out, "--routes", "1", *extra, model=gnm_model_path) == 2
         assert why in capsys.readouterr().err
     params = tmp_path / "p.yaml"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import math
 from pathlib import Path
 
 from gnm_nav.errors import GnmNavError, ModelFileError
@@ -21,7 +22,7 @@ DEFAULT_FIRST_SEED = 1000  # world seeds from here are held out of training
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from gnm_nav.evaluation.modes import DEFAULT_MODES
-    from gnm_nav.evaluation.routes import PRESETS
+    from gnm_nav.evaluation.routes import PRESETS, START_PERTURBATION
     from gnm_nav.sim.odometry_error import PRESETS as ODOMETRY_PRESETS
     from gnm_nav.sim.world_changes import CHANGES
 
@@ -36,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="wheel-odometry error of the simulated robot (default typical)")
     parser.add_argument("--changes", choices=CHANGES, default="none",
                         help="what changes in the world between the teach drive and the repeat (default none)")
+    parser.add_argument("--start-perturbation", default=f"{START_PERTURBATION[0]},{START_PERTURBATION[1]}",
+                        metavar="XY_M,YAW_RAD",
+                        help="how far each repeat starts from where the graph's recording started: a random offset "
+                             "within XY_M and a heading within +-YAW_RAD, the same for every mode (default "
+                             f"{START_PERTURBATION[0]},{START_PERTURBATION[1]}; 0,0 starts exactly there)")
     parser.add_argument("--params", type=Path, default=None,
                         help="ROS 2 parameters file over the package defaults, for every mode (the modes' own "
                              "settings still apply on top)")
@@ -137,6 +143,17 @@ def check_worlds(worlds: list[str]) -> None:
             raise GnmNavError(f"--worlds: {exc}") from None
 
 
+def parse_start_perturbation(text: str) -> tuple[float, float]:
+    """`XY_M,YAW_RAD` as two finite, non-negative numbers."""
+    try:
+        xy, yaw = (float(item) for item in text.split(","))
+    except ValueError:
+        raise GnmNavError(f"--start-perturbation: {text!r} is not XY_M,YAW_RAD (e.g. 0.25,0.25)") from None
+    if not (math.isfinite(xy) and math.isfinite(yaw) and xy >= 0 and 0 <= yaw <= math.pi):
+        raise GnmNavError(f"--start-perturbation: {text!r}: needs 0 <= XY_M and 0 <= YAW_RAD <= pi")
+    return xy, yaw
+
+
 def select_routes(tasks: list, only: str) -> list:
     """The tasks whose index (the number their route id starts with) is listed in `only` ('' = all)."""
     if not only.strip():
@@ -159,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
     from gnm_nav.evaluation.campaign import run_campaign
     from gnm_nav.evaluation.modes import SIM_NODE, check_params_file, parse_modes
     from gnm_nav.evaluation.report import table
-    from gnm_nav.evaluation.routes import plan_routes, preset
+    from gnm_nav.evaluation.routes import START_PERTURBATION, plan_routes, preset
     from gnm_nav.evaluation.runner import EvalConfig
 
     if args.out is None:
@@ -170,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         raise GnmNavError(f"--startup-timeout-s must be > 0, got {args.startup_timeout_s}")
     if args.real_time_factor <= 0:
         raise GnmNavError(f"--real-time-factor must be > 0, got {args.real_time_factor}")
+    perturb = parse_start_perturbation(args.start_perturbation)
     modes = [] if args.build_only else parse_modes(args.modes)
     route_preset = preset(args.preset)
     min_route_m = route_preset.min_route_m if args.min_route_m is None else args.min_route_m
@@ -191,19 +209,23 @@ def run(args: argparse.Namespace) -> int:
     used = list(dict.fromkeys(t.world for t in tasks))
     cfg = EvalConfig(model=gnm, ldm=ldm, robot=args.robot, real_time_factor=args.real_time_factor,
                      timeout_s=args.timeout_s, log_level=args.log_level, odom_noise=args.odom_noise,
-                     changes=args.changes, startup_timeout_s=args.startup_timeout_s, params_file=args.params.resolve() if args.params else None)
+                     changes=args.changes, startup_timeout_s=args.startup_timeout_s, perturb_xy_m=perturb[0],
+                     perturb_yaw_rad=perturb[1], params_file=args.params.resolve() if args.params else None)
     print(f"gnm-nav eval: {len(tasks)} {args.preset} routes in {len(used)} worlds, robot {args.robot}, model "
           f"{gnm.name}, {filter_note}; odometry noise {args.odom_noise}, changes {args.changes}; modes: "
           f"{', '.join(m.name for m in modes) or 'none (--build-only)'}"
+          + (f"; start perturbation {perturb[0]} m, {perturb[1]} rad" if perturb != START_PERTURBATION else "")
           + (f"; graphs from {args.graphs}" if args.graphs else "") + (f"; params {args.params}" if args.params else ""))
     identity = {"model_sha256": _sha256(gnm), "ldm_sha256": _sha256(ldm) if ldm else None, "robot": args.robot,
                 "preset": args.preset, "min_route_m": min_route_m, "odom_noise": args.odom_noise,
                 "changes": args.changes, "seed": args.seed, "worlds": worlds, "routes": args.routes,
                 "params": args.params.read_text(encoding="utf-8") if args.params else None,
-                "timeout_s": args.timeout_s, "real_time_factor": args.real_time_factor}
+                "timeout_s": args.timeout_s, "real_time_factor": args.real_time_factor,
+                "start_perturbation": None if perturb == START_PERTURBATION else list(perturb)}
     settings = {"model": str(gnm), "ldm": str(ldm) if ldm else None, "robot": args.robot, "worlds": used,
                 "preset": args.preset, "min_route_m": min_route_m, "odom_noise": args.odom_noise,
                 "changes": args.changes, "params_file": str(args.params) if args.params else None,
+                "start_perturbation": list(perturb),
                 "only": args.only, "real_time_factor": args.real_time_factor, "seed": args.seed,
                 "modes": {m.name: m.to_dict() for m in modes}, "graphs_from": str(args.graphs) if args.graphs else None,
                 "command_line": "gnm-nav " + " ".join(getattr(args, "argv", [])), "identity": identity}

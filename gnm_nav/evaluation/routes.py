@@ -16,6 +16,7 @@ import numpy as np
 from gnm_nav.errors import GnmNavError
 from gnm_nav.sim.env import Pose2D
 
+START_PERTURBATION = (0.25, 0.25)  # m, rad: a repeat starts within this of where the recording started
 BRANCH_AT = (0.35, 0.65)  # where along the trunk the branch recording starts (share of its length)
 BRANCH_APPROACH_M = 1.5  # the expert comes to the branch point from this far back along the trunk
 BRANCH_MIN_M = 6.0  # the branch recording is at least this long ...
@@ -140,8 +141,9 @@ def plan_routes(worlds: list[str], robot: str, n_routes: int, min_route_m: float
     return tasks, skipped
 
 
-def perturbed_start(world: str, robot: str, start: Pose2D, rng: np.random.Generator, xy_m: float = 0.25,
-                    yaw_rad: float = 0.25, tries: int = 30) -> Pose2D:
+def perturbed_start(world: str, robot: str, start: Pose2D, rng: np.random.Generator,
+                    xy_m: float = START_PERTURBATION[0], yaw_rad: float = START_PERTURBATION[1],
+                    tries: int = 30) -> Pose2D:
     """The start moved by a small random offset (within xy_m, yaw within +-yaw_rad) where the body fits."""
     from gnm_nav.angles import wrap_angle
     from gnm_nav.sim.env import load_profile

@@ -25,7 +25,7 @@ import numpy as np
 from gnm_nav.errors import GnmNavError
 from gnm_nav.evaluation.modes import FILTER_NODE, Mode, fingerprint
 from gnm_nav.evaluation.monitor import Observations, StackMonitor, latency_summary
-from gnm_nav.evaluation.routes import RouteTask, perturbed_start, route_progress, shortest_path_m, steering_report
+from gnm_nav.evaluation.routes import START_PERTURBATION, RouteTask, perturbed_start, route_progress, shortest_path_m, steering_report
 from gnm_nav.launching.node_sets import LaunchOptions, NodeSpec, build_graph_set, navigate_set, package_node, sim_node
 from gnm_nav.launching.processes import Launcher
 from gnm_nav.sim.env import Pose2D
@@ -53,8 +53,8 @@ class EvalConfig:
     timeout_s: float | None = None  # sim s per navigation; None = from the route's length
     startup_timeout_s: float = 120.0  # wall s for the processes to come up
     success_radius_m: float = 1.0
-    perturb_xy_m: float = 0.25
-    perturb_yaw_rad: float = 0.25
+    perturb_xy_m: float = START_PERTURBATION[0]
+    perturb_yaw_rad: float = START_PERTURBATION[1]
     log_level: str = "info"
     odom_noise: str = "typical"  # the simulated wheel odometry's error preset (teach and repeat)
     changes: str = "none"  # what changes in the world between teach and repeat
