@@ -66,3 +66,11 @@ def test_constraints_show_in_the_description():
     assert ParamSpec("mode", "a", "which", choices=("a", "b")).constraint() == " [one of 'a', 'b']"
     assert spec.problem(10.0) is None and spec.problem(51.0) == "must be <= 50, got 51.0"
     assert ParamSpec("counts", [1, 1], "n", minimum=1).problem([3, 0]) == "must be >= 1, got 0"
+
+
+def test_parameters_the_node_does_not_have_are_named(ros):
+    from gnm_nav.nodes.policy_node import PolicyNode
+    from gnm_nav.ros.params import unknown_parameters
+
+    node = ros.add(_make(ros, PolicyNode, autostart=False, max_vv=0.3, max_v=0.3))
+    assert unknown_parameters(node) == ["max_vv"]

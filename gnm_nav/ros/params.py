@@ -77,7 +77,18 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]
         values[spec.name] = param.value
     node.add_on_set_parameters_callback(lambda params: SetParametersResult(
         successful=(problem := parameters_problem(specs, params)) is None, reason=problem or ""))
+    unknown = unknown_parameters(node)
+    if unknown:  # a warning, not an error: a `/**` section of a params file is shared by every node
+        node.get_logger().warning(f"ignoring parameters this node does not have: {', '.join(unknown)} "
+                                  "(a typo, or meant for another node?)")
     return values
+
+
+def unknown_parameters(node: Node) -> list[str]:
+    """Names given to the node (params files, overrides) that it never declared: otherwise silently ignored."""
+    given = getattr(node, "_parameter_overrides", {})
+    return sorted(name for name in given
+                  if not node.has_parameter(name) and not name.startswith("qos_overrides."))
 
 
 def parameters_problem(specs: Sequence[ParamSpec], params: Sequence[Parameter]) -> str | None:
