@@ -92,7 +92,7 @@ def test_start_node_not_in_the_graph_is_a_clear_error(ros, graph_dir, gnm_model_
 
 
 def test_goal_image_that_matches_nothing_clears_the_goal(ros, graph_dir, texture, gnm_model_path):
-    node = _planner(ros, graph_dir, gnm_model_path, goal_node=29, accept_distance=-1.0)
+    node = _planner(ros, graph_dir, gnm_model_path, goal_node=29, accept_distance=1e-6)  # no image is that near
     goal_pub = ros.publisher(Image, "gnm/goal_image")
     assert ros.wait_for(lambda: (goal_pub.publish(rgb_to_msg(view(texture, 0), 0.0, "camera")) or
                                  node._nav.planner.goal is None), timeout=10)

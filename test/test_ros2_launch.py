@@ -91,27 +91,31 @@ def test_sim_launch_drives_namespaced_and_stops_clean(tmp_path, namespace):
     prefix = namespace.rstrip("/")
     launched = Launched(tmp_path, "sim.launch.py", "world:=box_room", f"params_file:={params}",
                         *([f"namespace:={namespace}"] if namespace else []))
-    expected = {f"{prefix}/mujoco_sim_node", f"{prefix}/topological_planner_node", f"{prefix}/gnm_policy_node"}
-    assert launched.wait_for(lambda: expected <= nodes()), nodes()
-    assert launched.wait_for(lambda: "active" in ros2("lifecycle", "get", f"{prefix}/gnm_policy_node").stdout)
-    assert "7.0" in ros2("param", "get", f"{prefix}/gnm_policy_node", "max_rate_hz").stdout
-    assert "turtlebot" in ros2("param", "get", f"{prefix}/gnm_policy_node", "robot_profile").stdout
-    topics = ros2("topic", "list", "--no-daemon").stdout.split()
-    assert f"{prefix}/camera/image_raw" in topics and f"{prefix}/odom" in topics
-    assert launched.interrupt() == 0
+    try:
+        expected = {f"{prefix}/mujoco_sim_node", f"{prefix}/topological_planner_node", f"{prefix}/gnm_policy_node"}
+        assert launched.wait_for(lambda: expected <= nodes()), nodes()
+        assert launched.wait_for(lambda: "active" in ros2("lifecycle", "get", f"{prefix}/gnm_policy_node").stdout)
+        assert "7.0" in ros2("param", "get", f"{prefix}/gnm_policy_node", "max_rate_hz").stdout
+        assert "turtlebot" in ros2("param", "get", f"{prefix}/gnm_policy_node", "robot_profile").stdout
+        wanted = {f"{prefix}/camera/image_raw", f"{prefix}/odom"}
+        assert launched.wait_for(lambda: wanted <= set(ros2("topic", "list", "--no-daemon").stdout.split()), 60)
+    finally:
+        code = launched.interrupt()
+    assert code == 0, launched.log.read_text()[-3000:]
 
 
 def test_build_graph_saves_on_ctrl_c(tmp_path):
     sim = Launched(tmp_path, "sim.launch.py", "world:=box_room")  # the camera to record (its policy idles)
+    builder = None
+    graph_dir = tmp_path / "graph"
     try:
         assert sim.wait_for(lambda: "/mujoco_sim_node" in nodes())
-        graph_dir = tmp_path / "graph"
         builder = Launched(tmp_path, "build_graph.launch.py", f"graph_dir:={graph_dir}", "use_teleop:=false",
                            "use_sim_time:=true")
         assert builder.wait_for(lambda: "/graph_builder_node" in nodes())
         time.sleep(8.0)  # a few seconds of sim time: a node a second
-        assert builder.interrupt() == 0
     finally:
-        sim.interrupt()
+        codes = [launched.interrupt() for launched in (builder, sim) if launched is not None]
+    assert codes[0] == 0, builder.log.read_text()[-3000:]
     graph = yaml.safe_load((graph_dir / "graph.json").read_text())
     assert len(graph["nodes"]) >= 3
