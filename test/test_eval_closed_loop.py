@@ -66,6 +66,8 @@ def test_every_mode_end_to_end_on_the_same_graphs(gnm_model_path, random_ldm, tm
         saved = json.loads((Path(graph["dir"]) / "graph.json").read_text())
         assert len(saved["nodes"]) == graph["nodes"] >= 3 and graph["goal_node"] == max(n["id"] for n in saved["nodes"])
         assert all("pose" in n for n in saved["nodes"])  # recorded with (noisy) odometry: the replay needs it
+        first = min(saved["nodes"], key=lambda n: n["id"])["pose"]
+        assert math.hypot(first[0], first[1]) < 0.05  # the first node is where the drive began, not on the way
         assert record["changes"]["kind"] == "both" and Path(record["changes"]["world_file"]).is_file()
         starts = {tuple(run["start_pose"]) for run in record["runs"].values()}
         assert len(starts) == 1 and math.dist(next(iter(starts))[:2], record["route_start"][:2]) <= 0.26

@@ -29,6 +29,7 @@ class Observations:
     safety_states: list[tuple[float, str]] = field(default_factory=list)
     carrots: list[tuple[float, float, float]] = field(default_factory=list)  # (t, x, y): gnm/subgoal_pose in the world
     latency: dict[str, dict[str, list[float]]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    recording_at: float | None = None  # the graph builder's session has its first node (its markers say so)
 
     @property
     def now(self) -> float:
@@ -73,6 +74,7 @@ class StackMonitor:
         from nav_msgs.msg import Odometry
         from sensor_msgs.msg import Image
         from std_msgs.msg import Bool, String
+        from visualization_msgs.msg import MarkerArray
 
         from gnm_nav.ros.qos import LATCHED, RELIABLE
 
@@ -86,6 +88,7 @@ class StackMonitor:
         n.create_subscription(String, "gnm/safety_state", self._on_safety_state, LATCHED)
         n.create_subscription(PoseStamped, "gnm/subgoal_pose", self._on_subgoal_pose, RELIABLE)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
+        n.create_subscription(MarkerArray, "gnm/graph_markers", self._on_graph_markers, LATCHED)
         self._go_pub = n.create_publisher(Bool, "expert/go", LATCHED)
 
     # callbacks ---------------------------------------------------------------------------------
@@ -120,6 +123,12 @@ class StackMonitor:
         with self._lock:
             if self.obs.started_at is None and self.obs.trajectory:  # (none before this run's simulator)
                 self.obs.started_at = self.obs.now
+
+    def _on_graph_markers(self, msg) -> None:
+        """The builder marks its session's newest node ("closest") once the session has one."""
+        with self._lock:
+            if self.obs.recording_at is None and any(m.ns == "closest" for m in msg.markers):
+                self.obs.recording_at = self.obs.now
 
     def _on_expert_done(self, msg) -> None:
         with self._lock:
@@ -172,7 +181,8 @@ class StackMonitor:
             return Observations(list(obs.trajectory), list(obs.collision_ticks), obs.collisions, obs.goal_reached_at,
                                 obs.started_at, obs.expert_done_at, list(obs.odometry), list(obs.safety_states),
                                 list(obs.carrots),
-                                {k: {kk: list(vv) for kk, vv in v.items()} for k, v in obs.latency.items()})
+                                {k: {kk: list(vv) for kk, vv in v.items()} for k, v in obs.latency.items()},
+                                obs.recording_at)
 
     def next_leg(self) -> None:
         """Between two expert legs of one build: take the go back and forget the last arrival, keep the rest."""
@@ -181,6 +191,7 @@ class StackMonitor:
         self._go_pub.publish(Bool(data=False))
         with self._lock:
             self.obs.expert_done_at = None
+            self.obs.recording_at = None
 
     def start_expert(self) -> None:
         """Tell the expert driver to go (latched: it hears it whenever it is ready)."""

@@ -144,8 +144,10 @@ def build_graph(task: RouteTask, cfg: EvalConfig, work_dir: Path, monitor: Stack
                 launcher.start_node(builder.with_params(model_path=str(cfg.model) if recorded else ""))
                 _wait_subscribed(monitor, launcher, "camera/image_raw", cfg.startup_timeout_s)
                 _wait_subscribed(monitor, launcher, "odom", cfg.startup_timeout_s, count=2)  # the monitor's and its
-                subscribed = monitor.snapshot().now  # give the builder a frame or two at the start pose first
-                monitor.wait_for(lambda o: o.now > subscribed + 0.5, timeout_s=30.0, check=launcher.check)
+                # the expert sets off only once the builder's session has its first node, at the start pose (a
+                # subscription is matched before frames flow: a node recorded on the way puts the start elsewhere)
+                if not monitor.wait_for(lambda o: o.recording_at is not None, timeout_s=60.0, check=launcher.check):
+                    raise EvalError(f"graph_builder_node recorded no frame within 60 s (see {work_dir / 'logs_build'})")
             go = monitor.snapshot().now
             monitor.start_expert()
             limit_s = 60.0 + 3.0 * (task.planned_length_m + math.dist(here, leg.goal)) / (0.6 * profile.max_v)
