@@ -62,14 +62,7 @@ class Launched:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _no_daemon_left():
-    """`ros2 param|lifecycle` may start the ros2cli daemon: stop it, so no process outlives the tests."""
-    yield
-    ros2("daemon", "stop")
-
-
-def nodes() -> set[str]:
+def nodes() -> set[str]:  # (every ros2 call here skips the ros2cli daemon: no process outlives the tests)
     return set(ros2("node", "list", "--no-daemon").stdout.split())
 
 
@@ -94,9 +87,10 @@ def test_sim_launch_drives_namespaced_and_stops_clean(tmp_path, namespace):
     try:
         expected = {f"{prefix}/mujoco_sim_node", f"{prefix}/topological_planner_node", f"{prefix}/gnm_policy_node"}
         assert launched.wait_for(lambda: expected <= nodes()), nodes()
-        assert launched.wait_for(lambda: "active" in ros2("lifecycle", "get", f"{prefix}/gnm_policy_node").stdout)
-        assert "7.0" in ros2("param", "get", f"{prefix}/gnm_policy_node", "max_rate_hz").stdout
-        assert "turtlebot" in ros2("param", "get", f"{prefix}/gnm_policy_node", "robot_profile").stdout
+        policy = f"{prefix}/gnm_policy_node"
+        assert launched.wait_for(lambda: "active" in ros2("lifecycle", "get", "--no-daemon", policy).stdout)
+        assert launched.wait_for(lambda: "7.0" in ros2("param", "get", "--no-daemon", policy, "max_rate_hz").stdout)
+        assert "turtlebot" in ros2("param", "get", "--no-daemon", policy, "robot_profile").stdout
         wanted = {f"{prefix}/camera/image_raw", f"{prefix}/odom"}
         assert launched.wait_for(lambda: wanted <= set(ros2("topic", "list", "--no-daemon").stdout.split()), 60)
     finally:

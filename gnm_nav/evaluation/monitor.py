@@ -15,6 +15,10 @@ DIAGNOSTIC_LATENCY_KEYS = ("inference_ms_p50", "inference_ms_p99", "tick_ms_p50"
                            "filter_latency_ms_p50", "embed_ms_p50")
 
 
+DRAIN_QUIET_S = 0.5  # reset waits until the ground truth has been quiet this long (wall s) ...
+DRAIN_MAX_S = 5.0  # ... or this long at most
+
+
 @dataclass
 class Observations:
     """Everything seen since the last reset (sim time from the ground-truth stamps)."""
@@ -44,6 +48,7 @@ class StackMonitor:
 
         self._lock = threading.Lock()
         self.obs = Observations()
+        self._last_truth_wall = 0.0  # wall time of the latest ground-truth message
         self._was_colliding = False
         self.context = Context()
         kwargs = {} if domain_id is None else {"domain_id": domain_id}
@@ -97,6 +102,7 @@ class StackMonitor:
         from gnm_nav.ros.time import stamp_to_sec
 
         with self._lock:
+            self._last_truth_wall = time.monotonic()
             self.obs.trajectory.append((stamp_to_sec(msg.header.stamp), *pose_2d(msg)))
 
     def _on_odom(self, msg) -> None:
@@ -171,6 +177,11 @@ class StackMonitor:
         from std_msgs.msg import Bool
 
         self._go_pub.publish(Bool(data=False))
+        # the previous simulator's last messages may still be queued: let them arrive before forgetting, or they
+        # would open the next run's trajectory at the old robot's pose
+        deadline = time.monotonic() + DRAIN_MAX_S
+        while time.monotonic() - self._last_truth_wall < DRAIN_QUIET_S and time.monotonic() < deadline:
+            time.sleep(0.05)
         with self._lock:
             self.obs = Observations()
             self._was_colliding = False
