@@ -14,7 +14,8 @@ test -x "$TIER/venv/bin/pip" || "$TIER/venv/bin/python" -m ensurepip --upgrade >
 cat > "$TIER/venv/lib/$PY/site-packages/gnm_nav_base.pth" <<PTH
 import os, glob, site; os.environ['LD_LIBRARY_PATH'] = os.pathsep.join(glob.glob('$BASE/lib/$PY/site-packages/ros_*.libs') + ['$BASE/lib', os.environ.get('LD_LIBRARY_PATH', '')]); site.addsitedir('$BASE/lib/$PY/site-packages')
 PTH
-bash "$TOOLING/install.sh" "$TIER/venv" --colcon 2>&1 | grep -v "^WARNING: Location" || true
+# (pip's warnings about local index folders filtered out; a failing install still fails this script: pipefail)
+bash "$TOOLING/install.sh" "$TIER/venv" --colcon 2>&1 | { grep -v "^WARNING: Location" || true; }
 "$TIER/venv/bin/python" -c "import launch, launch_ros, ros2cli, rclpy"
 AMENT_PREFIX_PATH="$TIER/venv:$BASE" "$TIER/venv/bin/colcon" --log-base "$TIER/log" build --paths . \
   --packages-select gnm_nav --build-base "$TIER/build" --install-base "$TIER/install" --event-handlers console_cohesion-

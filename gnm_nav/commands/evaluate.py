@@ -221,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
                 "changes": args.changes, "seed": args.seed, "worlds": worlds, "routes": args.routes,
                 "params": args.params.read_text(encoding="utf-8") if args.params else None,
                 "timeout_s": args.timeout_s, "real_time_factor": args.real_time_factor,
+                # the default is left out (None), so runs from before the option still continue
                 "start_perturbation": None if perturb == START_PERTURBATION else list(perturb)}
     settings = {"model": str(gnm), "ldm": str(ldm) if ldm else None, "robot": args.robot, "worlds": used,
                 "preset": args.preset, "min_route_m": min_route_m, "odom_noise": args.odom_noise,

@@ -131,9 +131,11 @@ class StackMonitor:
                 self.obs.started_at = self.obs.now
 
     def _on_graph_markers(self, msg) -> None:
-        """The builder marks its session's newest node ("closest") once the session has one."""
+        """The builder marks its session's newest node once the session has one."""
+        from gnm_nav.graph.ros_markers import CLOSEST_NS
+
         with self._lock:
-            if self.obs.recording_at is None and any(m.ns == "closest" for m in msg.markers):
+            if self.obs.recording_at is None and any(m.ns == CLOSEST_NS for m in msg.markers):
                 self.obs.recording_at = self.obs.now
 
     def _on_expert_done(self, msg) -> None:

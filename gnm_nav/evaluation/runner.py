@@ -25,7 +25,8 @@ import numpy as np
 from gnm_nav.errors import GnmNavError
 from gnm_nav.evaluation.modes import FILTER_NODE, Mode, fingerprint
 from gnm_nav.evaluation.monitor import Observations, StackMonitor, latency_summary
-from gnm_nav.evaluation.routes import START_PERTURBATION, RouteTask, perturbed_start, route_progress, shortest_path_m, steering_report
+from gnm_nav.evaluation.routes import (START_PERTURBATION, RouteTask, perturbed_start, route_progress, shortest_path_m,
+                                       steering_report)
 from gnm_nav.launching.node_sets import LaunchOptions, NodeSpec, build_graph_set, navigate_set, package_node, sim_node
 from gnm_nav.launching.processes import Launcher
 from gnm_nav.sim.env import Pose2D
@@ -146,8 +147,9 @@ def build_graph(task: RouteTask, cfg: EvalConfig, work_dir: Path, monitor: Stack
                 _wait_subscribed(monitor, launcher, "odom", cfg.startup_timeout_s, count=2)  # the monitor's and its
                 # the expert sets off only once the builder's session has its first node, at the start pose (a
                 # subscription is matched before frames flow: a node recorded on the way puts the start elsewhere)
-                if not monitor.wait_for(lambda o: o.recording_at is not None, timeout_s=60.0, check=launcher.check):
-                    raise EvalError(f"graph_builder_node recorded no frame within 60 s (see {work_dir / 'logs_build'})")
+                if not monitor.wait_for(lambda o: o.recording_at is not None, cfg.startup_timeout_s, launcher.check):
+                    raise EvalError(f"graph_builder_node recorded no frame within {cfg.startup_timeout_s:.0f} s "
+                                    f"(see {work_dir / 'logs_build'})")
             go = monitor.snapshot().now
             monitor.start_expert()
             limit_s = 60.0 + 3.0 * (task.planned_length_m + math.dist(here, leg.goal)) / (0.6 * profile.max_v)

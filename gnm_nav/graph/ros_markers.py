@@ -22,6 +22,8 @@ def _point(xy: np.ndarray, z: float = 0.0) -> Point:
     return Point(x=float(xy[0]), y=float(xy[1]), z=z)
 
 
+CLOSEST_NS = "closest"  # the marker of the node the robot is at (the builder: its session's newest node)
+
 def graph_markers(graph: TopoGraph, frame_id: str, stamp, closest: int | None = None, goal: int | None = None,
                   path: Sequence[int] = (), layout: dict[int, np.ndarray] | None = None) -> MarkerArray:
     pos = layout if layout is not None else graph_layout(graph)[0]
@@ -50,7 +52,7 @@ def graph_markers(graph: TopoGraph, frame_id: str, stamp, closest: int | None = 
     if len(path) > 1:
         m = marker("path", Marker.LINE_STRIP, 0.05, (0.9, 0.1, 0.6, 0.9))
         m.points = [_point(pos[n], 0.02) for n in path]
-    for ns, node, rgba in (("closest", closest, (1.0, 0.1, 0.1, 1.0)), ("goal", goal, (0.1, 0.9, 0.1, 1.0))):
+    for ns, node, rgba in ((CLOSEST_NS, closest, (1.0, 0.1, 0.1, 1.0)), ("goal", goal, (0.1, 0.9, 0.1, 1.0))):
         if node is not None and node in pos:
             m = marker(ns, Marker.SPHERE, 0.2, rgba)
             m.pose.position = _point(pos[node], 0.05)
