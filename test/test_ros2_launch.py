@@ -62,7 +62,9 @@ class Launched:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
-def nodes() -> set[str]:  # (every ros2 call here skips the ros2cli daemon: no process outlives the tests)
+def nodes() -> set[str]:
+    # every ros2 query skips the ros2cli daemon (no process outlives the tests) and so discovers afresh: each one
+    # is retried until it sees the node
     return set(ros2("node", "list", "--no-daemon").stdout.split())
 
 
@@ -90,7 +92,8 @@ def test_sim_launch_drives_namespaced_and_stops_clean(tmp_path, namespace):
         policy = f"{prefix}/gnm_policy_node"
         assert launched.wait_for(lambda: "active" in ros2("lifecycle", "get", "--no-daemon", policy).stdout)
         assert launched.wait_for(lambda: "7.0" in ros2("param", "get", "--no-daemon", policy, "max_rate_hz").stdout)
-        assert "turtlebot" in ros2("param", "get", "--no-daemon", policy, "robot_profile").stdout
+        assert launched.wait_for(lambda: "turtlebot" in ros2("param", "get", "--no-daemon", policy,
+                                                             "robot_profile").stdout)
         wanted = {f"{prefix}/camera/image_raw", f"{prefix}/odom"}
         assert launched.wait_for(lambda: wanted <= set(ros2("topic", "list", "--no-daemon").stdout.split()), 60)
     finally:
