@@ -5,14 +5,21 @@ Each node reads its defaults from the package config (planner.yaml, policy.yaml,
 (optional) is applied on top, so one file can override any of them. Key it `/**/NODE_NAME:` (or `/**:` for
 every node): a bare `NODE_NAME:` key matches only a node without a namespace, and under `namespace:=/robot1` it
 would be ignored without a word.
-Without the safety filter the policy publishes straight to cmd_vel. sim.launch.py, replay.launch.py and
-gazebo.launch.py include this file for their navigation nodes.
+Without the safety filter the policy publishes straight to cmd_vel. With cmd_vel_chain:=nav2 the nodes take
+their places in Nav2's velocity chain instead: the policy publishes cmd_vel_nav (the controller's topic) to
+Nav2's velocity smoother; the filter reads cmd_vel_smoothed and publishes cmd_vel_filtered, which Nav2's
+collision monitor reads (set its cmd_vel_in_topic) before it drives cmd_vel. sim.launch.py, replay.launch.py
+and gazebo.launch.py include this file for their navigation nodes.
 """
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import LifecycleNode, Node
 from launch_ros.substitutions import FindPackageShare
+
+
+# gnm_nav.launching.node_sets.NAV2_FILTER_REMAPPINGS (a test keeps them equal)
+NAV2_FILTER_REMAPPINGS = (("cmd_vel_nav", "cmd_vel_smoothed"), ("cmd_vel", "cmd_vel_filtered"))
 
 
 def _config(name: str) -> PathJoinSubstitution:
@@ -25,13 +32,14 @@ def _nodes(context):
     common = {"use_sim_time": arg("use_sim_time").lower() == "true"}
     ros_args = ["--ros-args", "--log-level", arg("log_level")]
     safety = arg("use_safety_filter").lower() == "true"
+    nav2_chain = arg("cmd_vel_chain") == "nav2"
     planner_params = dict(common)
     if arg("graph_dir"):
         planner_params["graph_dir"] = arg("graph_dir")
     if arg("goal_node"):
         planner_params["goal_node"] = int(arg("goal_node"))
     policy_params = {**common, "autostart": arg("autostart").lower() == "true"}
-    if not safety:
+    if not safety and not nav2_chain:
         policy_params["cmd_vel_topic"] = "cmd_vel"
     if arg("robot_profile"):
         policy_params["robot_profile"] = arg("robot_profile")
@@ -49,7 +57,7 @@ def _nodes(context):
             namespace=arg("namespace"), output="screen",
             parameters=[_config("safety_filter.yaml"), *overrides,
                         {**common, "autostart": arg("autostart").lower() == "true"}],
-            arguments=ros_args))
+            remappings=list(NAV2_FILTER_REMAPPINGS) if nav2_chain else [], arguments=ros_args))
     return actions
 
 
@@ -65,6 +73,10 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("goal_node", default_value="", description="goal node id (overrides planner.yaml)"),
         DeclareLaunchArgument("use_safety_filter", default_value="false",
                               description="put ldm_safety_filter_node between the policy and cmd_vel"),
+        DeclareLaunchArgument("cmd_vel_chain", default_value="direct", choices=["direct", "nav2"],
+                              description="direct: policy -> [filter ->] cmd_vel; nav2: the policy publishes "
+                                          "cmd_vel_nav to Nav2's velocity smoother, the filter reads cmd_vel_smoothed "
+                                          "and publishes cmd_vel_filtered for Nav2's collision monitor"),
         DeclareLaunchArgument("robot_profile", default_value="",
                               description="robot profile for the policy's limits (overrides policy.yaml)"),
         OpaqueFunction(function=_nodes),

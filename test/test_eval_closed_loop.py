@@ -79,6 +79,10 @@ def test_every_mode_end_to_end_on_the_same_graphs(gnm_model_path, random_ldm, tm
         runs = record["runs"]
         assert "ldm_safety_filter_node" in runs["ours"]["latency_ms"]  # the filter ran where the mode has it
         assert "ldm_safety_filter_node" not in runs["ours_no_filter"]["latency_ms"]
+        for name in ("ours", "ours_no_filter"):  # camera frame -> the command answering it, at the base
+            stack = runs[name]["latency_ms"]["stack"]
+            assert 0 < stack["camera_to_cmd_ms_p50"] <= stack["camera_to_cmd_ms_p99"] < 5000, (name, stack)
+        assert "camera_to_policy_ms_p50" in runs["ours"]["latency_ms"]["stack"]  # and at the policy, before the filter
         assert "localization_mode: window" in (Path(runs["anchor"]["logs"]) / "topological_planner_node.params.yaml").read_text()
         assert "use_odometry: false" in (Path(runs["vision_only"]["logs"]) / "topological_planner_node.params.yaml").read_text()
         replay_logs = Path(runs["odometry_replay"]["logs"])

@@ -86,6 +86,41 @@ def test_planner_publishes_subgoal_closest_node_markers(ros, graph_dir, texture,
     assert node._nav.localizer._last_belief == 5
 
 
+def test_goal_lists_and_localise_at_node(ros, graph_dir, texture, gnm_model_path):
+    """A mission over DDS: each goal reported as reached in turn on gnm/current_waypoint, gnm/goal_reached only
+    at its end; lists naming unknown nodes refused (topic and parameter); "you are at node N" on gnm/localize_at.
+    (goal_threshold is huge so the seeded random model reaches a goal as soon as it scores it.)"""
+    from std_msgs.msg import Int32MultiArray
+
+    node = _planner(ros, graph_dir, gnm_model_path, goal_threshold=1e9)
+    closest = ros.collect(Int32, "gnm/closest_node")
+    waypoints = ros.collect(Int32, "gnm/current_waypoint")
+    reached = ros.collect(Bool, "gnm/goal_reached")
+    goals = ros.publisher(Int32MultiArray, "gnm/goal_nodes")
+    localize = ros.publisher(Int32, "gnm/localize_at")
+    camera = ros.publisher(Image, "camera/image_raw")
+    _stream(ros, camera, texture, seconds=1.5)
+    assert ros.wait_for(lambda: closest and closest[-1].data >= 0, timeout=10)
+    here = closest[-1].data
+    ros.wait_matched(goals)
+    goals.publish(Int32MultiArray(data=[here, 99]))  # refused whole: 99 is not a node
+    goals.publish(Int32MultiArray(data=[here, here, here]))  # a patrol that stays put: three goals, in turn
+    _stream(ros, camera, texture, seconds=2.0)
+    assert ros.wait_for(lambda: reached and reached[-1].data, timeout=10)
+    shown = [m.data for m in waypoints]
+    assert shown[shown.index(0):] == [0, 1, 2, 3], shown  # each goal reported, then the mission's end (3 of 3)
+    assert node._nav.mission.goals == (here, here, here) and node._nav.mission.complete
+    # the parameter does the same, and is checked against the graph
+    result = node.set_parameters([Parameter("goal_nodes", value=[2, 99])])[0]
+    assert not result.successful and "goal node 99 does not exist" in result.reason
+    assert node.set_parameters([Parameter("goal_nodes", value=[2, 4])])[0].successful
+    assert node._nav.mission.goals == (2, 4) and ros.wait_for(lambda: waypoints[-1].data == 0, timeout=5)
+    ros.wait_matched(localize)
+    localize.publish(Int32(data=99))  # refused: not a node
+    localize.publish(Int32(data=7))
+    assert ros.wait_for(lambda: node._nav.localizer._last_belief == 7, timeout=5)
+
+
 def test_start_node_not_in_the_graph_is_a_clear_error(ros, graph_dir, gnm_model_path):
     node = _planner(ros, graph_dir, gnm_model_path, goal_node=29, start_node=30)
     assert node._nav is None and "start node 30 is not in the graph (nodes 0..29)" in node._status

@@ -6,8 +6,8 @@ import ast
 import inspect
 
 import pytest
-from launch_ast import ROOT, declared_arguments, includes, launch_file_nodes, launch_file_parameter_keys, parsed, \
-    passed_arguments
+from launch_ast import ROOT, declared_arguments, includes, launch_file_nodes, launch_file_parameter_keys, \
+    module_constant, parsed, passed_arguments
 
 from gnm_nav.launching.node_sets import (EXECUTABLES, NODE_SETS, LaunchOptions, build_graph_set, navigate_set,
                                          replay_set, sim_set)
@@ -18,7 +18,8 @@ LAUNCHER_ONLY_ARGUMENTS = {"spawn_pose"}  # eval/demo put the robot at a chosen 
 OPTS = LaunchOptions()
 # every node-set option switched on (both ways for the filter), so every node and override appears
 EXPECTED = {
-    "navigate.launch.py": (navigate_set, navigate_set(OPTS, "g", 1, False, "r") + navigate_set(OPTS, "g", 1, True)),
+    "navigate.launch.py": (navigate_set, navigate_set(OPTS, "g", 1, False, "r") + navigate_set(OPTS, "g", 1, True)
+                           + navigate_set(OPTS, "g", 1, True, "r", "nav2")),
     "build_graph.launch.py": (build_graph_set, build_graph_set(OPTS, "g", True)),
     "sim.launch.py": (sim_set, sim_set(OPTS, "w", "r", None, 2.0, "g", 1, False) + sim_set(OPTS, "w", "r", None, 2.0,
                                                                                            "g", 1, True)),
@@ -90,3 +91,22 @@ def test_the_simulated_robot_and_the_policy_share_a_profile_by_default():
     nodes = {n.name: n.params for n in sim_set(OPTS)}
     assert nodes["mujoco_sim_node"]["robot"] == nodes["gnm_policy_node"]["robot_profile"] == SIM_ROBOT
     assert f'SIM_ROBOT = "{SIM_ROBOT}"' in (ROOT / "launch" / "sim.launch.py").read_text()
+
+
+def test_the_nav2_velocity_chain_is_the_same_in_both():
+    """cmd_vel_chain:=nav2: the launch file's choices and the filter's remappings are the launcher's."""
+    from gnm_nav.launching.node_sets import CMD_VEL_CHAINS, NAV2_FILTER_REMAPPINGS
+
+    tree = parsed("navigate.launch.py")
+    assert module_constant(tree, "NAV2_FILTER_REMAPPINGS") == NAV2_FILTER_REMAPPINGS
+    (arg,) = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and getattr(c.func, "id", "") ==
+              "DeclareLaunchArgument" and c.args[0].value == "cmd_vel_chain"]
+    choices = next(k.value for k in arg.keywords if k.arg == "choices")
+    assert tuple(ast.literal_eval(choices)) == CMD_VEL_CHAINS
+    nodes = {n.name: n for n in navigate_set(OPTS, "g", 1, True, "", "nav2")}
+    assert nodes["ldm_safety_filter_node"].remappings == NAV2_FILTER_REMAPPINGS
+    assert "cmd_vel_topic" not in nodes["gnm_policy_node"].params  # the policy keeps cmd_vel_nav, as a controller
+    without_filter = {n.name: n for n in navigate_set(OPTS, "g", 1, False, "", "nav2")}
+    assert "cmd_vel_topic" not in without_filter["gnm_policy_node"].params  # into the smoother, filter or not
+    with pytest.raises(ValueError, match="cmd_vel_chain must be one of"):
+        navigate_set(OPTS, cmd_vel_chain="nav3")

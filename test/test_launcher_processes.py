@@ -6,6 +6,7 @@ import os
 import sys
 import textwrap
 import time
+from dataclasses import replace
 
 import pytest
 import yaml
@@ -88,6 +89,8 @@ def test_command_layers_package_config_then_params_file_then_overrides(tmp_path)
     assert files == [str(config_dir() / "planner.yaml"), str(user), str(tmp_path / "over.yaml")]
     assert ["-r", "__node:=topological_planner_node"] == cmd[4:6] and "__ns:=/robot1" in cmd
     assert cmd[-2:] == ["--log-level", "debug"]
+    remapped = node_command(replace(spec, remappings=(("cmd_vel", "cmd_vel_filtered"),)), opts, tmp_path / "o.yaml")
+    assert remapped[remapped.index("cmd_vel:=cmd_vel_filtered") - 1] == "-r"
 
 
 def test_overrides_file_keeps_types(tmp_path, fake_env):

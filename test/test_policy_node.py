@@ -14,6 +14,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from gnm_nav.nodes.policy_node import PolicyNode
 from gnm_nav.ros.images import rgb_to_msg
+from gnm_nav.ros.time import stamp_to_sec
 
 MAX_V, MAX_W = 0.3, 0.5
 
@@ -57,7 +58,9 @@ def test_commands_and_waypoints_within_limits_then_zero_when_stale(ros, gnm_mode
     cmds = ros.collect(TwistStamped, "cmd_vel_nav")
     paths = ros.collect(Path, "gnm/waypoints")
     camera, subgoal = ros.publisher(Image, "camera/image_raw"), ros.publisher(Image, "gnm/subgoal")
-    assert _drive(ros, camera, subgoal, _frames(8), until=lambda: len(paths) >= 5)  # context (1.25 s) fills
+    sent: list[float] = []
+    assert _drive(ros, camera, subgoal, _frames(8), until=lambda: len(paths) >= 5,  # context (1.25 s) fills
+                  encode=lambda rgb, stamp: sent.append(stamp) or rgb_to_msg(rgb, stamp, "camera"))
     path = paths[-1]
     assert path.header.frame_id == "base_link" and len(path.poses) == 5
     assert all(np.isfinite(p.pose.position.x) for p in path.poses)
@@ -65,6 +68,9 @@ def test_commands_and_waypoints_within_limits_then_zero_when_stale(ros, gnm_mode
     for m in cmds:
         assert 0.0 <= m.twist.linear.x <= MAX_V + 1e-9 and abs(m.twist.angular.z) <= MAX_W + 1e-9
         assert m.header.frame_id == "base_link"
+    # a command from the model carries the stamp of the camera frame it answered (so its age is measurable)
+    answered = [stamp_to_sec(m.header.stamp) for m in _moving(cmds)]
+    assert answered and all(min(abs(a - s) for s in sent) < 1e-6 for a in answered)
     # Camera stops: within source_timeout (+ watchdog period) the node commands zero.
     n = len(cmds)
     assert ros.wait_for(lambda: len(cmds) > n + 3, timeout=5)

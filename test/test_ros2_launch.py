@@ -101,6 +101,29 @@ def test_sim_launch_drives_namespaced_and_stops_clean(tmp_path, namespace):
     assert code == 0, launched.log.read_text()[-3000:]
 
 
+def topics_of(node: str, section: str) -> set[str]:
+    """Topic names under `section` (Subscribers, Publishers) of `ros2 node info NODE`."""
+    lines = ros2("node", "info", "--no-daemon", node).stdout.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == f"{section}:"), len(lines))
+    found = set()
+    for line in lines[start + 1:]:
+        if not line.startswith("    "):
+            break
+        found.add(line.split(":")[0].strip())
+    return found
+
+
+def test_nav2_chain_puts_the_filter_between_the_smoother_and_the_collision_monitor(tmp_path):
+    launched = Launched(tmp_path, "navigate.launch.py", "use_safety_filter:=true", "cmd_vel_chain:=nav2")
+    try:
+        assert launched.wait_for(lambda: "/cmd_vel_smoothed" in topics_of("/ldm_safety_filter_node", "Subscribers"))
+        assert "/cmd_vel_filtered" in topics_of("/ldm_safety_filter_node", "Publishers")
+        assert launched.wait_for(lambda: "/cmd_vel_nav" in topics_of("/gnm_policy_node", "Publishers"))
+    finally:
+        code = launched.interrupt()
+    assert code == 0, launched.log.read_text()[-3000:]
+
+
 def test_build_graph_saves_on_ctrl_c(tmp_path):
     sim = Launched(tmp_path, "sim.launch.py", "world:=box_room")  # the camera to record (its policy idles)
     builder = None

@@ -15,6 +15,7 @@ from std_msgs.msg import String
 from gnm_nav.data.gnm_format import read_dataset
 from gnm_nav.ldm.export import load_ldm_card
 from gnm_nav.ros.images import rgb_to_msg
+from gnm_nav.ros.time import sec_to_stamp, stamp_to_sec
 from test_ldm_support import trained_ldm
 
 FAST = {"source_timeout": 0.6, "stop_pub_timeout": 0.5, "fallback_timeout": 0.4, "image_qos": "reliable",
@@ -80,9 +81,11 @@ class Rig:
             self.node._now())), timeout=20), self.node._reason
         ros.wait_matched(self.cmd)
 
-    def send(self, v: float, w: float, timeout: float = 5.0) -> TwistStamped:
+    def send(self, v: float, w: float, timeout: float = 5.0, stamp: float = 0.0) -> TwistStamped:
         before = len(self.out)
-        self.cmd.publish(twist(v, w))
+        msg = twist(v, w)
+        msg.header.stamp = sec_to_stamp(stamp)
+        self.cmd.publish(msg)
         assert self.ros.wait_for(lambda: len(self.out) > before, timeout), "no output command"
         return self.out[-1]
 
@@ -132,8 +135,9 @@ def test_pass_modify_fallback_turn_and_stop(rig_factory):
     assert rig.state() == "STOP" and (out.twist.linear.x, out.twist.angular.z) == (0.0, 0.0)
     # everything allowed: commands pass unchanged
     rig.node.set_parameters([Parameter("threshold_offset", value=1e4)])
-    out = rig.send(0.3, -0.2)
+    out = rig.send(0.3, -0.2, stamp=1234.5)
     assert rig.state() == "PASS" and (out.twist.linear.x, out.twist.angular.z) == pytest.approx((0.3, -0.2))
+    assert stamp_to_sec(out.header.stamp) == 1234.5  # the answer keeps the command's stamp (its camera frame's)
 
 
 def test_recorded_commands_mostly_pass(rig_factory):

@@ -1,4 +1,6 @@
-"""`gnm-nav export`: a GNM checkpoint (or a seeded random init) -> ONNX files + model card, verified."""
+"""`gnm-nav export`: a GNM checkpoint (or a seeded random init) -> ONNX files + model card, verified; with
+--int8, an exported model -> its int8 quantisation for CPUs, calibrated on real frames, with its accuracy and
+speed against the fp32 model in its card."""
 from __future__ import annotations
 
 import argparse
@@ -6,13 +8,22 @@ from pathlib import Path
 
 from gnm_nav.errors import GnmNavError
 
-HELP = "export a GNM checkpoint (published .pth or state_dict) to ONNX with a model card"
+HELP = "export a GNM checkpoint (published .pth or state_dict) to ONNX with a model card; --int8 quantises one"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="training checkpoint (gnm.pth format or a state_dict)")
     source.add_argument("--random-init", action="store_true", help="export an untrained network (tests, benchmarks)")
+    source.add_argument("--from", dest="from_onnx", type=Path,
+                        help="with --int8: an exported fp32 model (FILE.onnx with its parts and card)")
+    parser.add_argument("--int8", action="store_true",
+                        help="write an int8 quantisation for CPU inference (needs --calibration-data)")
+    parser.add_argument("--calibration-data", type=Path,
+                        help="with --int8: GNM-format dataset root of the robot's camera (e.g. `gnm-nav sim collect`)")
+    parser.add_argument("--calibration-samples", type=int, default=256, help="with --int8: calibration samples")
+    parser.add_argument("--held-out-samples", type=int, default=256,
+                        help="with --int8: samples from held-out trajectories the accuracy is measured on")
     parser.add_argument("--out", type=Path, required=True, help="output FILE.onnx (parts and FILE.json go beside it)")
     parser.add_argument("--seed", type=int, default=0, help="seed of --random-init (default 0)")
     parser.add_argument("--context-spacing", type=float, default=0.25,
@@ -27,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.int8:
+        return run_int8(args)
+    if args.from_onnx is not None:
+        raise GnmNavError("--from takes an exported model to quantise: it goes with --int8")
+    return run_fp32(args, args.out)
+
+
+def run_fp32(args: argparse.Namespace, out: Path) -> int:
     from gnm_nav.checkpoint import load_gnm
     from gnm_nav.onnx_export import export_gnm, random_init_gnm
 
@@ -44,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         model = load_gnm(args.checkpoint, **arch)
         source = str(args.checkpoint)
     print(f"loaded GNM from {source}: {', '.join(f'{k}={v}' for k, v in model.arch_config().items())}")
-    report = export_gnm(model, args.out, context_spacing_s=args.context_spacing, center_crop=args.center_crop,
+    report = export_gnm(model, out, context_spacing_s=args.context_spacing, center_crop=args.center_crop,
                         source_checkpoint=args.checkpoint, opset=args.opset)
     print("ONNX Runtime vs torch on random inputs (max abs difference / tolerance):")
     for part, diff in report.max_abs_diff.items():
@@ -52,4 +71,39 @@ def run(args: argparse.Namespace) -> int:
     print(f"exported {report.card.parameter_count:,} parameters in {report.seconds:.1f} s:")
     for part, path in report.files.items():
         print(f"  {part:<5}  {path}  ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def run_int8(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+    import tempfile
+
+    from gnm_nav.data.gnm_format import read_dataset
+    from gnm_nav.paths import resolve_model_path
+    from gnm_nav.quantize import quantize_gnm
+
+    if args.calibration_data is None:
+        raise GnmNavError("--int8 needs --calibration-data: frames from the robot's camera set the int8 ranges")
+    if min(args.calibration_samples, args.held_out_samples) < 1:
+        raise GnmNavError("--calibration-samples and --held-out-samples must be >= 1")
+    datasets = read_dataset(args.calibration_data)
+    command = shlex.join(["gnm-nav", *sys.argv[1:]])
+    with tempfile.TemporaryDirectory() as scratch:
+        if args.from_onnx is not None:
+            src = resolve_model_path(str(args.from_onnx))
+        else:  # a checkpoint or a random init: export fp32 first, then quantise that
+            src = Path(scratch) / "fp32.onnx"
+            run_fp32(args, src)
+        print(f"quantising {src.name} to int8, calibrated on {args.calibration_data} ...")
+        card = quantize_gnm(src, args.out, datasets, args.calibration_samples, args.held_out_samples,
+                            seed=args.seed, command=command)
+    accuracy, speed = card.metrics["vs_fp32"], card.metrics["speed_vs_fp32_cpu"]
+    print(f"wrote {args.out} (+ parts and card)")
+    print(f"  against fp32 on {accuracy['samples']} held-out samples: distance rank correlation "
+          f"{accuracy['distance_spearman']:.3f}, mean distance difference "
+          f"{accuracy['distance_mean_abs_diff_steps']:.2f}"
+          f" steps, waypoint difference {accuracy['waypoint_mean_diff']:.3f} (waypoint units)")
+    print(f"  speed, one step against {speed['candidates']} goals on {speed['threads']} CPU threads: fp32 "
+          f"{speed['fp32_ms_p50']:.2f} ms, int8 {speed['int8_ms_p50']:.2f} ms ({speed['speedup']:.2f}x)")
     return 0

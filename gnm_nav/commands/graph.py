@@ -8,7 +8,8 @@ from pathlib import Path
 
 from gnm_nav.errors import DatasetError, GraphError
 
-HELP = "topological graphs: build from a bag, import a topomap folder, add shortcuts, info, render to PNG"
+HELP = ("topological graphs: build from a bag, import a topomap folder, add shortcuts, info, render to PNG, "
+        "export/import Nav2 route graphs (GeoJSON)")
 DEFAULT_MODEL = "gnm_sim.onnx"
 
 
@@ -31,6 +32,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="PNG file to write")
     p.add_argument("--thumbnails", type=int, default=6, help="node images drawn on the plot")
     p.set_defaults(func=run_render)
+
+    p = sub.add_parser("export-geojson", help="write the graph as a Nav2 Route Server GeoJSON route graph")
+    p.add_argument("graph", help="graph directory (nodes need odometry poses)")
+    p.add_argument("--out", required=True, help="GeoJSON file to write")
+    p.add_argument("--frame", help="frame of the node coordinates (default: the frame the graph was recorded in, "
+                                   "else odom)")
+    p.set_defaults(func=run_export_geojson)
+
+    p = sub.add_parser("import-geojson", help="a graph directory from a route graph written by export-geojson "
+                                              "(edges edited in QGIS, say)")
+    p.add_argument("src", help="GeoJSON route graph")
+    p.add_argument("--images", help="folder the nodes' image paths are relative to (default: the file's folder)")
+    p.add_argument("--out", required=True, help="graph directory to write")
+    p.add_argument("--force", action="store_true", help="replace an existing graph in --out")
+    p.set_defaults(func=run_import_geojson)
 
     p = sub.add_parser("build", help="record a graph from a rosbag2 (a new session; --append grows an existing graph)")
     p.add_argument("--bag", required=True, help="rosbag2 folder (sqlite3 or MCAP)")
@@ -118,6 +134,44 @@ def run_render(args: argparse.Namespace) -> int:
     graph = TopoGraph.load(args.graph)
     render_graph(graph, args.out, thumbnails=args.thumbnails)
     print(f"wrote {args.out} ({len(graph)} nodes, {graph.g.number_of_edges()} edges)")
+    return 0
+
+
+def run_export_geojson(args: argparse.Namespace) -> int:
+    from gnm_nav.atomic import atomic_write_json
+    from gnm_nav.graph.geojson import to_route_graph
+    from gnm_nav.graph.store import TopoGraph
+
+    graph = TopoGraph.load(args.graph)
+    doc = to_route_graph(graph, args.frame, name=Path(args.graph).resolve().name)
+    atomic_write_json(args.out, doc)
+    nodes = sum(1 for f in doc["features"] if f["geometry"]["type"] == "Point")
+    frame = doc["features"][0]["properties"]["frame"]
+    print(f"wrote {args.out}: {nodes} nodes, {len(doc['features']) - nodes} edges, coordinates in frame {frame!r}")
+    sessions = {graph.g.nodes[n].get("session", 0) for n in graph.nodes()}
+    if len(sessions) > 1:
+        print(f"  note: {len(sessions)} recording sessions; each session's poses are in the odometry frame of its "
+              f"own drive unless they were recorded in one shared frame")
+    return 0
+
+
+def run_import_geojson(args: argparse.Namespace) -> int:
+    import json
+
+    from gnm_nav.graph.geojson import from_route_graph
+
+    src = Path(args.src)
+    try:
+        doc = json.loads(src.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise GraphError(f"cannot read {src} as JSON: {exc}") from exc
+    out = Path(args.out)
+    images = Path(args.images) if args.images else src.resolve().parent
+    _check_out(out, args.force)
+    graph = from_route_graph(doc, images)
+    graph.save(out)
+    print(f"imported {len(graph)} nodes and {graph.g.number_of_edges()} edges from {src} into {out}")
+    _print_summary(graph)
     return 0
 
 

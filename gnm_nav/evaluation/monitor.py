@@ -1,12 +1,13 @@
 """The evaluator's own ROS node: it watches the running stack (ground truth, collisions, goal, filter
-state, /diagnostics) from a private rclpy context spun on a background thread. It never commands the robot.
+state, /diagnostics, how old the commands' camera frames are) from a private rclpy context spun on a
+background thread. It never commands the robot.
 """
 from __future__ import annotations
 
 import math
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,9 @@ import numpy as np
 DIAGNOSTIC_LATENCY_KEYS = ("inference_ms_p50", "inference_ms_p99", "tick_ms_p50", "tick_ms_p99",
                            "filter_latency_ms_p50", "embed_ms_p50")
 
+
+STACK = "stack"  # latency key of figures measured across the nodes (camera -> command), not reported by one
+CAMERA_FRAMES_KEPT = 100  # recent camera frames a command's stamp is looked up in (10 s at 10 Hz)
 
 DRAIN_QUIET_S = 0.5  # reset waits until the ground truth has been quiet this long (wall s) ...
 DRAIN_MAX_S = 5.0  # ... or this long at most
@@ -50,6 +54,8 @@ class StackMonitor:
         self.obs = Observations()
         self._last_truth_wall = 0.0  # wall time of the latest ground-truth message
         self._was_colliding = False
+        self._frames_seen: OrderedDict[tuple[int, int], float] = OrderedDict()
+        self._answered: dict[str, set[tuple[int, int]]] = {}
         self.context = Context()
         kwargs = {} if domain_id is None else {"domain_id": domain_id}
         rclpy.init(context=self.context, **kwargs)
@@ -75,13 +81,13 @@ class StackMonitor:
 
     def _subscribe(self) -> None:
         from diagnostic_msgs.msg import DiagnosticArray
-        from geometry_msgs.msg import PoseStamped
+        from geometry_msgs.msg import PoseStamped, TwistStamped
         from nav_msgs.msg import Odometry
         from sensor_msgs.msg import Image
         from std_msgs.msg import Bool, String
         from visualization_msgs.msg import MarkerArray
 
-        from gnm_nav.ros.qos import LATCHED, RELIABLE
+        from gnm_nav.ros.qos import LATCHED, RELIABLE, image_qos
 
         n = self.node
         n.create_subscription(Odometry, "sim/ground_truth", self._on_truth, RELIABLE)
@@ -94,6 +100,10 @@ class StackMonitor:
         n.create_subscription(PoseStamped, "gnm/subgoal_pose", self._on_subgoal_pose, RELIABLE)
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
         n.create_subscription(MarkerArray, "gnm/graph_markers", self._on_graph_markers, LATCHED)
+        n.create_subscription(Image, "camera/image_raw", self._on_camera, image_qos("sensor_data"))
+        n.create_subscription(TwistStamped, "cmd_vel", lambda m: self._on_command(m, "camera_to_cmd_ms"), RELIABLE)
+        n.create_subscription(TwistStamped, "cmd_vel_nav", lambda m: self._on_command(m, "camera_to_policy_ms"),
+                              RELIABLE)
         self._go_pub = n.create_publisher(Bool, "expert/go", LATCHED)
 
     # callbacks ---------------------------------------------------------------------------------
@@ -159,6 +169,29 @@ class StackMonitor:
             c, s = math.cos(yaw), math.sin(yaw)
             self.obs.carrots.append((t, x + c * bx - s * by, y + s * bx + c * by))
 
+    def _on_camera(self, msg) -> None:
+        """When each camera frame arrived (wall), by its stamp: a command stamped with it answers that frame."""
+        stamp = msg.header.stamp
+        with self._lock:
+            self._frames_seen[(stamp.sec, stamp.nanosec)] = time.monotonic()
+            while len(self._frames_seen) > CAMERA_FRAMES_KEPT:
+                self._frames_seen.popitem(last=False)
+
+    def _on_command(self, msg, key: str) -> None:
+        """Camera frame in -> the first command answering it out (wall ms, as this node sees both): the stack's
+        reaction time, scheduling and transport included. Commands answering no frame (stops, turns) are not
+        counted."""
+        stamp = msg.header.stamp
+        with self._lock:
+            seen = self._frames_seen.get((stamp.sec, stamp.nanosec))
+            answered = self._answered.setdefault(key, set())
+            if seen is None or (stamp.sec, stamp.nanosec) in answered:
+                return
+            answered.add((stamp.sec, stamp.nanosec))
+            if len(answered) > CAMERA_FRAMES_KEPT:
+                answered.clear()
+            self.obs.latency[STACK][key].append((time.monotonic() - seen) * 1e3)
+
     def _on_diagnostics(self, msg) -> None:
         with self._lock:
             for status in msg.status:
@@ -187,6 +220,8 @@ class StackMonitor:
         with self._lock:
             self.obs = Observations()
             self._was_colliding = False
+            self._frames_seen.clear()
+            self._answered.clear()
 
     def snapshot(self) -> Observations:
         with self._lock:
@@ -235,8 +270,13 @@ class StackMonitor:
 
 
 def latency_summary(latency: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
-    """Per node: the median of the reported p50s and the largest reported p99 (each report covers a window)."""
+    """Per node: the median of the reported p50s and the largest reported p99 (each report covers a window);
+    for the stack's own samples (camera -> command), their p50 and p99."""
     out: dict[str, dict[str, float]] = {}
     for node, keys in latency.items():
-        out[node] = {k: float(np.max(v) if k.endswith("p99") else np.median(v)) for k, v in keys.items() if v}
+        if node == STACK:
+            out[node] = {f"{k}_{name}": float(np.percentile(v, q)) for k, v in keys.items() if v
+                         for name, q in (("p50", 50), ("p99", 99))}
+        else:
+            out[node] = {k: float(np.max(v) if k.endswith("p99") else np.median(v)) for k, v in keys.items() if v}
     return out

@@ -167,29 +167,29 @@ def _world_span(worlds: list[str]) -> str:
     return worlds[0] if len(worlds) == 1 else f"{worlds[0]} .. {worlds[-1]} ({len(worlds)})"
 
 
-MARKER = "<!-- gnm-nav eval report: {name} -->"
-END_MARKER = "<!-- end of gnm-nav eval report -->"
+MARKER = "<!-- gnm-nav {kind} report: {name} -->"  # kind: eval, bench
+END_MARKER = "<!-- end of gnm-nav {kind} report -->"
 
 
-def update_document(path: Path, name: str, text: str) -> None:
-    """Replace the block between `<!-- gnm-nav eval report: NAME -->` and the end marker in a Markdown file."""
+def update_document(path: Path, name: str, text: str, kind: str = "eval") -> None:
+    """Replace the block between `<!-- gnm-nav KIND report: NAME -->` and its end marker in a Markdown file."""
     doc = path.read_text(encoding="utf-8")
-    begin = MARKER.format(name=name)
+    begin, end = MARKER.format(kind=kind, name=name), END_MARKER.format(kind=kind)
     if doc.count(begin) != 1:
         raise GnmNavError(f"{path}: expected one line {begin!r} where the table goes")
     head, rest = doc.split(begin, 1)
-    if END_MARKER not in rest:
-        raise GnmNavError(f"{path}: {begin!r} has no {END_MARKER!r} after it")
-    atomic_write_text(path, f"{head}{begin}\n{text}\n{END_MARKER}{rest.split(END_MARKER, 1)[1]}")
+    if end not in rest:
+        raise GnmNavError(f"{path}: {begin!r} has no {end!r} after it")
+    atomic_write_text(path, f"{head}{begin}\n{text}\n{end}{rest.split(end, 1)[1]}")
 
 
-def document_block(path: Path, name: str) -> str:
+def document_block(path: Path, name: str, kind: str = "eval") -> str:
     """The text between a report's markers (what update_document wrote)."""
     doc = path.read_text(encoding="utf-8")
-    begin = MARKER.format(name=name)
+    begin = MARKER.format(kind=kind, name=name)
     if begin not in doc:
         raise GnmNavError(f"{path}: no {begin!r}")
-    return doc.split(begin, 1)[1].split(END_MARKER, 1)[0].strip("\n")
+    return doc.split(begin, 1)[1].split(END_MARKER.format(kind=kind), 1)[0].strip("\n")
 
 
 # ---- pictures -------------------------------------------------------------------------------------------------

@@ -250,9 +250,12 @@ class WindowLocalizer:
         self.index = 0
         self.goal_index = len(self.order) - 1
 
-    def set_goal(self, node: int | None) -> None:
+    def set_goal(self, node: int | None, restart: bool = True) -> None:
+        """restart: search from the route's start again (a new goal); False: from where the robot is (the next
+        goal of a mission)."""
         self.goal_index = len(self.order) - 1 if node is None else self.order.index(node)
-        self.index = 0
+        if restart:
+            self.index = 0
 
     def step(self, obs_img: np.ndarray) -> Localization:
         start = max(self.index - self.radius, 0)

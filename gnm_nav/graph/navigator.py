@@ -1,7 +1,8 @@
 """Camera frames in, subgoal out: context buffer + localiser + planner, shared by the planner node and bag replay.
 
 Frames arrive at the camera rate; `tick()` runs at the model's step rate (4 Hz) on the newest
-context. Goals are a node id or an image, which is matched against the whole graph.
+context. Goals are a node id, a list of them driven to in order (a mission), or an image, which is
+matched against the whole graph.
 `localization_mode="window"` reproduces the public deployment code instead (the anchor mode of
 `gnm-nav eval`): WindowLocalizer on a linear route, subgoal = its closest node, goal reached when
 the closest node is the goal.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 
@@ -18,6 +20,7 @@ from gnm_nav.errors import GraphError
 from gnm_nav.graph.bank import NodeBank
 from gnm_nav.graph.localization import (Localization, Localizer, LocalizerConfig, WindowLocalizer, bank_for_graph,
                                         single_frame_obs)
+from gnm_nav.graph.mission import Mission, WaypointReached
 from gnm_nav.graph.odometry import OdometryConfig, OdometryPrior
 from gnm_nav.graph.planning import GOAL_THRESHOLD, LOOKAHEAD, PlanStep, Planner
 from gnm_nav.graph.store import TopoGraph
@@ -32,6 +35,7 @@ class NavStep:
     subgoal_offset_m: np.ndarray | None = None  # [x, y] in the base frame to steer at, from odometry (the carrot)
     goal_veto_m: float = 0.0  # > 0: the model saw the goal, the odometry put it this far beyond its tolerance
     goal_by_odometry_m: float | None = None  # the goal was declared by the odometry, which put it this near
+    waypoint: WaypointReached | None = None  # a goal of the mission was reached this tick
 
     @property
     def closest(self) -> int | None:
@@ -62,6 +66,7 @@ class Navigator:
         self.steer_lookahead_m = steer_lookahead_m
         self.goal_vetoes = 0  # ticks the model saw the goal but the odometry ruled it out
         self.odometry_arrivals = 0  # goals declared by the odometry where the model did not see them
+        self.mission = Mission()
         self.window: WindowLocalizer | None = None
         if localization_mode == "window":
             self.window = WindowLocalizer(graph.g, self.bank, engine.evaluate, close_threshold)  # the public radius
@@ -74,9 +79,19 @@ class Navigator:
         return self.card.context_spacing_s
 
     def set_goal(self, node: int | None) -> None:
+        self.set_goals(() if node is None else (node,))
+
+    def set_goals(self, nodes: Sequence[int]) -> None:
+        """Drive to these nodes in order (empty = no goal); GraphError names an unknown one and changes nothing."""
+        for node in nodes:
+            self.planner.check_node(node)
+        self.mission = Mission(tuple(nodes))
+        self._aim(self.mission.current, restart=True)
+
+    def _aim(self, node: int | None, restart: bool) -> None:
         self.planner.set_goal(node)
         if self.window is not None:
-            self.window.set_goal(node)
+            self.window.set_goal(node, restart)
 
     def set_start(self, node: int) -> None:
         """The robot starts near `node` (Localizer.hint); the window mode starts at the first node anyway."""
@@ -112,9 +127,15 @@ class Navigator:
             loc = self.localizer.step(self.context.model_input(), self._latest_rgb)
             plan = self.planner.update(loc.closest, loc.distance, loc.distances)
             plan, veto_m, arrived_m = self._odometry_checked(plan, loc.closest)
+        waypoint = None
+        if plan.goal_reached:
+            waypoint = self.mission.reached()
+            if waypoint is not None and waypoint.next_goal is not None:  # on to the next goal: not an arrival
+                self._aim(waypoint.next_goal, restart=False)
+                plan = replace(plan, goal_reached=False)
         image = self._node_image(plan.subgoal) if plan.subgoal is not None else None
         offset = self._steering_offset(plan)
-        return NavStep(float(self.context.latest_stamp), loc, plan, image, offset, veto_m, arrived_m)
+        return NavStep(float(self.context.latest_stamp), loc, plan, image, offset, veto_m, arrived_m, waypoint)
 
     def _steering_offset(self, plan: PlanStep) -> np.ndarray | None:
         """Where the odometry says to steer, in the base frame: the first node from the subgoal on along the path

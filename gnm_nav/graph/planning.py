@@ -45,12 +45,16 @@ class Planner:
         self.path: list[int] = []
         self.replans = 0
 
+    def check_node(self, node: int) -> None:
+        """GraphError unless `node` is a node of the graph."""
+        if isinstance(node, bool) or not isinstance(node, int) or node not in self.graph:
+            raise GraphError(f"goal node {node!r} does not exist in the graph "
+                             f"({self.graph.number_of_nodes()} nodes, ids {min(self.graph)}..{max(self.graph)})")
+
     def set_goal(self, goal: int | None) -> None:
         """Validated goal node (None clears it); the next update plans toward it."""
         if goal is not None:
-            if isinstance(goal, bool) or not isinstance(goal, int) or goal not in self.graph:
-                raise GraphError(f"goal node {goal!r} does not exist in the graph "
-                                 f"({self.graph.number_of_nodes()} nodes, ids {min(self.graph)}..{max(self.graph)})")
+            self.check_node(goal)
         self.goal = goal
         self.path = []
 

@@ -26,6 +26,7 @@ FORMAT_VERSION = 1
 GRAPH_FILE = "graph.json"
 IMAGES_DIR = "images"
 EDGE_KINDS = ("temporal", "shortcut", "manual")
+POSE_FRAME_KEY = "pose_frame"  # top-level key: the frame node poses were recorded in (the odometry's frame_id)
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

@@ -42,6 +42,7 @@ class NodeSpec:
     configs: tuple[str, ...] = ()  # package parameter files (config/NAME.yaml), applied first
     params: dict[str, Any] = field(default_factory=dict)  # overrides, applied last
     executable: str = ""  # the installed executable, when it is one (launch files name it)
+    remappings: tuple[tuple[str, str], ...] = ()  # (topic the node uses, topic it gets), as launch_ros remaps
     prefix: str = ""  # command prefix, e.g. "xterm -e" for a node that needs its own terminal
 
     def with_params(self, **params: Any) -> "NodeSpec":
@@ -49,15 +50,26 @@ class NodeSpec:
 
 
 def package_node(executable: str, name: str, configs: tuple[str, ...], params: dict[str, Any],
-                 prefix: str = "") -> NodeSpec:
+                 prefix: str = "", remappings: tuple[tuple[str, str], ...] = ()) -> NodeSpec:
     return NodeSpec(name=name, module=EXECUTABLES[executable], configs=configs, params=params,
-                    executable=executable, prefix=prefix)
+                    executable=executable, prefix=prefix, remappings=remappings)
+
+
+# Where the nodes sit in the velocity chain. `direct`: policy -> cmd_vel_nav -> safety filter -> cmd_vel (the
+# policy straight to cmd_vel without the filter). `nav2`: the policy takes the controller's place (cmd_vel_nav),
+# Nav2's velocity smoother turns it into cmd_vel_smoothed, the filter reads that and hands cmd_vel_filtered to
+# Nav2's collision monitor (its cmd_vel_in_topic), which drives cmd_vel.
+CMD_VEL_CHAINS = ("direct", "nav2")
+NAV2_FILTER_REMAPPINGS = (("cmd_vel_nav", "cmd_vel_smoothed"), ("cmd_vel", "cmd_vel_filtered"))
 
 
 def navigate_set(opts: LaunchOptions, graph_dir: str = "", goal_node: int | None = None,
-                 use_safety_filter: bool = False, robot_profile: str = "") -> list[NodeSpec]:
-    """launch/navigate.launch.py: planner + policy (+ safety filter between the policy and cmd_vel).
-    sim, replay and gazebo.launch.py include it, as the sets below call this."""
+                 use_safety_filter: bool = False, robot_profile: str = "", cmd_vel_chain: str = "direct"
+                 ) -> list[NodeSpec]:
+    """launch/navigate.launch.py: planner + policy (+ safety filter between the policy and cmd_vel, or in Nav2's
+    chain). sim, replay and gazebo.launch.py include it, as the sets below call this."""
+    if cmd_vel_chain not in CMD_VEL_CHAINS:
+        raise ValueError(f"cmd_vel_chain must be one of {CMD_VEL_CHAINS}, got {cmd_vel_chain!r}")
     common = {"use_sim_time": opts.use_sim_time}
     planner = dict(common)
     if graph_dir:
@@ -65,7 +77,7 @@ def navigate_set(opts: LaunchOptions, graph_dir: str = "", goal_node: int | None
     if goal_node is not None:
         planner["goal_node"] = int(goal_node)
     policy = {**common, "autostart": opts.autostart}
-    if not use_safety_filter:
+    if not use_safety_filter and cmd_vel_chain == "direct":
         policy["cmd_vel_topic"] = "cmd_vel"
     if robot_profile:
         policy["robot_profile"] = robot_profile
@@ -73,7 +85,8 @@ def navigate_set(opts: LaunchOptions, graph_dir: str = "", goal_node: int | None
              package_node("gnm_policy_node", "gnm_policy_node", ("policy.yaml",), policy)]
     if use_safety_filter:
         nodes.append(package_node("ldm_safety_filter_node", "ldm_safety_filter_node", ("safety_filter.yaml",),
-                                  {**common, "autostart": opts.autostart}))
+                                  {**common, "autostart": opts.autostart},
+                                  remappings=NAV2_FILTER_REMAPPINGS if cmd_vel_chain == "nav2" else ()))
     return nodes
 
 

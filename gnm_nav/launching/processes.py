@@ -54,6 +54,8 @@ def node_command(spec: NodeSpec, opts: LaunchOptions, overrides_file: Path) -> l
     cmd = [*shlex.split(spec.prefix), sys.executable, "-m", spec.module, "--ros-args", "-r", f"__node:={spec.name}"]
     if opts.namespace:
         cmd += ["-r", f"__ns:=/{opts.namespace.strip('/')}"]
+    for old, new in spec.remappings:
+        cmd += ["-r", f"{old}:={new}"]
     for name in spec.configs:
         cmd += ["--params-file", str(config_dir() / name)]
     if opts.params_file is not None:

@@ -19,7 +19,7 @@ from gnm_nav.errors import GnmNavError
 from gnm_nav.graph.builder import LINK_DISTANCE, GraphBuilder, SessionLinker
 from gnm_nav.graph.render import graph_layout
 from gnm_nav.graph.ros_markers import graph_markers
-from gnm_nav.graph.store import GRAPH_FILE, TopoGraph
+from gnm_nav.graph.store import GRAPH_FILE, POSE_FRAME_KEY, TopoGraph
 from gnm_nav.paths import resolve_model_path
 from gnm_nav.ros.images import CameraSubscriber
 from gnm_nav.ros.lifecycle import spin_node
@@ -106,6 +106,8 @@ class GraphBuilderNode(Node):
     def _on_odom(self, msg: Odometry) -> None:
         self._odom.add(stamp_to_sec(msg.header.stamp), pose_2d(msg))
         with self._lock:
+            if msg.header.frame_id:
+                self.graph.meta.setdefault(POSE_FRAME_KEY, msg.header.frame_id)
             self.builder.backfill_pose(lambda stamp: self._odom.at(stamp, self.p["odom_max_age"]))
 
     def _on_image(self, rgb: np.ndarray, stamp: float) -> None:

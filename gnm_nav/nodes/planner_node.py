@@ -1,9 +1,10 @@
-"""topological_planner_node: camera (+ odom, goal image) -> gnm/subgoal (+ its odometry place gnm/subgoal_pose),
-gnm/closest_node, gnm/goal_reached, markers.
+"""topological_planner_node: camera (+ odom, goal image, goal list) -> gnm/subgoal (+ its odometry place
+gnm/subgoal_pose), gnm/closest_node, gnm/current_waypoint, gnm/goal_reached, markers.
 
 A thin shell over gnm_nav.graph.navigator. With a bad graph, model or goal it stays up, says why
 (log + /diagnostics) and publishes no subgoal, so the policy's subgoal goes stale and the robot
-stops. `goal_node`, `graph_dir` and `model_path` can be changed at runtime (the latter two reload).
+stops. `goal_node`, `goal_nodes`, `graph_dir` and `model_path` can be changed at runtime (the latter two
+reload); a goal list also arrives on gnm/goal_nodes, and "you are at node N" on gnm/localize_at.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from nav_msgs.msg import Odometry
-from std_msgs.msg import Bool, Int32
+from std_msgs.msg import Bool, Int32, Int32MultiArray
 from visualization_msgs.msg import MarkerArray
 
 from gnm_nav.errors import GnmNavError, ImageDecodeError
@@ -49,6 +50,9 @@ PARAMS = [
               choices=("auto", "tensorrt", "cuda", "cpu")),
     ParamSpec("goal_node", -1, "goal node id (-1 = none); settable at runtime, rejected if not in the graph",
               minimum=-1),
+    ParamSpec("goal_nodes", [], "goal node ids driven to in order, a mission (empty = goal_node alone); settable at "
+                                "runtime, rejected if one is not in the graph; the topic gnm/goal_nodes does the same",
+              minimum=0, element=int),
     ParamSpec("start_node", -1, "node the robot starts near (where the graph was recorded from, or an estimate): the "
                                 "first match prefers it, a clear match elsewhere still wins; -1 = unknown, the first "
                                 "match searches the whole graph; settable at runtime (re-localises), rejected if "
@@ -125,6 +129,7 @@ class PlannerNode(Node):
         self._subgoal_pub = self.create_publisher(Image, "gnm/subgoal", RELIABLE)
         self._closest_pub = self.create_publisher(Int32, "gnm/closest_node", RELIABLE)
         self._reached_pub = self.create_publisher(Bool, "gnm/goal_reached", LATCHED)
+        self._waypoint_pub = self.create_publisher(Int32, "gnm/current_waypoint", LATCHED)
         self._lost_pub = self.create_publisher(Bool, "gnm/localization_lost", RELIABLE)
         self._subgoal_pose_pub = self.create_publisher(PoseStamped, self.p["subgoal_pose_topic"], RELIABLE)
         self._markers_pub = self.create_publisher(MarkerArray, "gnm/graph_markers", LATCHED)
@@ -141,6 +146,9 @@ class PlannerNode(Node):
         self.create_subscription(Image, self.p["goal_image_topic"], self._on_goal_image, image_qos("reliable"),
                                  callback_group=self._group)
         self.create_subscription(Odometry, self.p["odom_topic"], self._on_odom, RELIABLE, callback_group=self._group)
+        self.create_subscription(Int32MultiArray, "gnm/goal_nodes", self._on_goal_nodes, RELIABLE,
+                                 callback_group=self._group)
+        self.create_subscription(Int32, "gnm/localize_at", self._on_localize_at, RELIABLE, callback_group=self._group)
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._load()
@@ -186,39 +194,53 @@ class PlannerNode(Node):
             self._layout = graph_layout(graph)[0]
             self._status = f"loaded {len(graph)} nodes from {self.p['graph_dir']} (model on {engine.providers})"
             self.get_logger().info(self._status)
-            self._set_goal(self.p["goal_node"])
+            self._set_goals(self.p["goal_nodes"] or ([self.p["goal_node"]] if self.p["goal_node"] >= 0 else []))
 
-    def _set_goal(self, goal: int) -> None:
+    def _set_goals(self, goals: list[int]) -> None:
         """Caller holds the lock."""
         assert self._nav is not None
         try:
-            self._nav.set_goal(None if goal < 0 else goal)
+            self._nav.set_goals(goals)
         except GnmNavError as exc:
             self._nav.set_goal(None)
             self._status = f"no goal: {exc}"
             self.get_logger().error(self._status)
-            return
-        self._reached = False
-        self._status = f"goal node {goal}" if goal >= 0 else "no goal (set goal_node or publish a goal image)"
-        self.get_logger().info(self._status)
+        else:
+            self._reached = False
+            self._status = (f"mission of {len(goals)} goals: {', '.join(map(str, goals))}" if len(goals) > 1 else
+                            f"goal node {goals[0]}" if goals else
+                            "no goal (set goal_node or goal_nodes, or publish a goal image)")
+            self.get_logger().info(self._status)
+        self._publish_waypoint()
+
+    def _publish_waypoint(self) -> None:
+        """gnm/current_waypoint: the index of the goal driven to (the mission's length once complete; -1 = none)."""
+        mission = self._nav.mission if self._nav is not None else None
+        self._waypoint_pub.publish(Int32(data=mission.index if mission is not None and mission.goals else -1))
+
+    def _unknown_nodes(self, nodes: list[int], what: str) -> str | None:
+        """Why these nodes cannot be used (None when they all exist)."""
+        nav = self._nav
+        if nav is None:
+            return f"no graph is loaded; cannot set a {what}"
+        missing = [n for n in nodes if n not in nav.graph.g]
+        if missing:
+            return f"{what} node {missing[0]} does not exist (graph has nodes {min(nav.graph.g)}..{max(nav.graph.g)})"
+        return None
 
     def _validate_parameters(self, params: list[Parameter]) -> SetParametersResult:
         for param in params:
-            if param.name in ("goal_node", "start_node") and param.value >= 0:
-                what = param.name.split("_")[0]
-                nav = self._nav
-                if nav is None:
-                    return SetParametersResult(successful=False, reason=f"no graph is loaded; cannot set a {what}")
-                if param.value not in nav.graph.g:
-                    return SetParametersResult(
-                        successful=False, reason=f"{what} node {param.value} does not exist (graph has nodes "
-                                                 f"{min(nav.graph.g)}..{max(nav.graph.g)})")
+            nodes = ([param.value] if param.value >= 0 else []) if param.name in ("goal_node", "start_node") else (
+                list(param.value or []) if param.name == "goal_nodes" else [])
+            problem = self._unknown_nodes(nodes, param.name.split("_")[0]) if nodes else None
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
         return SetParametersResult(successful=True)
 
     def _apply_parameters(self, params: list[Parameter]) -> None:
         names = {p.name for p in params}
         for param in params:
-            self.p[param.name] = param.value
+            self.p[param.name] = list(param.value or []) if param.name == "goal_nodes" else param.value
         if names & set(_RELOAD):
             self._load()
             return
@@ -226,7 +248,9 @@ class PlannerNode(Node):
             return
         with self._lock:
             if "goal_node" in names:
-                self._set_goal(self.p["goal_node"])
+                self._set_goals([self.p["goal_node"]] if self.p["goal_node"] >= 0 else [])
+            if "goal_nodes" in names:
+                self._set_goals(self.p["goal_nodes"])
             if "start_node" in names and self.p["start_node"] >= 0:
                 self._nav.set_start(self.p["start_node"])
                 self.get_logger().info(f"start node {self.p['start_node']}: re-localising around it")
@@ -250,6 +274,25 @@ class PlannerNode(Node):
             if self._nav is not None:
                 self._nav.on_odom(pose)
 
+    def _on_goal_nodes(self, msg: Int32MultiArray) -> None:
+        goals = [int(v) for v in msg.data]
+        with self._lock:
+            problem = self._unknown_nodes(goals, "goal") if goals else None
+            if problem:
+                self.get_logger().error(f"goal list {goals} refused: {problem}")
+                return
+            if self._nav is not None:
+                self._set_goals(goals)
+
+    def _on_localize_at(self, msg: Int32) -> None:
+        with self._lock:
+            problem = self._unknown_nodes([int(msg.data)], "localisation")
+            if problem or self._nav is None:
+                self.get_logger().error(f"localize_at {msg.data} refused: {problem}")
+                return
+            self._nav.set_start(int(msg.data))
+            self.get_logger().info(f"told the robot is at node {msg.data}: re-localising around it")
+
     def _on_goal_image(self, msg: Image) -> None:
         try:
             rgb = msg_to_rgb(msg)
@@ -270,6 +313,7 @@ class PlannerNode(Node):
             self._reached = False
             self._status = f"goal image matched node {node} (predicted distance {dist:.1f})"
             self.get_logger().info(self._status)
+            self._publish_waypoint()
 
     # output ----------------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -303,10 +347,12 @@ class PlannerNode(Node):
                 self.get_logger().info(f"the view looks like the goal, but the odometry puts the robot "
                                        f"{step.goal_veto_m:.1f} m beyond its tolerance from it: driving on",
                                        throttle_duration_sec=5.0)
-            if plan.goal_reached and not self._reached:
+            if step.waypoint is not None:
                 how = ("" if step.goal_by_odometry_m is None else
                        f" by odometry ({step.goal_by_odometry_m:.2f} m from it; the view's node is {loc.closest})")
-                self.get_logger().info(f"goal node {nav.planner.goal} reached{how}")
+                self.get_logger().info(f"goal node {step.waypoint.node} reached{how}"
+                                       + (f"; {nav.mission.describe()}" if len(nav.mission.goals) > 1 else ""))
+                self._publish_waypoint()
             self._reached = self._reached or plan.goal_reached
             self._reached_pub.publish(Bool(data=self._reached))
             # lost on the way to a goal: the policy may turn on the spot to help relocalise (gnm_nav.recovery)
@@ -343,6 +389,7 @@ class PlannerNode(Node):
         if nav is not None:
             values.update({
                 "nodes": len(nav.graph), "goal_node": nav.planner.goal if nav.planner.goal is not None else -1,
+                "mission": nav.mission.describe(),
                 "closest_node": last.closest if last and last.closest is not None else -1,
                 "distance_to_closest": last.localization.distance if last else float("inf"),
                 "subgoal_node": last.plan.subgoal if last and last.plan.subgoal is not None else -1,

@@ -337,7 +337,7 @@ class PolicyNode(ConfigurableNode):
         except GnmNavError as exc:
             self._stop(str(exc))
             return
-        self._cmd.publish(out.v, out.w)
+        self._cmd.publish(out.v, out.w, stamp=self._frames.latest_stamp)
         self._latencies_ms.append((time.perf_counter() - t0) * 1e3)
         self._publish_path(out.waypoints_m)
         self._acting, self._idle = True, False

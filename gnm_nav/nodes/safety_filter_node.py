@@ -141,7 +141,8 @@ class SafetyFilterNode(ConfigurableNode):
         self.get_logger().info(
             f"LDM {p['model_path']} (threshold {scorer.card.threshold:.2f} nats at q={scorer.card.quantile}, "
             f"{len(grid.candidates())} candidates) on encoder {engine.model_path.name} ({engine.providers}); "
-            f"{p['input_topic']} -> {p['output_topic']}, mode {p['mode']}")
+            f"{self.resolve_topic_name(p['input_topic'])} -> {self.resolve_topic_name(p['output_topic'])}, "
+            f"mode {p['mode']}")
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = True
@@ -210,7 +211,7 @@ class SafetyFilterNode(ConfigurableNode):
         if decision is None:
             self.get_logger().warning(f"dropping a non-finite command ({v}, {w})", throttle_duration_sec=5.0)
             return
-        self._apply(decision)
+        self._apply(decision, stamp)
 
     def _tick(self) -> None:
         if not self._active:
@@ -220,10 +221,11 @@ class SafetyFilterNode(ConfigurableNode):
         if decision is not None:
             self._apply(decision)
 
-    def _apply(self, decision: Decision) -> None:
+    def _apply(self, decision: Decision, stamp: float | None = None) -> None:
+        """stamp: the incoming command's, passed on with the output that answers it (None = now)."""
         self._last = decision
         if decision.output is not None:
-            self._out.publish(*decision.output)
+            self._out.publish(*decision.output, stamp=stamp)
         if np.isfinite(decision.latency_ms):
             self._filter_ms.append(decision.latency_ms)
         if decision.state.value != self._published_state:

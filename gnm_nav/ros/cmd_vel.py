@@ -1,4 +1,9 @@
-"""Velocity commands as TwistStamped (default, as Nav2 Kilted) or Twist (`enable_stamped_cmd_vel: false`)."""
+"""Velocity commands as TwistStamped (default, as Nav2 Kilted) or Twist (`enable_stamped_cmd_vel: false`).
+
+A command computed from a camera frame carries that frame's stamp (the observation it answers), and the safety
+filter passes stamps through, as Nav2's collision monitor does: how old a command's information is can then be
+measured anywhere downstream. Commands that answer no frame (stops, turns, back-ups) carry the time they were sent.
+"""
 from __future__ import annotations
 
 from typing import Callable
@@ -9,7 +14,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
 from gnm_nav.ros.qos import RELIABLE
-from gnm_nav.ros.time import stamp_to_sec
+from gnm_nav.ros.time import sec_to_stamp, stamp_to_sec
 
 
 class CmdVelPublisher:
@@ -20,7 +25,8 @@ class CmdVelPublisher:
         self._frame_id = frame_id
         self._pub = node.create_publisher(TwistStamped if stamped else Twist, topic, qos)
 
-    def publish(self, v: float, w: float) -> None:
+    def publish(self, v: float, w: float, stamp: float | None = None) -> None:
+        """stamp: seconds on the node's clock (the answered camera frame's); None = now."""
         twist = Twist()
         twist.linear.x = float(v)
         twist.angular.z = float(w)
@@ -28,7 +34,7 @@ class CmdVelPublisher:
             self._pub.publish(twist)
             return
         msg = TwistStamped()
-        msg.header.stamp = self._node.get_clock().now().to_msg()
+        msg.header.stamp = self._node.get_clock().now().to_msg() if stamp is None else sec_to_stamp(stamp)
         msg.header.frame_id = self._frame_id
         msg.twist = twist
         self._pub.publish(msg)

@@ -25,6 +25,7 @@ class ParamSpec:
     minimum: float | None = None  # numbers: at least this
     maximum: float | None = None  # numbers: at most this
     positive: bool = False  # numbers: above zero
+    element: type | None = None  # lists: the items' type (needed when the default is an empty list)
 
     def problem(self, value: Any) -> str | None:
         """Why `value` is not acceptable (None when it is)."""
@@ -53,6 +54,8 @@ class ParamSpec:
         return f" [{', '.join(parts)}]" if parts else ""
 
 
+_ARRAY_TYPES = {int: Parameter.Type.INTEGER_ARRAY, float: Parameter.Type.DOUBLE_ARRAY,
+                str: Parameter.Type.STRING_ARRAY, bool: Parameter.Type.BOOL_ARRAY}
 _TYPE_NAMES = {bool: "a boolean (true/false)", int: "an integer", float: "a double (a number with a decimal point, "
                "e.g. 1.0)", str: "a string", list: "a list"}
 
@@ -64,17 +67,22 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]
     values: dict[str, Any] = {}
     for spec in specs:
         descriptor = ParameterDescriptor(description=spec.description + spec.constraint(), read_only=spec.read_only)
-        if isinstance(spec.default, list) and not spec.default:
-            raise ValueError(f"parameter {spec.name!r}: an empty list default has no type; give one element")
-        try:
-            param = node.declare_parameter(spec.name, spec.default, descriptor)
+        empty_list = isinstance(spec.default, list) and not spec.default
+        if empty_list and spec.element not in _ARRAY_TYPES:
+            raise ValueError(f"parameter {spec.name!r}: an empty list default needs element= one of "
+                             f"{list(_ARRAY_TYPES)}")
+        try:  # rclpy types an empty list as a byte array: declare an empty one by its type (unset until given)
+            param = node.declare_parameter(spec.name, _ARRAY_TYPES[spec.element] if empty_list else spec.default,
+                                           descriptor)
         except InvalidParameterTypeException:
-            raise GnmNavError(f"parameter {spec.name} must be {_TYPE_NAMES.get(type(spec.default), 'another type')}, "
-                              f"like its default {spec.default!r}") from None
-        problem = spec.problem(param.value)
+            expected = (f"a list of {spec.element.__name__} values" if empty_list else
+                        f"{_TYPE_NAMES.get(type(spec.default), 'another type')}, like its default {spec.default!r}")
+            raise GnmNavError(f"parameter {spec.name} must be {expected}") from None
+        value = [] if empty_list and param.value is None else param.value
+        problem = spec.problem(value)
         if problem is not None:
             raise GnmNavError(f"parameter {spec.name} {problem}")
-        values[spec.name] = param.value
+        values[spec.name] = value
     node.add_on_set_parameters_callback(lambda params: SetParametersResult(
         successful=(problem := parameters_problem(specs, params)) is None, reason=problem or ""))
     unknown = unknown_parameters(node)

@@ -1,0 +1,64 @@
+"""Goal lists (missions): goals reached in order, each reported once, the mission's end is the only arrival;
+a list naming an unknown node changes nothing; "you are at node N" re-localises around N."""
+from __future__ import annotations
+
+import pytest
+from test_graph_odometry import line_navigator, run_script
+
+from gnm_nav.errors import GraphError
+from gnm_nav.graph.mission import Mission
+
+
+def test_mission_moves_through_its_goals_once():
+    mission = Mission((4, 9, 4))  # a patrol may come back to a node
+    assert mission.current == 4 and not mission.complete and mission.describe() == "goal 1 of 3: node 4"
+    events = [mission.reached() for _ in range(4)]
+    assert [(e.index, e.node, e.next_goal) for e in events[:3]] == [(0, 4, 9), (1, 9, 4), (2, 4, None)]
+    assert events[3] is None and mission.complete and mission.current is None
+    assert mission.describe() == "all 3 goals reached"
+    assert Mission().describe() == "no goal" and not Mission().complete and Mission().reached() is None
+
+
+def drive_along(nav, view_of, last: int) -> list:
+    """The camera moves along the route from node 0 to `last` (four model steps per node), then stays there."""
+    script = [(0.0, view_of(k // 4)) for k in range(4 * last)] + [(0.0, view_of(last))] * 8
+    return [s for s in run_script(nav, script) if s is not None]
+
+
+@pytest.mark.parametrize("mode", ["graph", "window"])
+def test_a_goal_list_is_driven_in_order_and_only_its_end_is_an_arrival(mode):
+    nav, view_of, n = line_navigator(None, localization_mode=mode)
+    nav.set_goals([12, 25, n - 1])
+    steps = drive_along(nav, view_of, n - 1)
+    events = [s.waypoint for s in steps if s.waypoint is not None]
+    assert [(e.index, e.node) for e in events] == [(0, 12), (1, 25), (2, n - 1)]
+    first_arrival = next(i for i, s in enumerate(steps) if s.plan.goal_reached)
+    assert steps[first_arrival].waypoint.node == n - 1  # reaching 12 and 25 was not the mission's end
+    assert all(s.plan.goal_reached for s in steps[first_arrival:])
+    reached_12 = next(s for s in steps if s.waypoint is not None and s.waypoint.node == 12)
+    assert 8 <= reached_12.closest <= 12  # reported on the way, near the node (the goal threshold's reach)
+    assert nav.mission.complete and nav.planner.goal == n - 1
+
+
+def test_a_list_with_an_unknown_node_changes_nothing():
+    nav, _, n = line_navigator(None)
+    nav.set_goals([3, 7])
+    with pytest.raises(GraphError, match="goal node 99 does not exist"):
+        nav.set_goals([5, 99])
+    assert nav.mission.goals == (3, 7) and nav.planner.goal == 3
+    nav.set_goal(None)
+    assert nav.planner.goal is None and nav.mission.describe() == "no goal"
+
+
+def test_localise_at_node_is_a_prior_on_where_the_robot_is():
+    """The robot was carried from node 30 to node 5: told so, the belief restarts there."""
+    nav, view_of, n = line_navigator(None)
+    nav.set_goal(n - 1)
+    assert run_script(nav, [(0.0, view_of(30))] * 8)[-1].closest == 30
+    nav.set_start(5)
+    assert nav.localizer._last_belief == 5 and nav.localizer.belief is None
+    for k in range(8, 16):  # the stamps go on from the first frames
+        nav.on_frame(view_of(5), 0.25 * k)
+    assert nav.tick().closest in (4, 5, 6)
+    with pytest.raises(GraphError, match="not in the graph"):
+        nav.set_start(n + 3)
