@@ -15,6 +15,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from gnm_nav.nodes.policy_node import PolicyNode
 from gnm_nav.ros.images import rgb_to_msg
 from gnm_nav.ros.time import stamp_to_sec
+from gnm_nav.supervisor import Mode, Reason
 
 MAX_V, MAX_W = 0.3, 0.5
 
@@ -47,6 +48,14 @@ def _drive(ros, camera, subgoal, frames, until, timeout=20.0, fps=20.0, encode=N
         i += 1
         time.sleep(1.0 / fps)
     return until()
+
+
+def reason(node: PolicyNode) -> Reason | None:
+    return node._decision.reason if node._decision is not None else None
+
+
+def driving(node: PolicyNode) -> bool:
+    return node._decision is not None and node._decision.mode is Mode.MODEL
 
 
 def _moving(cmds) -> list:
@@ -84,9 +93,9 @@ def test_stale_subgoal_stops_robot(ros, gnm_model_path):
     cmds = ros.collect(TwistStamped, "cmd_vel_nav")
     camera, subgoal = ros.publisher(Image, "camera/image_raw"), ros.publisher(Image, "gnm/subgoal")
     frames = _frames(8)
-    assert _drive(ros, camera, subgoal, frames, until=lambda: node._acting), f"never drove: {node._reason}"
+    assert _drive(ros, camera, subgoal, frames, until=lambda: driving(node)), f"never drove: {node._status}"
     # the camera keeps coming, the subgoal does not: the node must stop for the subgoal, not the camera
-    assert _drive(ros, camera, None, frames, until=lambda: "subgoal is stale" in node._reason), node._reason
+    assert _drive(ros, camera, None, frames, until=lambda: reason(node) is Reason.SUBGOAL_STALE), node._status
     assert ros.wait_for(lambda: (cmds[-1].twist.linear.x, cmds[-1].twist.angular.z) == (0.0, 0.0), timeout=2)
 
 
@@ -134,15 +143,15 @@ def test_lost_robot_turns_on_the_spot_then_gives_up(ros, gnm_model_path):
             return until()
         return _drive(ros, camera, None, frames, until=tick, timeout=timeout)
 
-    assert camera_and_lost(lambda: any(m.twist.angular.z < 0 for m in cmds), 15.0), node._reason
-    assert "lost" in node._reason
-    assert camera_and_lost(lambda: any(m.twist.angular.z > 0 for m in cmds), 10.0), node._reason  # then left
+    assert camera_and_lost(lambda: any(m.twist.angular.z < 0 for m in cmds), 15.0), node._status
+    assert reason(node) is Reason.LOST
+    assert camera_and_lost(lambda: any(m.twist.angular.z > 0 for m in cmds), 10.0), node._status  # then left
     turning = [m.twist for m in cmds if m.twist.angular.z != 0.0]
     assert all(t.linear.x == 0.0 and abs(t.angular.z) == pytest.approx(0.4) for t in turning)  # on the spot
     n = len(cmds)  # the single swing to each side is over: it stops and stays stopped
     assert camera_and_lost(lambda: len(cmds) > n + 40 and cmds[-1].twist.angular.z == 0.0
                            and all(m.twist.angular.z == 0.0 for m in list(cmds)[-20:]), 15.0)
-    assert sent[0] > 0 and "lost" not in node._reason
+    assert sent[0] > 0 and reason(node) is not Reason.LOST
 
 
 def test_pushing_without_moving_backs_up_then_drives_again(ros, gnm_model_path):
@@ -172,12 +181,12 @@ def test_pushing_without_moving_backs_up_then_drives_again(ros, gnm_model_path):
         return tick
 
     frames = _frames(8)
-    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: node._acting)), f"never drove: {node._reason}"
-    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: node._reason.startswith("stalled"))), node._reason
+    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: driving(node))), f"never drove: {node._status}"
+    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: reason(node) is Reason.STALLED)), node._status
     assert ros.wait_for(lambda: any(m.twist.linear.x < 0 for m in cmds), timeout=2)
     backing = [m.twist for m in cmds if m.twist.linear.x < 0]
     assert all(t.linear.x == pytest.approx(-0.1) and t.angular.z == 0.0 for t in backing)
-    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: node._acting)), node._reason  # backed off: drives
+    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: driving(node))), node._status  # backed off: drives
     assert x[0] <= -0.1 + 1e-9 and node._backup.backups >= 1
 
 
@@ -302,7 +311,7 @@ def test_an_arrived_robot_is_idle_not_faulty(ros, gnm_model_path):
     reached = ros.probe.create_publisher(Bool, "gnm/goal_reached", LATCHED)
     assert _drive(ros, camera, subgoal, _frames(8), until=lambda: bool(_moving(cmds)))
     reached.publish(Bool(data=True))  # the planner declares the goal and sends no more subgoals
-    assert _drive(ros, camera, None, _frames(8), until=lambda: node._idle, timeout=10)
+    assert _drive(ros, camera, None, _frames(8), until=lambda: reason(node) is Reason.GOAL_REACHED, timeout=10)
     n = len(diagnostics)
     assert _drive(ros, camera, None, _frames(8), until=lambda: len(diagnostics) > n + 1, timeout=5)  # camera on
     status = diagnostics[-1].status[0]

@@ -7,7 +7,9 @@ except that while the planner reports the robot lost (gnm/localization_lost) and
 turns on the spot to look for the graph (gnm_nav.recovery: nearest headings first, bounded); and when the
 base has been told to go forward while the wheel odometry stands still (pushing against an obstacle), it
 backs up a little, and the model's heading is then turned clear of where it stalled (bounded too: after
-backup_max_tries at one place it stops until moved).
+backup_max_tries at one place it stops until moved). Which of these it does is decided by
+gnm_nav.supervisor from typed inputs; this node only turns messages into those inputs and the decision into
+a command, a log line and /diagnostics.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from gnm_nav.paths import resolve_model_path
 from gnm_nav.policy import GNMPolicy
 from gnm_nav.preprocessing import preprocess_frame
 from gnm_nav.recovery import BackUpConfig, HeadingSweep, StallBackUp, SweepConfig
+from gnm_nav.supervisor import Decision, Inputs, Mode, PolicySupervisor, Reason
 from gnm_nav.robot_profile import load_robot_profile
 from gnm_nav.ros.cmd_vel import CmdVelPublisher, subscribe_cmd_vel
 from gnm_nav.ros.diagnostics import DiagnosticsPublisher
@@ -119,18 +122,17 @@ class PolicyNode(ConfigurableNode):
         self._camera_time: float | None = None
         self._last_step_wall = 0.0
         self._active = False
-        self._acting = False
-        self._reason = "not configured"
+        self._decision: Decision | None = None  # the supervisor's latest decision, acted on
+        self._status = "not configured"  # what /diagnostics says: the decision's message, or the lifecycle state
         self._latencies_ms: deque[float] = deque(maxlen=200)
         self._subgoal_errors = 0
         self._lost_time: float | None = None  # when the planner last said the robot is lost
         self._goal_reached = False  # the planner says the goal is reached: no subgoal is expected
-        self._idle = False
         self._lost_sub = None
         self._reached_sub = None
         self._subgoal_pose_sub = None
         self._subgoal_offset: tuple[float, np.ndarray] | None = None  # (receive time, [x, y] base frame)
-        self._sweep: HeadingSweep | None = None
+        self._supervisor: PolicySupervisor | None = None
         self._backup: StallBackUp | None = None
         self._backup_subs: list = []
         self.create_timer(0.1, self._serial(self._watchdog), callback_group=self._group)
@@ -170,9 +172,8 @@ class PolicyNode(ConfigurableNode):
         self._subgoal_pose_sub = self.create_subscription(PoseStamped, p["subgoal_pose_topic"],
                                                           self._serial(self._on_subgoal_pose), RELIABLE,
                                                           callback_group=self._group)
-        self._sweep = HeadingSweep(SweepConfig(p["recovery_after_s"], min(p["recovery_turn_rate"], limits.max_w),
-                                               p["recovery_amplitude"], p["recovery_sweeps"])) \
-            if p["recovery_sweep"] else None
+        sweep = HeadingSweep(SweepConfig(p["recovery_after_s"], min(p["recovery_turn_rate"], limits.max_w),
+                                         p["recovery_amplitude"], p["recovery_sweeps"])) if p["recovery_sweep"] else None
         if p["stall_backup"]:
             self._backup = StallBackUp(BackUpConfig(
                 stall_s=p["backup_stall_s"], stall_ratio=p["backup_stall_ratio"],
@@ -185,19 +186,20 @@ class PolicyNode(ConfigurableNode):
                 subscribe_cmd_vel(self, p["base_cmd_vel_topic"], p["enable_stamped_cmd_vel"],
                                   self._serial(self._on_base_command),
                                   callback_group=self._group)]
+        self._supervisor = PolicySupervisor(p["source_timeout"], sweep, self._backup)
         self.get_logger().info(
             f"model {engine.model_path} on {engine.providers}; context {card.context_size}+1 frames every "
             f"{card.context_spacing_s:.2f} s; limits v<={limits.max_v} m/s w<={limits.max_w} rad/s; controller {p['controller']}")
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = True
-        self._reason = "active, waiting for camera and subgoal"
+        self._status = "active, waiting for camera and subgoal"
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = False
         self._cmd.publish_zero()
-        self._reason = "deactivated"
+        self._decision, self._status = None, "deactivated"
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -206,10 +208,10 @@ class PolicyNode(ConfigurableNode):
         for sub in (self._subgoal_sub, self._lost_sub, self._reached_sub, self._subgoal_pose_sub, *self._backup_subs):
             if sub is not None:
                 self.destroy_subscription(sub)
-        self._policy = self._frames = self._camera = self._subgoal_sub = self._lost_sub = self._sweep = None
+        self._policy = self._frames = self._camera = self._subgoal_sub = self._lost_sub = self._supervisor = None
         self._subgoal_pose_sub, self._subgoal_offset, self._reached_sub = None, None, None
         self._backup, self._backup_subs = None, []
-        self._reason = "not configured"
+        self._decision, self._status = None, "not configured"
         return TransitionCallbackReturn.SUCCESS
 
     # inputs ----------------------------------------------------------------------------------
@@ -275,94 +277,43 @@ class PolicyNode(ConfigurableNode):
         self._step()
 
     # acting ----------------------------------------------------------------------------------
-    def _blocker(self) -> str | None:
-        """Why the node cannot command motion right now (None if it can)."""
-        now, timeout = self._now(), self.p["source_timeout"]
-        if self._camera_time is None:
-            return "no camera image yet"
-        if now - self._camera_time > timeout:
-            return f"camera is stale ({now - self._camera_time:.1f} s > source_timeout {timeout} s)"
-        if not self._frames.ready:
-            return f"filling the temporal context ({self._frames.fill:.0%})"
-        if self._subgoal_time is None:
-            return "no subgoal yet"
-        if now - self._subgoal_time > timeout:
-            return f"subgoal is stale ({now - self._subgoal_time:.1f} s > source_timeout {timeout} s)"
-        return None
-
-    def _halt(self, blocker: str) -> None:
-        """Cannot drive to a subgoal: sweep on the spot if only the subgoal is missing and the planner says
-        the robot is lost (a stale camera always stops), else command zero."""
-        now = self._now()
-        subgoal_missing = blocker.startswith(("no subgoal", "subgoal is stale"))
-        lost = (subgoal_missing and self._lost_time is not None and now - self._lost_time <= self.p["source_timeout"])
-        if subgoal_missing and self._goal_reached:  # arrived: idle until a new goal, not a fault
-            self._stop("goal reached: waiting for a new goal", idle=True)
-            return
-        w = self._sweep.command(lost, now) if self._sweep is not None else None
-        if w is None:
-            self._stop(blocker)
-            return
-        self._policy.controller.reset()
-        self._cmd.publish(0.0, w)
-        self._acting = False
-        reason = "lost: turning on the spot to find the graph again"
-        if reason != self._reason:
-            self.get_logger().warning(reason)
-        self._reason = reason
-
-    def _stop(self, reason: str, idle: bool = False) -> None:
-        if idle and reason != self._reason:
-            self.get_logger().info(reason)
-        elif not idle and (self._acting or reason != self._reason):
-            self.get_logger().warning(f"commanding zero: {reason}", throttle_duration_sec=5.0)
-        self._acting, self._idle = False, idle
-        self._reason = reason
-        self._policy.controller.reset()
-        self._cmd.publish_zero()
+    def _inputs(self) -> Inputs:
+        return Inputs(self._now(), self._camera_time, self._frames.fill if self._frames else 0.0, self._subgoal_time,
+                      self._lost_time, self._goal_reached)
 
     def _step(self) -> None:
-        blocker = self._blocker()
-        if blocker is not None:
-            self._halt(blocker)
-            return
-        if self._sweep is not None:
-            self._sweep.reset()
-        if self._backing_up():
+        """At a camera frame: act on the supervisor's decision."""
+        decision = self._supervisor.step(self._inputs())
+        if decision.mode is not Mode.MODEL:
+            self._act(decision)
             return
         t0 = time.perf_counter()
         try:
             out = self._policy.step(self._frames.model_input(), self._subgoal, self._now(), self._fresh_subgoal_offset(),
                                     self._backup.clear_heading if self._backup is not None else None)
         except GnmNavError as exc:
-            self._stop(str(exc))
+            self._act(Decision(Mode.STOP, Reason.MODEL_ERROR, detail=str(exc)))
             return
         self._cmd.publish(out.v, out.w, stamp=self._frames.latest_stamp)
         self._latencies_ms.append((time.perf_counter() - t0) * 1e3)
         self._publish_path(out.waypoints_m)
-        self._acting, self._idle = True, False
-        self._reason = f"driving: distance to subgoal {out.distance:.1f}"
+        self._decision = decision
+        self._status = f"{decision.message}: distance to subgoal {out.distance:.1f}"
 
-    def _backing_up(self) -> bool:
-        """Stalled against something (or still backing off it): command the back-up instead of the model;
-        stalled there too often: stop."""
-        v = self._backup.command(self._now()) if self._backup is not None else None
-        if self._backup is not None and self._backup.gave_up_at is not None:
-            self._stop(f"stuck: {self._backup.config.max_tries} back-ups did not get past the obstacle here; "
-                       f"stopped until the robot is moved")
-            return True
-        if v is None:
-            return False
-        if not self._reason.startswith("stalled"):
-            commanded_m, moved_m = self._backup.last_stall
-            self.get_logger().warning(
-                f"stalled: told to go {commanded_m:.2f} m forward in {self._backup.config.stall_s} s, the odometry "
-                f"moved {moved_m:.2f} m; backing up {self._backup.config.distance_m} m (back-up {self._backup.backups})")
+    def _act(self, decision: Decision) -> None:
+        """A decision that is not the model's: its command (zero for STOP and IDLE), and a log line when the
+        robot does something new."""
+        previous = self._decision
+        if previous is None or (previous.mode, previous.reason) != (decision.mode, decision.reason):
+            if decision.mode is Mode.IDLE:
+                self.get_logger().info(decision.message)
+            elif decision.mode is Mode.STOP:
+                self.get_logger().warning(f"commanding zero: {decision.message}", throttle_duration_sec=5.0)
+            else:
+                self.get_logger().warning(decision.message)
+        self._decision, self._status = decision, decision.message
         self._policy.controller.reset()
-        self._cmd.publish(v, 0.0)
-        self._acting = False
-        self._reason = "stalled against an obstacle: backing up"
-        return True
+        self._cmd.publish(decision.v, decision.w)
 
     def _watchdog(self) -> None:
         """Between camera frames: stop when an input went stale (or the model never loaded)."""
@@ -370,9 +321,9 @@ class PolicyNode(ConfigurableNode):
             if self.p["autostart"] and self._policy is None:
                 self._cmd.publish_zero()
             return
-        blocker = self._blocker()
-        if blocker is not None:
-            self._halt(blocker)
+        decision = self._supervisor.watch(self._inputs())
+        if decision is not None:
+            self._act(decision)
 
     def _publish_path(self, waypoints: np.ndarray) -> None:
         path = Path()
@@ -391,7 +342,7 @@ class PolicyNode(ConfigurableNode):
         now = self._now()
         lat = np.array(self._latencies_ms) if self._latencies_ms else np.array([np.nan])
         values = {
-            "state": self._reason,
+            "state": self._status,
             "providers": self._policy.engine.providers if self._policy else [],
             "inference_ms_p50": float(np.percentile(lat, 50)),
             "inference_ms_p99": float(np.percentile(lat, 99)),
@@ -402,8 +353,9 @@ class PolicyNode(ConfigurableNode):
             "subgoal_decode_errors": self._subgoal_errors,
             "stall_backups": self._backup.backups if self._backup else 0,
         }
-        level = "OK" if self._acting or self._idle else ("ERROR" if self._policy is None else "WARN")
-        self._diag.publish(level, self._reason, values)
+        mode = self._decision.mode if self._decision is not None else None
+        level = "OK" if mode in (Mode.MODEL, Mode.IDLE) else ("ERROR" if self._policy is None else "WARN")
+        self._diag.publish(level, self._status, values)
 
 
 def main(argv: list[str] | None = None) -> int:
