@@ -47,7 +47,28 @@ def _library_loads(*names: str) -> bool:
     return False
 
 
-def _provider_chain(request: str, available: Sequence[str]) -> list[str | tuple[str, dict[str, str]]]:
+def gpu_cache_dir() -> Path:
+    """Where TensorRT keeps the engines and timing caches it builds (once per model and GPU)."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gnm_nav" / "tensorrt"
+
+
+def tensorrt_options(cache: Path) -> dict[str, str]:
+    """fp16 engines, built once: the engine and the kernel timings are cached under `cache`."""
+    return {"trt_fp16_enable": "True", "trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache)}
+
+
+def cuda_options(cuda_graph: bool) -> dict[str, str]:
+    """The CUDA EP: the best convolution algorithms searched once at load; with cuda_graph, runs are captured
+    as CUDA graphs (the session must then run through fixed I/O-bound buffers: gnm_nav.device_runner)."""
+    options = {"cudnn_conv_algo_search": "EXHAUSTIVE", "do_copy_in_default_stream": "1"}
+    if cuda_graph:
+        options["enable_cuda_graph"] = "1"
+    return options
+
+
+def _provider_chain(request: str, available: Sequence[str],
+                    cuda_graph: bool = False) -> list[str | tuple[str, dict[str, str]]]:
     """The providers to ask ONNX Runtime for. GPU providers are only tried when the NVIDIA driver
     (and, for TensorRT, libnvinfer) can be loaded: onnxruntime-gpu lists them everywhere and logs
     errors when they fail to start. 'auto' takes CUDA when usable, else CPU, quietly; TensorRT
@@ -65,11 +86,10 @@ def _provider_chain(request: str, available: Sequence[str]) -> list[str | tuple[
     chain: list[str | tuple[str, dict[str, str]]] = []
     if request == "tensorrt":
         if TENSORRT in available and _library_loads("libnvinfer.so.10", "libnvinfer.so.8", "libnvinfer.so"):
-            cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gnm_nav" / "tensorrt"
-            chain.append((TENSORRT, {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache)}))
+            chain.append((TENSORRT, tensorrt_options(gpu_cache_dir())))
         else:
             LOG.warning("providers=tensorrt requested, but TensorRT (libnvinfer) is not usable here; using CUDA")
-    return chain + [CUDA, CPU]
+    return chain + [(CUDA, cuda_options(cuda_graph and not chain)), CPU]
 
 
 def _session_options(threads: int):
@@ -116,6 +136,40 @@ class GNMEngine:
         self.obs_shape = (1, c, h, w)
         self.goal_shape = (3, h, w)
         self._check_card_matches_model()
+        # On the CUDA EP, one observation and the goal batch run as captured CUDA graphs through fixed buffers
+        self._obs_runner = self._goal_runner = None
+        if self.providers[0] == CUDA:
+            self._open_graph_runners(providers)
+
+    def _open_graph_runners(self, providers: str) -> None:
+        """Sessions that capture CUDA graphs, and their fixed-buffer runners; without them (a model part the
+        CUDA EP cannot take whole), the plain sessions serve, as on any other provider."""
+        import onnxruntime as ort
+
+        from gnm_nav.device_runner import FixedBufferRunner
+
+        chain = _provider_chain(providers, ort.get_available_providers(), cuda_graph=True)
+        try:
+            sessions = {part: ort.InferenceSession(str(self.card.path_of(part)), _session_options(self.threads),
+                                                   providers=chain) for part in ("obs", "goal")}
+        except Exception as exc:  # noqa: BLE001 - ORT refuses graph capture in several ways
+            LOG.warning("CUDA graphs not used for %s (%s): running eagerly", self.model_path.name, exc)
+            return
+        self._obs_runner = FixedBufferRunner(sessions["obs"], "obs_img", graph_ids=True)
+        self._goal_runner = FixedBufferRunner(sessions["goal"], "goal_img", graph_ids=True)
+
+    def _run(self, runner_name: str, session, names: list[str], feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Through the fixed-buffer runner where there is one (its first failure turns it off, with a
+        warning), else the plain session."""
+        runner = getattr(self, runner_name)
+        if runner is not None:
+            try:
+                outputs = runner.run(feeds)
+                return [outputs[name] for name in names]
+            except Exception as exc:  # noqa: BLE001
+                LOG.warning("fixed-buffer run failed (%s): running eagerly from now on", exc)
+                setattr(self, runner_name, None)
+        return session.run(names, feeds)
 
     def _check_card_matches_model(self) -> None:
         """The card must describe the file: a context size or image size that disagrees with the network's
@@ -143,7 +197,10 @@ class GNMEngine:
     def encode_observation(self, obs_img: np.ndarray) -> np.ndarray:
         """obs_img [B, 3*(context+1), H, W] -> obs encoding [B, obs_encoding_size] (the frozen embedding)."""
         obs_img = _as_input("obs_img", obs_img, self.obs_shape[1:])
-        (encoding,) = self._obs_session.run(["obs_encoding"], {"obs_img": obs_img})
+        if len(obs_img) == 1:  # the robot's one observation: the fixed-shape path on a GPU
+            (encoding,) = self._run("_obs_runner", self._obs_session, ["obs_encoding"], {"obs_img": obs_img})
+        else:
+            (encoding,) = self._obs_session.run(["obs_encoding"], {"obs_img": obs_img})
         _check_finite("obs_encoding", encoding)
         return encoding
 
@@ -158,8 +215,8 @@ class GNMEngine:
         if obs_encoding is None:
             obs_encoding = self.encode_observation(obs_img)
         obs_encoding = _as_input("obs_encoding", obs_encoding, (self.card.obs_encoding_size,), batch=1)
-        dist, action = self._goal_session.run(["dist", "action"], {"obs_img": obs_img, "goal_img": goal_imgs,
-                                                                   "obs_encoding": obs_encoding})
+        dist, action = self._run("_goal_runner", self._goal_session, ["dist", "action"],
+                                 {"obs_img": obs_img, "goal_img": goal_imgs, "obs_encoding": obs_encoding})
         _check_finite("dist", dist)
         _check_finite("action", action)
         return dist[:, 0], action
