@@ -212,7 +212,7 @@ def test_a_goal_the_odometry_rules_out_is_not_declared(with_odometry):
     assert steps[-1].closest == n - 1
     if with_odometry:
         assert not any(s.plan.goal_reached for s in steps if s is not None)
-        assert steps[-1].plan.subgoal == n - 1 and nav.goal_vetoes >= 1
+        assert steps[-1].plan.subgoal == n - 1 and nav.goal_checker.vetoes >= 1
         # the confident match at the goal anchors the odometry too, so the fit splits the difference: still out
         assert all(s.goal_veto_m > 0.5 for s in steps[-10:])
     else:
@@ -253,7 +253,7 @@ def test_the_odometry_declares_a_goal_the_model_does_not_see(arrive_radius_m):
     if arrive_radius_m > 0:
         first = reached[0]
         assert first.goal_by_odometry_m is not None and first.goal_by_odometry_m <= 0.3
-        assert first.plan.subgoal == n - 1 and nav.odometry_arrivals >= 1
+        assert first.plan.subgoal == n - 1 and nav.goal_checker.odometry_arrivals >= 1
         assert not any(s.plan.goal_reached for s in steps[:len(steps) - 12])  # not before the last stretch
     else:
-        assert not reached and nav.odometry_arrivals == 0
+        assert not reached and nav.goal_checker.odometry_arrivals == 0

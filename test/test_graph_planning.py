@@ -1,10 +1,11 @@
-"""Planning on a branched graph: shortest route by weight, subgoal rule, replanning, goal reached, bad goals."""
+"""Planning on a branched graph: shortest route by weight, subgoal rule, replanning, bad goals; the goal checker."""
 from __future__ import annotations
 
 import networkx as nx
 import pytest
 
 from gnm_nav.errors import GraphError
+from gnm_nav.graph.goal_checker import GoalChecker
 from gnm_nav.graph.planning import Planner
 
 
@@ -56,15 +57,21 @@ def test_replans_when_the_robot_leaves_the_path(branched):
     assert stuck.subgoal is None and "no route from node 20" in stuck.reason
 
 
-def test_goal_reached_only_when_close_to_the_goal(branched):
-    planner = Planner(branched, goal_threshold=3.0)
-    planner.set_goal(9)
-    arriving = planner.update(9, distance=5.0)
-    assert arriving.subgoal == 9 and not arriving.goal_reached
-    assert planner.update(9, distance=1.0).goal_reached
+def test_goal_reached_only_when_close_to_the_goal():
+    checker = GoalChecker(threshold=3.0)
+    assert not checker.check(9, closest=9, distance=5.0).reached
+    assert checker.check(9, closest=9, distance=1.0).reached
     # the last nodes of a recording look alike: the model putting the goal itself near is enough
-    assert planner.update(11, distance=1.0, scored={11: 1.0, 9: 2.0}).goal_reached
-    assert not planner.update(11, distance=1.0, scored={11: 1.0, 9: 4.0}).goal_reached
+    assert checker.check(9, closest=11, distance=1.0, scored={11: 1.0, 9: 2.0}).reached
+    assert not checker.check(9, closest=11, distance=1.0, scored={11: 1.0, 9: 4.0}).reached
+    assert not checker.check(None, closest=9, distance=0.0).reached and not checker.check(9, None, 0.0).reached
+
+
+def test_the_planner_leaves_the_goal_to_the_checker(branched):
+    planner = Planner(branched)
+    planner.set_goal(9)
+    at_goal = planner.update(9, distance=0.5)
+    assert at_goal.subgoal == 9 and not at_goal.goal_reached
 
 
 def test_bad_goal_and_no_goal(branched):

@@ -22,7 +22,8 @@ from gnm_nav.graph.localization import (Localization, Localizer, LocalizerConfig
                                         single_frame_obs)
 from gnm_nav.graph.mission import Mission, WaypointReached
 from gnm_nav.graph.odometry import OdometryConfig, OdometryPrior
-from gnm_nav.graph.planning import GOAL_THRESHOLD, LOOKAHEAD, PlanStep, Planner
+from gnm_nav.graph.goal_checker import GOAL_THRESHOLD, GoalCheck, GoalChecker
+from gnm_nav.graph.planning import LOOKAHEAD, PlanStep, Planner
 from gnm_nav.graph.store import TopoGraph
 
 
@@ -62,10 +63,9 @@ class Navigator:
         self.odometry = OdometryPrior(graph.g, odometry) if odometry is not None else None
         self.localizer = Localizer(graph.g, self.bank, engine.evaluate, localizer_config, image_size, card.center_crop,
                                    self.odometry)
-        self.planner = Planner(graph.g, close_threshold, goal_threshold, lookahead)
+        self.planner = Planner(graph.g, close_threshold, lookahead)
+        self.goal_checker = GoalChecker(goal_threshold, self.odometry)
         self.steer_lookahead_m = steer_lookahead_m
-        self.goal_vetoes = 0  # ticks the model saw the goal but the odometry ruled it out
-        self.odometry_arrivals = 0  # goals declared by the odometry where the model did not see them
         self.mission = Mission()
         self.window: WindowLocalizer | None = None
         if localization_mode == "window":
@@ -125,8 +125,12 @@ class Navigator:
             plan, veto_m, arrived_m = self._window_plan(loc), 0.0, None
         else:
             loc = self.localizer.step(self.context.model_input(), self._latest_rgb)
-            plan = self.planner.update(loc.closest, loc.distance, loc.distances)
-            plan, veto_m, arrived_m = self._odometry_checked(plan, loc.closest)
+            plan = self.planner.update(loc.closest, loc.distance)
+            check = (self.goal_checker.check(self.planner.goal, loc.closest, loc.distance, loc.distances)
+                     if plan.subgoal is not None else GoalCheck(False))
+            if check.reached:
+                plan = replace(plan, subgoal=self.planner.goal, goal_reached=True)
+            veto_m, arrived_m = check.veto_m, check.by_odometry_m
         waypoint = None
         if plan.goal_reached:
             waypoint = self.mission.reached()
@@ -145,25 +149,6 @@ class Navigator:
             return None
         path = plan.path[plan.path.index(plan.subgoal):] if plan.subgoal in plan.path else (plan.subgoal,)
         return self.odometry.carrot(path, self.steer_lookahead_m)
-
-    def _odometry_checked(self, plan: PlanStep, believed: int | None) -> tuple[PlanStep, float, float | None]:
-        """(plan, veto metres, odometry arrival metres). A goal the model sees where the odometry says the robot
-        is not is a look-alike: drive on to the goal. (Declaring a goal ends the mission, so one look-alike view
-        must not; a kidnapped robot re-anchors the odometry at its first confident match and is then believed.)
-        A goal the model does not see where the freshly anchored odometry puts the robot on it is reached."""
-        if self.odometry is None or plan.subgoal is None:
-            return plan, 0.0, None
-        if not plan.goal_reached:
-            arrived_m = self.odometry.arrived(self.planner.goal, believed)
-            if arrived_m is None:
-                return plan, 0.0, None
-            self.odometry_arrivals += 1
-            return replace(plan, subgoal=self.planner.goal, goal_reached=True), 0.0, arrived_m
-        off = self.odometry.disagreement_m(plan.subgoal)
-        if off <= 0:
-            return plan, 0.0, None
-        self.goal_vetoes += 1
-        return replace(plan, goal_reached=False), off, None
 
     def _window_plan(self, loc: Localization) -> PlanStep:
         """The public code's rule: drive to the (already advanced) closest node; reached when it is the goal."""

@@ -4,9 +4,7 @@ The path is the shortest by edge weight (temporal distance) from the closest nod
 subgoal is `lookahead` nodes along the path once the predicted distance to the closest node is
 <= close_threshold, one fewer while the robot is still far from it (lookahead 1 is the reference's rule:
 the closest node, then the next). If the closest node is not on the path (the robot took another branch
-or was relocalised), the planner replans from it. The goal is reached when the model puts the goal node
-itself within goal_threshold: as the closest node, or scored beside it (the last nodes of a recording
-often show the same view, and which of them is "closest" is a coin toss).
+or was relocalised), the planner replans from it. Whether the goal is reached is graph.goal_checker's answer.
 """
 from __future__ import annotations
 
@@ -16,30 +14,26 @@ import networkx as nx
 
 from gnm_nav.errors import GraphError
 
-# Defaults of the planner node and replay. Graphs get a node per second of driving, ~0.2 m apart: the next node
-# is too near to steer by, three along is not. The model rarely puts even the node the robot stands on under 3
-# steps once it arrives a little turned or aside, so the goal counts from 6 (tuned on routes outside the eval).
+# Default of the planner node and replay. Graphs get a node per second of driving, ~0.2 m apart: the next node
+# is too near to steer by, three along is not.
 LOOKAHEAD = 3
-GOAL_THRESHOLD = 6.0
 
 
 @dataclass(frozen=True)
 class PlanStep:
     subgoal: int | None  # node whose image the policy should drive to; None = no route (stop)
     path: tuple[int, ...]  # current path, closest node first
-    goal_reached: bool
+    goal_reached: bool  # the goal checker's verdict (the planner itself leaves it False)
     replanned: bool
     reason: str = ""  # why there is no subgoal
 
 
 class Planner:
-    def __init__(self, graph: nx.DiGraph, close_threshold: float = 3.0, goal_threshold: float = GOAL_THRESHOLD,
-                 lookahead: int = LOOKAHEAD) -> None:
+    def __init__(self, graph: nx.DiGraph, close_threshold: float = 3.0, lookahead: int = LOOKAHEAD) -> None:
         if lookahead < 1:
             raise ValueError(f"lookahead must be >= 1 node, got {lookahead}")
         self.graph = graph
         self.close_threshold = close_threshold
-        self.goal_threshold = goal_threshold
         self.lookahead = lookahead
         self.goal: int | None = None
         self.path: list[int] = []
@@ -66,9 +60,8 @@ class Planner:
         except nx.NetworkXNoPath:
             raise GraphError(f"no route from node {start} to goal node {self.goal}") from None
 
-    def update(self, closest: int | None, distance: float, scored: dict[int, float] | None = None) -> PlanStep:
-        """`distance`: predicted temporal distance (model steps) from the robot to `closest`; `scored`: the
-        distances of the other nodes the localiser scored this tick."""
+    def update(self, closest: int | None, distance: float) -> PlanStep:
+        """`distance`: predicted temporal distance (model steps) from the robot to `closest`."""
         if self.goal is None:
             return PlanStep(None, (), False, False, "no goal")
         if closest is None:
@@ -84,8 +77,5 @@ class Planner:
             self.replans += replanned
         else:
             self.path = self.path[self.path.index(closest):]
-        goal_distance = distance if closest == self.goal else (scored or {}).get(self.goal, float("inf"))
-        if goal_distance < self.goal_threshold:
-            return PlanStep(self.goal, tuple(self.path), True, replanned)
         ahead = self.lookahead if distance <= self.close_threshold else self.lookahead - 1
         return PlanStep(self.path[min(ahead, len(self.path) - 1)], tuple(self.path), False, replanned)

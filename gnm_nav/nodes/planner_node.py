@@ -24,10 +24,11 @@ from std_msgs.msg import Bool, Int32, Int32MultiArray
 from visualization_msgs.msg import MarkerArray
 
 from gnm_nav.errors import GnmNavError, ImageDecodeError
+from gnm_nav.graph.goal_checker import GOAL_THRESHOLD
 from gnm_nav.graph.localization import LocalizerConfig
 from gnm_nav.graph.navigator import STEER_LOOKAHEAD_M, Navigator, NavStep
 from gnm_nav.graph.odometry import OdometryConfig
-from gnm_nav.graph.planning import GOAL_THRESHOLD, LOOKAHEAD
+from gnm_nav.graph.planning import LOOKAHEAD
 from gnm_nav.graph.render import graph_layout
 from gnm_nav.graph.ros_markers import graph_markers
 from gnm_nav.graph.store import TopoGraph
@@ -395,7 +396,7 @@ class PlannerNode(Node):
                 "subgoal_node": last.plan.subgoal if last and last.plan.subgoal is not None else -1,
                 "path_length_nodes": len(last.plan.path) if last else 0, "goal_reached": self._reached,
                 "relocalizations": nav.localizer.relocalizations, "replans": nav.planner.replans,
-                "goal_vetoes": nav.goal_vetoes, "odometry_arrivals": nav.odometry_arrivals,
+                "goal_vetoes": nav.goal_checker.vetoes, "odometry_arrivals": nav.goal_checker.odometry_arrivals,
                 "dead_reckoning": bool(last and last.localization.dead_reckoning),
                 "odometry": ("off" if nav.odometry is None else "no poses in the graph or no odometry"
                              if not nav.odometry.usable else f"{nav.odometry.travelled_m:.2f} m since the last anchor"),
