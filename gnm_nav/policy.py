@@ -23,10 +23,26 @@ class PolicyOutput:
     w: float
 
 
+@dataclass(frozen=True)
+class TurnDegradation:
+    """For evaluation only: a weaker policy, its every turn command off by `bias` rad/s plus Gaussian noise of
+    `noise` rad/s (seeded), as a miscalibrated or poorly trained policy would be; the result stays within
+    the robot's turn limit. It measures what the safety filter does for a policy that needs it."""
+
+    bias: float = 0.0
+    noise: float = 0.0
+    seed: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.bias != 0.0 or self.noise > 0.0
+
+
 class GNMPolicy:
     def __init__(self, engine, controller: Controller, max_v: float, waypoint_index: int = 2,
-                 odometry_steering: float = 0.0) -> None:
-        """odometry_steering: share (0..1) of the heading taken from the subgoal's odometry position, when given."""
+                 odometry_steering: float = 0.0, degradation: TurnDegradation = TurnDegradation()) -> None:
+        """odometry_steering: share (0..1) of the heading taken from the subgoal's odometry position, when given;
+        degradation: evaluation only (TurnDegradation)."""
         len_traj = engine.card.len_traj_pred
         if not 0 <= waypoint_index < len_traj:
             raise ValueError(f"waypoint_index must be in [0, {len_traj - 1}], got {waypoint_index}")
@@ -39,6 +55,8 @@ class GNMPolicy:
         self.max_v = max_v
         self.waypoint_index = waypoint_index
         self.frame_rate = 1.0 / engine.card.context_spacing_s
+        self.degradation = degradation
+        self._rng = np.random.default_rng(degradation.seed)
 
     def step(self, obs_img: np.ndarray, goal_img: np.ndarray, now_s: float,
              subgoal_offset_m: np.ndarray | None = None,
@@ -58,4 +76,8 @@ class GNMPolicy:
         if clear_heading is not None:
             target = clear_heading(target)
         v, w = self.controller.command(target, now_s)
+        if self.degradation.active:
+            max_w = self.controller.limits.max_w
+            w = float(np.clip(w + self.degradation.bias + self.degradation.noise * self._rng.standard_normal(),
+                              -max_w, max_w))
         return PolicyOutput(float(dist[0]), waypoints, v, w)

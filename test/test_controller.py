@@ -108,3 +108,25 @@ def test_policy_steers_toward_the_subgoal_odometry_place_by_its_weight():
     assert 0.0 < turn(0.5, left) < turn(1.0, left)
     with pytest.raises(ValueError, match="odometry_steering"):
         GNMPolicy(engine, make_controller("smooth", limits, 4.0), 0.3, odometry_steering=1.5)
+
+
+def test_a_degraded_policy_turns_off_by_its_bias_and_noise_within_the_limit():
+    """Evaluation only (TurnDegradation): the weaker policy the safety filter is measured on."""
+    from gnm_nav.graph.synthetic import PixelDistanceEngine
+    from gnm_nav.policy import GNMPolicy, TurnDegradation
+
+    engine = PixelDistanceEngine()  # its waypoints run straight ahead: the clean policy turns 0
+    obs, goal = np.zeros((1, 18, 64, 85), np.float32), np.zeros((3, 64, 85), np.float32)
+    limits = Limits(max_v=0.3, max_w=1.0, max_acc_v=10.0, max_acc_w=10.0)
+
+    def turns(degradation: TurnDegradation, steps: int = 200) -> np.ndarray:
+        policy = GNMPolicy(engine, make_controller("smooth", limits, 4.0), 0.3, degradation=degradation)
+        return np.array([policy.step(obs, goal, 0.25 * k, None).w for k in range(steps)])
+
+    assert np.all(turns(TurnDegradation()) == 0.0)
+    biased = turns(TurnDegradation(bias=0.4))
+    assert biased[1:] == pytest.approx(0.4)
+    noisy = turns(TurnDegradation(bias=0.4, noise=0.3, seed=3))
+    assert 0.3 < noisy.mean() < 0.5 and 0.2 < noisy.std() < 0.4 and np.abs(noisy).max() <= 1.0
+    assert np.array_equal(noisy, turns(TurnDegradation(bias=0.4, noise=0.3, seed=3)))  # seeded: same in every mode
+    assert np.abs(turns(TurnDegradation(bias=0.9, noise=0.5))).max() <= 1.0  # never beyond the robot's limit

@@ -30,7 +30,7 @@ from gnm_nav.context_buffer import ContextBuffer
 from gnm_nav.controller import CONTROLLERS, Limits, make_controller
 from gnm_nav.errors import GnmNavError, ImageDecodeError
 from gnm_nav.paths import resolve_model_path
-from gnm_nav.policy import GNMPolicy
+from gnm_nav.policy import GNMPolicy, TurnDegradation
 from gnm_nav.preprocessing import preprocess_frame
 from gnm_nav.recovery import BackUpConfig, HeadingSweep, StallBackUp, SweepConfig
 from gnm_nav.supervisor import Decision, Inputs, Mode, PolicySupervisor, Reason
@@ -69,6 +69,11 @@ PARAMS = [
               "geometry_msgs/PoseStamped in the base frame: where to steer, from odometry (from the planner)"),
     ParamSpec("odometry_steering", 0.8, "share (0..1) of the heading taken toward subgoal_pose "
                                         "while it is fresh; 0 = the model alone steers", minimum=0.0, maximum=1.0),
+    ParamSpec("eval_turn_bias", 0.0, "evaluation only: rad/s added to every model turn command (a weaker policy, "
+                                     "to measure the safety filter on one); 0 = off"),
+    ParamSpec("eval_turn_noise", 0.0, "evaluation only: rad/s standard deviation of Gaussian noise on every model "
+                                      "turn command; 0 = off", minimum=0.0),
+    ParamSpec("eval_seed", 0, "evaluation only: seed of eval_turn_noise", minimum=0),
     ParamSpec("max_rate_hz", 10.0, "at most this many model steps per second", positive=True),
     ParamSpec("source_timeout", 1.0, "s; a camera or subgoal older than this stops the robot", positive=True),
     ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages", positive=True),
@@ -159,7 +164,8 @@ class PolicyNode(ConfigurableNode):
         card = engine.card
         controller = make_controller(p["controller"], limits, 1.0 / card.context_spacing_s, p["waypoint_index"],
                                      stale_after_s=p["source_timeout"])
-        self._policy = GNMPolicy(engine, controller, limits.max_v, p["waypoint_index"], p["odometry_steering"])
+        self._policy = GNMPolicy(engine, controller, limits.max_v, p["waypoint_index"], p["odometry_steering"],
+                                 TurnDegradation(p["eval_turn_bias"], p["eval_turn_noise"], p["eval_seed"]))
         self._frames = ContextBuffer(card.context_size, card.context_spacing_s, tuple(card.image_size), card.center_crop)
         self._camera = CameraSubscriber(self, p["image_topic"], p["image_transport"], p["image_qos"],
                                         self._serial(self._on_image), callback_group=self._camera_group)
