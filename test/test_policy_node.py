@@ -93,9 +93,9 @@ def test_stale_subgoal_stops_robot(ros, gnm_model_path):
     cmds = ros.collect(TwistStamped, "cmd_vel_nav")
     camera, subgoal = ros.publisher(Image, "camera/image_raw"), ros.publisher(Image, "gnm/subgoal")
     frames = _frames(8)
-    assert _drive(ros, camera, subgoal, frames, until=lambda: driving(node)), f"never drove: {node._status}"
+    assert _drive(ros, camera, subgoal, frames, until=lambda: driving(node)), f"never drove: {node._reason}"
     # the camera keeps coming, the subgoal does not: the node must stop for the subgoal, not the camera
-    assert _drive(ros, camera, None, frames, until=lambda: reason(node) is Reason.SUBGOAL_STALE), node._status
+    assert _drive(ros, camera, None, frames, until=lambda: reason(node) is Reason.SUBGOAL_STALE), node._reason
     assert ros.wait_for(lambda: (cmds[-1].twist.linear.x, cmds[-1].twist.angular.z) == (0.0, 0.0), timeout=2)
 
 
@@ -143,9 +143,9 @@ def test_lost_robot_turns_on_the_spot_then_gives_up(ros, gnm_model_path):
             return until()
         return _drive(ros, camera, None, frames, until=tick, timeout=timeout)
 
-    assert camera_and_lost(lambda: any(m.twist.angular.z < 0 for m in cmds), 15.0), node._status
+    assert camera_and_lost(lambda: any(m.twist.angular.z < 0 for m in cmds), 15.0), node._reason
     assert reason(node) is Reason.LOST
-    assert camera_and_lost(lambda: any(m.twist.angular.z > 0 for m in cmds), 10.0), node._status  # then left
+    assert camera_and_lost(lambda: any(m.twist.angular.z > 0 for m in cmds), 10.0), node._reason  # then left
     turning = [m.twist for m in cmds if m.twist.angular.z != 0.0]
     assert all(t.linear.x == 0.0 and abs(t.angular.z) == pytest.approx(0.4) for t in turning)  # on the spot
     n = len(cmds)  # the single swing to each side is over: it stops and stays stopped
@@ -181,12 +181,12 @@ def test_pushing_without_moving_backs_up_then_drives_again(ros, gnm_model_path):
         return tick
 
     frames = _frames(8)
-    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: driving(node))), f"never drove: {node._status}"
-    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: reason(node) is Reason.STALLED)), node._status
+    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: driving(node))), f"never drove: {node._reason}"
+    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: reason(node) is Reason.STALLED)), node._reason
     assert ros.wait_for(lambda: any(m.twist.linear.x < 0 for m in cmds), timeout=2)
     backing = [m.twist for m in cmds if m.twist.linear.x < 0]
     assert all(t.linear.x == pytest.approx(-0.1) and t.angular.z == 0.0 for t in backing)
-    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: driving(node))), node._status  # backed off: drives
+    assert _drive(ros, camera, subgoal, frames, until=feed(lambda: driving(node))), node._reason  # backed off: drives
     assert x[0] <= -0.1 + 1e-9 and node._backup.backups >= 1
 
 

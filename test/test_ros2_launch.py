@@ -116,8 +116,9 @@ def topics_of(node: str, section: str) -> set[str]:
 def test_nav2_chain_puts_the_filter_between_the_smoother_and_the_collision_monitor(tmp_path):
     launched = Launched(tmp_path, "navigate.launch.py", "use_safety_filter:=true", "cmd_vel_chain:=nav2")
     try:
+        # each daemon-less query discovers afresh and may see nothing yet: retried until it sees the node
         assert launched.wait_for(lambda: "/cmd_vel_smoothed" in topics_of("/ldm_safety_filter_node", "Subscribers"))
-        assert "/cmd_vel_filtered" in topics_of("/ldm_safety_filter_node", "Publishers")
+        assert launched.wait_for(lambda: "/cmd_vel_filtered" in topics_of("/ldm_safety_filter_node", "Publishers"))
         assert launched.wait_for(lambda: "/cmd_vel_nav" in topics_of("/gnm_policy_node", "Publishers"))
     finally:
         code = launched.interrupt()

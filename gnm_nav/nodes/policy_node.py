@@ -128,7 +128,7 @@ class PolicyNode(ConfigurableNode):
         self._last_step_wall = 0.0
         self._active = False
         self._decision: Decision | None = None  # the supervisor's latest decision, acted on
-        self._status = "not configured"  # what /diagnostics says: the decision's message, or the lifecycle state
+        self._reason = "not configured"  # what /diagnostics says: the decision's message, or the lifecycle state
         self._latencies_ms: deque[float] = deque(maxlen=200)
         self._subgoal_errors = 0
         self._lost_time: float | None = None  # when the planner last said the robot is lost
@@ -199,13 +199,13 @@ class PolicyNode(ConfigurableNode):
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = True
-        self._status = "active, waiting for camera and subgoal"
+        self._reason = "active, waiting for camera and subgoal"
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = False
         self._cmd.publish_zero()
-        self._decision, self._status = None, "deactivated"
+        self._decision, self._reason = None, "deactivated"
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -217,7 +217,7 @@ class PolicyNode(ConfigurableNode):
         self._policy = self._frames = self._camera = self._subgoal_sub = self._lost_sub = self._supervisor = None
         self._subgoal_pose_sub, self._subgoal_offset, self._reached_sub = None, None, None
         self._backup, self._backup_subs = None, []
-        self._decision, self._status = None, "not configured"
+        self._decision, self._reason = None, "not configured"
         return TransitionCallbackReturn.SUCCESS
 
     # inputs ----------------------------------------------------------------------------------
@@ -304,7 +304,7 @@ class PolicyNode(ConfigurableNode):
         self._latencies_ms.append((time.perf_counter() - t0) * 1e3)
         self._publish_path(out.waypoints_m)
         self._decision = decision
-        self._status = f"{decision.message}: distance to subgoal {out.distance:.1f}"
+        self._reason = f"{decision.message}: distance to subgoal {out.distance:.1f}"
 
     def _act(self, decision: Decision) -> None:
         """A decision that is not the model's: its command (zero for STOP and IDLE), and a log line when the
@@ -317,7 +317,7 @@ class PolicyNode(ConfigurableNode):
                 self.get_logger().warning(f"commanding zero: {decision.message}", throttle_duration_sec=5.0)
             else:
                 self.get_logger().warning(decision.message)
-        self._decision, self._status = decision, decision.message
+        self._decision, self._reason = decision, decision.message
         self._policy.controller.reset()
         self._cmd.publish(decision.v, decision.w)
 
@@ -348,7 +348,7 @@ class PolicyNode(ConfigurableNode):
         now = self._now()
         lat = np.array(self._latencies_ms) if self._latencies_ms else np.array([np.nan])
         values = {
-            "state": self._status,
+            "state": self._reason,
             "providers": self._policy.engine.providers if self._policy else [],
             "inference_ms_p50": float(np.percentile(lat, 50)),
             "inference_ms_p99": float(np.percentile(lat, 99)),
@@ -361,7 +361,7 @@ class PolicyNode(ConfigurableNode):
         }
         mode = self._decision.mode if self._decision is not None else None
         level = "OK" if mode in (Mode.MODEL, Mode.IDLE) else ("ERROR" if self._policy is None else "WARN")
-        self._diag.publish(level, self._status, values)
+        self._diag.publish(level, self._reason, values)
 
 
 def main(argv: list[str] | None = None) -> int:
