@@ -46,7 +46,7 @@ class FixedBufferRunner:
         self.batched = batched
         self.device, self.device_id = device, device_id
         self.graph_ids = graph_ids
-        self._outputs = [(o.name, o.shape) for o in session.get_outputs()]
+        self._outputs = {o.name: o.shape for o in session.get_outputs()}
         self._slots: dict[tuple, _Slot] = {}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -72,7 +72,7 @@ class FixedBufferRunner:
         return np.concatenate([array, np.repeat(array[-1:], size - len(array), axis=0)])
 
     def _cut(self, name: str, value: np.ndarray, n: int) -> np.ndarray:
-        shape = dict(self._outputs)[name]
+        shape = self._outputs[name]
         return value[:n] if shape and not isinstance(shape[0], int) else value
 
     def _new_slot(self, arrays: dict[str, np.ndarray], size: int) -> _Slot:
@@ -80,7 +80,7 @@ class FixedBufferRunner:
 
         inputs = {name: ort.OrtValue.ortvalue_from_numpy(a, self.device, self.device_id) for name, a in arrays.items()}
         outputs = {}
-        for name, shape in self._outputs:
+        for name, shape in self._outputs.items():
             dims = [d if isinstance(d, int) else size for d in shape]
             outputs[name] = ort.OrtValue.ortvalue_from_shape_and_type(dims, np.float32, self.device, self.device_id)
         binding = self.session.io_binding()

@@ -1,16 +1,13 @@
-"""Bench tables: `gnm-nav bench report` renders a bench's JSON (the stack's latency) as Markdown, writes it
-between its markers, and README.md shows exactly what it writes from each committed docs/results/bench/*.json."""
+"""Bench tables: `gnm-nav bench report` renders a bench's JSON (the stack's latency) as Markdown and writes it
+between its markers."""
 from __future__ import annotations
 
-import argparse
 import json
-from pathlib import Path
+
+from cli_runner import run_command
 
 from gnm_nav.commands import bench as bench_command
-from gnm_nav.errors import GnmNavError
 from gnm_nav.evaluation.report import document_block
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def stack_results() -> dict:
@@ -27,14 +24,7 @@ def stack_results() -> dict:
 
 
 def _bench(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    bench_command.add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except GnmNavError as exc:
-        print(f"error: {exc}")
-        return 2
+    return run_command(bench_command, argv)
 
 
 def test_stack_table_one_row_per_mode(tmp_path, capsys):
@@ -58,8 +48,3 @@ def test_a_bench_without_a_table_or_a_broken_file_is_one_clear_error(tmp_path, c
     (tmp_path / "bad.json").write_text("{")
     assert _bench(["report", str(tmp_path / "bad.json")]) == 2
 
-
-def test_the_readme_bench_tables_are_generated_from_the_committed_results():
-    for path in sorted((ROOT / "docs" / "results" / "bench").glob("*.json")):
-        expected = bench_command.bench_markdown(json.loads(path.read_text()))
-        assert document_block(ROOT / "README.md", path.stem, kind="bench") == expected, path.name

@@ -7,9 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from cli_runner import run_command
+
 from gnm_nav.bag_io import BagWriter
 from gnm_nav.commands import graph as graph_command
-from gnm_nav.errors import DatasetError, GnmNavError
+from gnm_nav.errors import DatasetError
 from gnm_nav.graph.builder import GraphBuilder, SessionLinker
 from gnm_nav.graph.planning import Planner
 from gnm_nav.graph.store import TopoGraph
@@ -73,14 +75,7 @@ def write_route_bag(path, texture, seconds: float, rate_hz: float = 10.0, speed_
 
 
 def run_graph(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    graph_command.add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except GnmNavError as exc:
-        print(f"error: {exc}")
-        return 2
+    return run_command(graph_command, argv)
 
 
 def test_build_from_bag_with_odometry(tmp_path, capsys):

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cli_runner import run_command
+
 from gnm_nav.commands import graph as graph_command
-from gnm_nav.errors import GnmNavError, GraphError
+from gnm_nav.errors import GraphError
 from gnm_nav.graph.stats import graph_summary
 from gnm_nav.graph.store import FORMAT_VERSION, TopoGraph
 from gnm_nav.graph.synthetic import route_views
@@ -150,17 +152,8 @@ def test_the_next_save_removes_what_killed_saves_left(tmp_path):
 
 
 def cli_graph(argv: list[str]) -> int:
-    """`gnm-nav graph ARGV` through the command module (the exit code for user errors is 2, as in gnm_nav.cli)."""
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    graph_command.add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except GnmNavError as exc:
-        print(f"error: {exc}")
-        return 2
+    """`gnm-nav graph ARGV`."""
+    return run_command(graph_command, argv)
 
 
 def write_topomap(folder: Path, count: int) -> np.ndarray:

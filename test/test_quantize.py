@@ -2,16 +2,16 @@
 a GNM-format dataset, a card that verifies and records its accuracy and speed against fp32, clear errors."""
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import onnx
 import pytest
 
+from cli_runner import run_command
+
 from gnm_nav.commands import export as export_command
 from gnm_nav.data.gnm_format import write_data_config, write_trajectory
-from gnm_nav.errors import GnmNavError
 from gnm_nav.graph.synthetic import route_texture, view
 from gnm_nav.inference import GNMEngine
 from gnm_nav.model_card import PARTS, load_model_card, part_path_for
@@ -31,14 +31,7 @@ def camera_data(tmp_path_factory):
 
 
 def _export(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser()
-    export_command.add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except GnmNavError as exc:
-        print(f"error: {exc}")
-        return 2
+    return run_command(export_command, argv)
 
 
 def test_int8_export_quantises_every_part_and_records_its_figures(tmp_path, gnm_model_path, camera_data, capsys):

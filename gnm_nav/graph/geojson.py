@@ -47,6 +47,16 @@ def _metadata_problem(value: Any, where: str) -> str | None:
     return None
 
 
+def _claim_id(fid: Any, taken: set[int], where: str, what: str, problems: list[str]) -> None:
+    """Record `fid` as taken, or the problem with it (not a non-negative integer, or used twice)."""
+    if not _is_id(fid):
+        problems.append(f"{where}: id {fid!r} is not a non-negative integer")
+    elif fid in taken:
+        problems.append(f"{what} id {fid} is used twice")
+    else:
+        taken.add(fid)
+
+
 def route_graph_problems(doc: Any) -> list[str]:
     """What keeps `doc` from loading in Nav2's Route Server (empty when nothing): a FeatureCollection of Point
     nodes and MultiLineString/LineString edges, non-negative integer ids unique among nodes and among edges,
@@ -67,21 +77,11 @@ def route_graph_problems(doc: Any) -> list[str]:
         fid = props.get("id")
         if kind == "Point":
             coords = geometry.get("coordinates")
-            if not _is_id(fid):
-                problems.append(f"node feature {i}: id {fid!r} is not a non-negative integer")
-            elif fid in nodes:
-                problems.append(f"node id {fid} is used twice")
-            else:
-                nodes.add(fid)
+            _claim_id(fid, nodes, f"node feature {i}", "node", problems)
             if not (isinstance(coords, list) and len(coords) >= 2 and all(_is_number(c) for c in coords[:2])):
                 problems.append(f"node {fid!r}: coordinates {coords!r} are not [x, y] numbers")
         elif kind in ("MultiLineString", "LineString"):
-            if not _is_id(fid):
-                problems.append(f"edge feature {i}: id {fid!r} is not a non-negative integer")
-            elif fid in edge_ids:
-                problems.append(f"edge id {fid} is used twice")
-            else:
-                edge_ids.add(fid)
+            _claim_id(fid, edge_ids, f"edge feature {i}", "edge", problems)
             if "cost" in props and not _is_number(props["cost"]):
                 problems.append(f"edge {fid!r}: cost {props['cost']!r} is not a number")
             edges.append(props)
