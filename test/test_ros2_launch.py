@@ -31,8 +31,13 @@ def _env() -> dict[str, str]:
 
 
 def ros2(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
-    return subprocess.run([str(VENV / "bin" / "ros2"), *args], env=_env(), capture_output=True, text=True,
-                          timeout=timeout)
+    """One ros2 CLI call; one that hangs (a daemon-less discovery on a loaded machine) counts as a failed call, so the
+    wait_for around it asks again."""
+    cmd = [str(VENV / "bin" / "ros2"), *args]
+    try:
+        return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return subprocess.CompletedProcess(cmd, 124, "", f"timed out after {timeout} s")
 
 
 class Launched:
