@@ -101,3 +101,6 @@ def test_mode_overrides_go_on_top_of_the_evaluation_settings(tmp_path):
     (replay,) = mode_nodes(load_mode("odometry_replay"), cfg, opts, graph)
     assert replay.params["graph_dir"] == str(graph.graph_dir) and replay.params["goal_node"] == 9
     assert replay.configs == ("odometry_replay.yaml",)
+    int8 = {n.name: n.params for n in mode_nodes(load_mode("ours_int8"), cfg, opts, graph)}  # a mode's own model
+    assert int8["topological_planner_node"]["model_path"] == int8["gnm_policy_node"]["model_path"] == "gnm_sim_int8.onnx"
+    assert int8["ldm_safety_filter_node"]["encoder_model_path"] == "m.onnx"  # the LDM's encoder stays fp32

@@ -259,7 +259,7 @@ def mode_nodes(mode: Mode, cfg: EvalConfig, opts: LaunchOptions, graph: Graph) -
         "odometry_replay_node": {"graph_dir": str(graph.graph_dir), "goal_node": graph.goal_node,
                                  "start_node": graph.start_node, "robot_profile": cfg.robot},
     }
-    return [n.with_params(**settings[n.name], **mode.parameters.get(n.name, {})) for n in nodes]
+    return [n.with_params(**{**settings[n.name], **mode.parameters.get(n.name, {})}) for n in nodes]
 
 
 def navigate(task: RouteTask, mode: Mode, graph: Graph, start: Pose2D, world: str, cfg: EvalConfig, work_dir: Path,
