@@ -66,6 +66,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--providers", default="auto", help="ONNX Runtime providers: auto|tensorrt|cuda|cpu")
     p.set_defaults(func=run_build)
 
+    p = sub.add_parser("fit-likelihood", help="fit the model's distance likelihood (localization_mode belief) on "
+                                              "a GNM-format dataset of the robot's own camera")
+    p.add_argument("--data", required=True, help="GNM-format dataset root of the robot's camera at the model's "
+                                                 "step rate (e.g. `gnm-nav sim collect --robots ROBOT`)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help="GNM ONNX model")
+    p.add_argument("--out", help="JSON file to write (default: <model>.likelihood.json beside the model, where the "
+                                 "planner looks)")
+    p.add_argument("--contexts", type=int, default=400, help="contexts drawn (each read against up to 41 "
+                                                             "offsets and 4 unrelated frames)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--providers", default="auto", help="ONNX Runtime providers: auto|tensorrt|cuda|cpu")
+    p.set_defaults(func=run_fit_likelihood)
+
     p = sub.add_parser("shortcuts", help="add edges between nodes the model predicts near each other")
     p.add_argument("graph", help="graph directory (updated in place)")
     p.add_argument("--model", default=DEFAULT_MODEL, help="GNM ONNX model")
@@ -265,4 +278,36 @@ def run_shortcuts(args: argparse.Namespace) -> int:
     graph.save(args.graph)
     print(f"added {len(added)} shortcut edges to {args.graph} "
           f"({graph.g.number_of_edges()} edges now; threshold {args.max_distance} steps, <= {args.per_node} per node)")
+    return 0
+
+
+def run_fit_likelihood(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from gnm_nav.data.gnm_format import read_dataset
+    from gnm_nav.graph.likelihood import collect_readings, fit_likelihood, likelihood_path_for, save_likelihood
+    from gnm_nav.paths import resolve_model_path
+
+    if args.contexts < 1:
+        raise ValueError("--contexts must be >= 1")
+    model = resolve_model_path(args.model)
+    engine = load_engine(args.model, args.providers)
+    datasets = read_dataset(Path(args.data))
+    with tqdm(total=args.contexts, desc="readings", unit="context") as bar:
+        readings, far = collect_readings(engine, datasets, args.contexts, np.random.default_rng(args.seed),
+                                         progress=bar.update)
+    fitted_on = {"data": str(args.data), "datasets": sorted(ds.name for ds in datasets), "contexts": args.contexts,
+                 "seed": args.seed, "model": model.name, "model_sha256": dict(engine.card.sha256),
+                 "command": "gnm-nav " + shlex.join(sys.argv[1:])}
+    likelihood = fit_likelihood(readings, far, fitted_on=fitted_on)
+    out = Path(args.out) if args.out else likelihood_path_for(model)
+    save_likelihood(likelihood, out)
+    ahead = {k: m for k, m in zip(likelihood.offsets, likelihood.mean) if k in (0, 4, 8, 12, 16, 20, -8)}
+    print(f"wrote {out}: predicted distance (median, model steps) at true offset "
+          + ", ".join(f"{k:+d}: {m:.1f}" for k, m in ahead.items())
+          + f"; unrelated frames {likelihood.far_mean:.1f} (spread {likelihood.far_sd:.1f})")
     return 0

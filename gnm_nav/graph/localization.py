@@ -71,6 +71,40 @@ class Localization:
     relocalized: bool = False
     lost: bool = False
     dead_reckoning: bool = False  # the belief follows the odometry: the model matches no node of the window
+    confidence: float | None = None  # the belief localiser's mass near `closest` (None: this localiser has none)
+    state: str = ""  # the belief localiser's state (gnm_nav.graph.belief.LocalizationState), "" for the others
+
+
+def graph_window(graph: nx.DiGraph, center: int, radius: int, cap: int) -> list[int]:
+    """Nodes within `radius` hops of `center` (either direction), nearest hops first, at most `cap`."""
+    order: list[int] = [center]
+    seen = {center}
+    frontier = deque([(center, 0)])
+    while frontier and len(order) < cap:
+        node, hops = frontier.popleft()
+        if hops >= radius:
+            continue
+        # Successors before predecessors: the robot drives forward, so ahead matters more.
+        for nb in list(graph.successors(node)) + list(graph.predecessors(node)):
+            if nb not in seen:
+                seen.add(nb)
+                order.append(nb)
+                frontier.append((nb, hops + 1))
+                if len(order) >= cap:
+                    break
+    return order
+
+
+def global_candidates(bank: NodeBank, evaluate: Evaluator, obs_img: np.ndarray, current_rgb: np.ndarray, top_k: int,
+                      image_size: tuple[int, int], center_crop: bool,
+                      extra: list[int] = ()) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The coarse-to-fine global search: the top_k nodes by descriptor (plus `extra`), scored in one batched model
+    call; returns (nodes, distances, actions)."""
+    frame = to_model_resolution(current_rgb, image_size, center_crop)
+    candidates = [int(n) for n in bank.nearest_by_descriptor(frame, top_k)]
+    candidates += [n for n in dict.fromkeys(extra) if n not in candidates]
+    dist, actions = evaluate(obs_img, bank.goal_tensor(candidates))
+    return candidates, np.asarray(dist, dtype=np.float64).reshape(-1), np.asarray(actions)
 
 
 def bank_for_graph(graph: TopoGraph, image_size: tuple[int, int], center_crop: bool = False,
@@ -139,22 +173,7 @@ class Localizer:
 
     def window(self, center: int) -> list[int]:
         """Nodes within window_radius hops (either direction), nearest hops first, capped at max_window."""
-        order: list[int] = [center]
-        seen = {center}
-        frontier = deque([(center, 0)])
-        while frontier and len(order) < self.config.max_window:
-            node, hops = frontier.popleft()
-            if hops >= self.config.window_radius:
-                continue
-            # Successors before predecessors: the robot drives forward, so ahead matters more.
-            for nb in list(self.graph.successors(node)) + list(self.graph.predecessors(node)):
-                if nb not in seen:
-                    seen.add(nb)
-                    order.append(nb)
-                    frontier.append((nb, hops + 1))
-                    if len(order) >= self.config.max_window:
-                        break
-        return order
+        return graph_window(self.graph, center, self.config.window_radius, self.config.max_window)
 
     def _odometry_cost(self, nodes: list[int]) -> np.ndarray:
         return self.odometry.penalty(nodes) if self.odometry is not None else np.zeros(len(nodes))
@@ -167,13 +186,13 @@ class Localizer:
                    prior: bool = True) -> tuple[int | None, float, dict[int, float], dict[int, np.ndarray]]:
         """Coarse-to-fine global search: descriptor top-K, then one batched model call. Does not change the belief.
         prior: weigh candidates by how far they are from where the robot was (off for goal images)."""
-        frame = to_model_resolution(current_rgb, self.image_size, self.center_crop)
-        candidates = [int(n) for n in self.bank.nearest_by_descriptor(frame, self.config.relocalize_top_k)]
+        near: list[int] = []
         if prior:  # where the robot was and where the odometry says, whatever the descriptors say
             near = self.window(self._last_belief) if self._last_belief is not None else []
             near += self.odometry.within_tolerance() if self.odometry is not None else []
-            candidates += [n for n in dict.fromkeys(near) if n not in candidates]
-        dist, actions = self._score(obs_img, candidates)
+        candidates, dist, actions = global_candidates(self.bank, self.evaluate, obs_img, current_rgb,
+                                                      self.config.relocalize_top_k, self.image_size,
+                                                      self.center_crop, near)
         # a prior (where it was, where the odometry puts it) never costs more than half of accept_distance, so a
         # kidnapped robot is still found by a clear match
         prior_cost = np.minimum(self._jump_cost(candidates) + self._odometry_cost(candidates),
@@ -186,8 +205,9 @@ class Localizer:
             return None, float(dist[best]), scored, acts
         return candidates[best], float(dist[best]), scored, acts
 
-    def step(self, obs_img: np.ndarray, current_rgb: np.ndarray) -> Localization:
-        """One localisation tick: window scoring (or a global relocalisation when lost / at start)."""
+    def step(self, obs_img: np.ndarray, current_rgb: np.ndarray, stamp: float | None = None) -> Localization:
+        """One localisation tick: window scoring (or a global relocalisation when lost / at start). The stamp is
+        not needed: this localiser's motion is the odometry's."""
         if self.belief is None:
             return self._global(obs_img, current_rgb)
         nodes = self.window(self.belief)

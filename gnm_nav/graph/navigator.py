@@ -18,6 +18,8 @@ import numpy as np
 from gnm_nav.context_buffer import ContextBuffer
 from gnm_nav.errors import GraphError
 from gnm_nav.graph.bank import NodeBank
+from gnm_nav.graph.belief import BeliefConfig, BeliefLocalizer
+from gnm_nav.graph.likelihood import DistanceLikelihood
 from gnm_nav.graph.localization import (Localization, Localizer, LocalizerConfig, WindowLocalizer, bank_for_graph,
                                         single_frame_obs)
 from gnm_nav.graph.mission import Mission, WaypointReached
@@ -43,7 +45,7 @@ class NavStep:
         return self.localization.closest
 
 
-LOCALIZATION_MODES = ("graph", "window")
+LOCALIZATION_MODES = ("graph", "belief", "window")
 STEER_LOOKAHEAD_M = 0.4  # pure-pursuit distance, ~1.5 s of driving; longer cuts corners (0.6 did, on tuning routes)
 
 
@@ -51,8 +53,10 @@ class Navigator:
     def __init__(self, graph: TopoGraph, engine, localizer_config: LocalizerConfig = LocalizerConfig(),
                  close_threshold: float = 3.0, goal_threshold: float = GOAL_THRESHOLD, bank: NodeBank | None = None,
                  localization_mode: str = "graph", odometry: OdometryConfig | None = OdometryConfig(),
-                 lookahead: int = LOOKAHEAD, steer_lookahead_m: float = STEER_LOOKAHEAD_M) -> None:
-        """odometry: how wheel odometry (on_odom) helps localisation; None = images only."""
+                 lookahead: int = LOOKAHEAD, steer_lookahead_m: float = STEER_LOOKAHEAD_M,
+                 likelihood: DistanceLikelihood | None = None, belief_config: BeliefConfig = BeliefConfig()) -> None:
+        """odometry: how wheel odometry (on_odom) helps localisation; None = images only. likelihood: the model's
+        fitted distance likelihood (localization_mode belief; None = DistanceLikelihood.uncalibrated())."""
         if localization_mode not in LOCALIZATION_MODES:
             raise GraphError(f"localization_mode must be one of {LOCALIZATION_MODES}, got {localization_mode!r}")
         card = engine.card
@@ -61,8 +65,13 @@ class Navigator:
         image_size = tuple(card.image_size)
         self.bank = bank if bank is not None else bank_for_graph(graph, image_size, card.center_crop)
         self.odometry = OdometryPrior(graph.g, odometry) if odometry is not None else None
-        self.localizer = Localizer(graph.g, self.bank, engine.evaluate, localizer_config, image_size, card.center_crop,
-                                   self.odometry)
+        if localization_mode == "belief":
+            self.localizer: Localizer | BeliefLocalizer = BeliefLocalizer(
+                graph.g, self.bank, engine.evaluate, likelihood or DistanceLikelihood.uncalibrated(),
+                card.context_spacing_s, belief_config, image_size, card.center_crop, self.odometry)
+        else:
+            self.localizer = Localizer(graph.g, self.bank, engine.evaluate, localizer_config, image_size,
+                                       card.center_crop, self.odometry)
         self.planner = Planner(graph.g, close_threshold, lookahead)
         self.goal_checker = GoalChecker(goal_threshold, self.odometry)
         self.steer_lookahead_m = steer_lookahead_m
@@ -87,6 +96,8 @@ class Navigator:
             self.planner.check_node(node)
         self.mission = Mission(tuple(nodes))
         self._aim(self.mission.current, restart=True)
+        if isinstance(self.localizer, BeliefLocalizer):
+            self.localizer.mark_arrived(False)
 
     def _aim(self, node: int | None, restart: bool) -> None:
         self.planner.set_goal(node)
@@ -124,7 +135,7 @@ class Navigator:
             loc = self.window.step(self.context.model_input())
             plan, veto_m, arrived_m = self._window_plan(loc), 0.0, None
         else:
-            loc = self.localizer.step(self.context.model_input(), self._latest_rgb)
+            loc = self.localizer.step(self.context.model_input(), self._latest_rgb, float(self.context.latest_stamp))
             plan = self.planner.update(loc.closest, loc.distance)
             check = (self.goal_checker.check(self.planner.goal, loc.closest, loc.distance, loc.distances)
                      if plan.subgoal is not None else GoalCheck(False))
@@ -137,6 +148,8 @@ class Navigator:
             if waypoint is not None and waypoint.next_goal is not None:  # on to the next goal: not an arrival
                 self._aim(waypoint.next_goal, restart=False)
                 plan = replace(plan, goal_reached=False)
+            elif isinstance(self.localizer, BeliefLocalizer):
+                self.localizer.mark_arrived()
         image = self._node_image(plan.subgoal) if plan.subgoal is not None else None
         offset = self._steering_offset(plan)
         return NavStep(float(self.context.latest_stamp), loc, plan, image, offset, veto_m, arrived_m, waypoint)

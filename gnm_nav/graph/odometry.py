@@ -82,6 +82,11 @@ class OdometryPrior:
         """The graph has poses and odometry is arriving."""
         return bool(self._pose) and self._odom is not None
 
+    @property
+    def pose(self) -> np.ndarray | None:
+        """The newest odometry [x, y, yaw] in its own frame (None before any)."""
+        return self._odom
+
     def observe(self, pose: Pose) -> None:
         odom = np.asarray(pose, dtype=np.float64)
         if self._odom is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from pathlib import Path
 
 import numpy as np
 from rcl_interfaces.msg import SetParametersResult
@@ -25,8 +26,9 @@ from visualization_msgs.msg import MarkerArray
 
 from gnm_nav.errors import GnmNavError, ImageDecodeError
 from gnm_nav.graph.goal_checker import GOAL_THRESHOLD
+from gnm_nav.graph.likelihood import DistanceLikelihood, likelihood_path_for, load_likelihood
 from gnm_nav.graph.localization import LocalizerConfig
-from gnm_nav.graph.navigator import STEER_LOOKAHEAD_M, Navigator, NavStep
+from gnm_nav.graph.navigator import LOCALIZATION_MODES, STEER_LOOKAHEAD_M, Navigator, NavStep
 from gnm_nav.graph.odometry import OdometryConfig
 from gnm_nav.graph.planning import LOOKAHEAD
 from gnm_nav.graph.render import graph_layout
@@ -109,14 +111,18 @@ PARAMS = [
               "m; the odometry (anchored within max_dead_reckoning_m) putting the robot this near the goal node, "
               "with the localiser's node near it too, is the goal reached; 0 = only the model's match", minimum=0.0),
     ParamSpec("localization_mode", "graph",
-              "graph (belief on the graph, hysteresis, relocalisation) | window (the public deployment code's "
-              "window on a linear route: the anchor to compare against); changing it reloads",
-              choices=("graph", "window")),
+              "graph (one node believed, hysteresis, relocalisation) | belief (a Bayes filter over all nodes with "
+              "the model's fitted distance likelihood) | window (the public deployment code's window on a linear "
+              "route: the anchor to compare against); changing it reloads",
+              choices=LOCALIZATION_MODES),
+    ParamSpec("likelihood_path", "",
+              "localization_mode belief: the model's fitted distance likelihood (gnm-nav graph fit-likelihood); "
+              "'' = <model>.likelihood.json beside the model, else an uncalibrated one (with a warning)"),
     ParamSpec("map_frame_id", "map", "frame of gnm/graph_markers"),
     ParamSpec("markers_period", 2.0, "s between gnm/graph_markers messages", positive=True),
     ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages", positive=True),
 ]
-_RELOAD = ("graph_dir", "model_path", "providers", "localization_mode", "use_odometry", "subgoal_lookahead",
+_RELOAD = ("graph_dir", "model_path", "providers", "localization_mode", "likelihood_path", "use_odometry", "subgoal_lookahead",
            "steer_lookahead_m", "odom_confirm_distance",
            "odom_tolerance_m", "odom_drift", "odom_penalty", "max_dead_reckoning_m", "odom_arrive_radius_m")
 
@@ -182,9 +188,11 @@ class PlannerNode(Node):
                                           self.p["max_dead_reckoning_m"],
                                           arrive_radius_m=self.p["odom_arrive_radius_m"],
                                           ) if self.p["use_odometry"] else None
+                likelihood = self._likelihood() if self.p["localization_mode"] == "belief" else None
                 nav = Navigator(graph, engine, config, self.p["close_threshold"], self.p["goal_threshold"],
                                 localization_mode=self.p["localization_mode"], odometry=odometry,
-                                lookahead=self.p["subgoal_lookahead"], steer_lookahead_m=self.p["steer_lookahead_m"])
+                                lookahead=self.p["subgoal_lookahead"], steer_lookahead_m=self.p["steer_lookahead_m"],
+                                likelihood=likelihood)
                 if self.p["start_node"] >= 0:
                     nav.set_start(self.p["start_node"])
             except (GnmNavError, ValueError, OSError) as exc:
@@ -196,6 +204,17 @@ class PlannerNode(Node):
             self._status = f"loaded {len(graph)} nodes from {self.p['graph_dir']} (model on {engine.providers})"
             self.get_logger().info(self._status)
             self._set_goals(self.p["goal_nodes"] or ([self.p["goal_node"]] if self.p["goal_node"] >= 0 else []))
+
+    def _likelihood(self) -> DistanceLikelihood:
+        """The named likelihood (ModelFileError when it cannot be read), else the model's own, else uncalibrated."""
+        if self.p["likelihood_path"]:
+            return load_likelihood(Path(self.p["likelihood_path"]).expanduser())
+        beside = likelihood_path_for(resolve_model_path(self.p["model_path"]))
+        if beside.is_file():
+            return load_likelihood(beside)
+        self.get_logger().warning(f"no fitted distance likelihood at {beside}: localising with an uncalibrated one "
+                                  f"(fit one with gnm-nav graph fit-likelihood)")
+        return DistanceLikelihood.uncalibrated()
 
     def _set_goals(self, goals: list[int]) -> None:
         """Caller holds the lock."""
@@ -402,6 +421,9 @@ class PlannerNode(Node):
                              if not nav.odometry.usable else f"{nav.odometry.travelled_m:.2f} m since the last anchor"),
                 "context_fill": nav.context.fill,
                 "localization_mode": self.p["localization_mode"],
+                "localization_state": last.localization.state if last and last.localization.state else "-",
+                "localization_confidence": (last.localization.confidence if last and last.localization.confidence
+                                            is not None else float("nan")),
                 "tick_ms_p50": float(np.percentile(self._tick_ms, 50)) if self._tick_ms else float("nan"),
                 "tick_ms_p99": float(np.percentile(self._tick_ms, 99)) if self._tick_ms else float("nan"),
             })
