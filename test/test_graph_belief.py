@@ -61,10 +61,17 @@ def noisy(texture, position_px: float, rng) -> np.ndarray:
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def make(route, likelihood, odometry=None, **config) -> BeliefLocalizer:
+def make(route, likelihood, odometry=None, raise_by: float = 0.0, **config) -> BeliefLocalizer:
+    """raise_by: every reading of the stand-in model this much higher (a changed scene, an unfamiliar viewpoint)."""
     _, graph, bank = route
-    return BeliefLocalizer(graph, bank, PixelDistanceEngine().evaluate, likelihood, STEP_S,
-                           BeliefConfig(relocalize_top_k=12, **config), odometry=odometry)
+    inner = PixelDistanceEngine().evaluate
+
+    def evaluate(obs, goals):
+        dist, actions = inner(obs, goals)
+        return dist + raise_by, actions
+
+    return BeliefLocalizer(graph, bank, evaluate, likelihood, STEP_S, BeliefConfig(relocalize_top_k=12, **config),
+                           odometry=odometry)
 
 
 def tick(localizer: BeliefLocalizer, rgb: np.ndarray, stamp: float):
@@ -95,13 +102,19 @@ def test_likelihood_fitted_on_known_readings_peaks_at_the_true_offset_and_round_
         load_likelihood(tmp_path / "missing.json")
 
 
-def test_tracks_a_traversal_within_a_node_with_one_batched_call_per_tick(route, likelihood):
+@pytest.mark.parametrize("raise_by", [0.0, 8.0])
+def test_tracks_a_traversal_within_a_node_with_one_batched_call_per_tick(route, likelihood, raise_by):
+    """Also when every reading runs 8 steps high: the shape of the readings over the nodes still places the robot."""
     texture, _, _ = route
-    localizer = make(route, likelihood)
+    localizer = make(route, likelihood, raise_by=raise_by)
     rng = np.random.default_rng(0)
     assert localizer.state is LocalizationState.INITIALISING
-    first = tick(localizer, noisy(texture, 5 * SPACING_PX, rng), 0.0)
+    for k in range(4):  # standing at node 5: found within a second
+        first = tick(localizer, noisy(texture, 5 * SPACING_PX, rng), k * STEP_S - 1.0)
+        if first.state == "tracking":
+            break
     assert first.state == "tracking" and abs(first.closest - 5) <= 1 and first.confidence >= 0.5
+    assert raise_by > 0 or k == 0  # readings at their fitted level: at the first tick
     errors = []
     for k in range(1, 120):  # 1.5 nodes per second at 4 Hz, the recording's pace was 1 node per second
         position = 5 * SPACING_PX + 3.0 * k

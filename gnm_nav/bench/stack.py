@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         latency = run_record.get("latency_ms", {})
         results[f"{mode.name}.reason"] = run_record.get("reason", "")
         results[f"{mode.name}.real_time_factor"] = run_record.get("real_time_factor", float("nan"))
+        results[f"{mode.name}.time_s"] = run_record.get("time_s", float("nan"))  # sim seconds the figures cover
         for name, (node, key) in FIGURES.items():
             results[f"{mode.name}.{name}"] = latency.get(node, {}).get(key, float("nan"))
     return results
@@ -97,16 +98,20 @@ def _pair(results: dict[str, Any], mode: str, figure: str) -> str:
     return f"{p50:.0f} / {p99:.0f}"
 
 
+def _seconds(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:.0f}"
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The bench's figures as a Markdown table, one row per mode (what `gnm-nav bench report` writes)."""
     lines = [f"World {results['world']}, route {results['route_m']} m, {results['robot']}, {results['cpus']} CPUs, "
              f"sim at {results['real_time_factor_asked']:g}x real time; ms, p50 / p99.", "",
              "| mode | camera → cmd_vel | camera → policy | planner tick | policy step | real-time factor "
-             "| run ended |",
-             "|---|---|---|---|---|---|---|"]
+             "| driven (sim s) | run ended |",
+             "|---|---|---|---|---|---|---|---|"]
     for mode in results["modes"]:
         lines.append(f"| {mode} | {_pair(results, mode, 'camera_to_cmd_ms')} | "
                      f"{_pair(results, mode, 'camera_to_policy_ms')} | {_pair(results, mode, 'planner_tick_ms')} | "
                      f"{_pair(results, mode, 'policy_step_ms')} | {results[f'{mode}.real_time_factor']:.2f} | "
-                     f"{results[f'{mode}.reason']} |")
+                     f"{_seconds(results.get(f'{mode}.time_s'))} | {results[f'{mode}.reason']} |")
     return "\n".join(lines)

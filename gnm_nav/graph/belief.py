@@ -49,6 +49,7 @@ class BeliefConfig:
     lost_ticks: int = 3  # ticks below track_confidence before the robot counts as lost
     evidence_weight: float = 0.3  # tempering of one image's summed log-likelihood (its readings share errors)
     uninformative: float = 0.7  # prior share of images that say nothing about the place (occluded, changed)
+    max_bias: float = 10.0  # model steps a changed scene may raise all readings of one image by
     odometry_sd: float = 0.1  # spread of one step's advance measured by odometry, as a share of it
     pace_sd: float = 0.6  # without odometry: spread of the advance as a share of the time since the last tick
     motion_sd_floor_s: float = 0.05  # recorded seconds added to either spread
@@ -59,7 +60,7 @@ class BeliefConfig:
         if self.window_radius < 1 or self.max_window < 2 or self.relocalize_top_k < 1 or self.lost_ticks < 1:
             raise ValueError(f"invalid belief configuration: {self}")
         if not (0 < self.track_confidence <= 1 and 0 < self.evidence_weight <= 1 and 0 <= self.floor < 1
-                and 0 < self.uninformative < 1
+                and 0 < self.uninformative < 1 and self.max_bias >= 0
                 and self.odometry_sd >= 0 and self.pace_sd >= 0 and self.motion_sd_floor_s > 0
                 and self.hint_spread_s > 0):
             raise ValueError(f"invalid belief configuration: {self}")
@@ -262,16 +263,32 @@ class BeliefLocalizer:
         return list(dict.fromkeys(nodes))
 
     def _update(self, nodes: list[int], dist: np.ndarray) -> None:
-        """Bayes' rule with every reading: log L(x) = sum_n log p(d_n | offset x -> n), tempered, and mixed with the
-        chance that the image says nothing about the place (then every node reads as far, whatever x is): a view
-        the model does not recognise moves mass away from the believed place only slowly."""
+        """Bayes' rule with every reading: log L(x) = sum_n log p(d_n - b_x | offset x -> n), tempered, and mixed
+        with the chance that the image says nothing about the place (then every node reads as far, whatever x
+        is): a view the model does not recognise moves mass away from the believed place only slowly. b_x >= 0
+        is the bias that best explains the readings under x (least squares, at most max_bias): a changed scene
+        or an unfamiliar viewpoint raises every reading of an image together, and the shape of the readings
+        over the nodes then says more than their level."""
         cfg, lik = self.config, self.likelihood
-        log_far_all = float(lik.log_pdf_far(dist).sum())
-        log_l = np.full(len(self.belief), log_far_all)
-        for node, d in zip(nodes, dist):
-            idx, off = self.offsets.around(node)  # offsets from n; the offset from x to n is their negative
-            gain = lik.log_pdf(np.full(len(idx), d), -off / self.step_s) - float(lik.log_pdf_far(np.array([d]))[0])
-            log_l[idx] += gain
+        n_nodes = len(self.belief)
+        pairs = [self.offsets.around(node) for node in nodes]  # offsets from n; from x to n is their negative
+        xs = np.concatenate([idx for idx, _ in pairs])
+        js = np.concatenate([np.full(len(idx), j) for j, (idx, _) in enumerate(pairs)])
+        mean, sd = lik.centre(np.concatenate([-off for _, off in pairs]) / self.step_s)
+        # bias: weighted mean residual per hypothesis, every reading far unless x lies near its node
+        w_far = 1.0 / lik.far_sd ** 2
+        sum_w = np.full(n_nodes, len(nodes) * w_far)
+        sum_wr = np.full(n_nodes, float(np.sum(dist - lik.far_mean)) * w_far)
+        np.add.at(sum_w, xs, 1.0 / sd ** 2 - w_far)
+        np.add.at(sum_wr, xs, (dist[js] - mean) / sd ** 2 - (dist[js] - lik.far_mean) * w_far)
+        bias = np.clip(sum_wr / sum_w, 0.0, cfg.max_bias)
+        far_bias = float(np.clip(np.sum(dist - lik.far_mean) / len(nodes), 0.0, cfg.max_bias))
+        log_far_all = float(lik.log_pdf_far(dist - far_bias).sum())  # a node near none of the scored ones
+        log_l = np.full(n_nodes, log_far_all)
+        touched = np.unique(xs)
+        log_l[touched] = lik.log_pdf_far(dist[None, :] - bias[touched, None]).sum(axis=1)
+        shifted = dist[js] - bias[xs]
+        np.add.at(log_l, xs, lik.log_mixture(shifted, mean, sd) - lik.log_pdf_far(shifted))
         log_l = np.logaddexp(math.log(1 - cfg.uninformative) + cfg.evidence_weight * (log_l - log_far_all),
                              math.log(cfg.uninformative))
         log_post = np.log(np.maximum(self.belief, 1e-300)) + log_l - log_l.max()

@@ -55,21 +55,26 @@ class DistanceLikelihood:
         sd = tuple(1.5 + 0.2 * abs(k) for k in offsets)
         return cls(offsets, mean, sd, far_mean=15.0, far_sd=5.0, fitted_on={"data": "none (uncalibrated)"})
 
-    def log_pdf(self, predicted: np.ndarray, offset_steps: np.ndarray) -> np.ndarray:
-        """log p(predicted | offset), elementwise; a NaN offset or one beyond the fitted range means far."""
-        predicted = np.asarray(predicted, dtype=np.float64)
+    def centre(self, offset_steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(centre, spread) of the reading at each offset; a NaN offset or one beyond the fitted range means far."""
         offset = np.asarray(offset_steps, dtype=np.float64)
         far = ~np.isfinite(offset) | (offset < self.offsets[0]) | (offset > self.offsets[-1])
         safe = np.where(far, 0.0, offset)
         mean = np.where(far, self.far_mean, np.interp(safe, self.offsets, self.mean))
         sd = np.where(far, self.far_sd, np.interp(safe, self.offsets, self.sd))
-        return self._mixture(predicted, mean, sd)
+        return mean, sd
+
+    def log_pdf(self, predicted: np.ndarray, offset_steps: np.ndarray) -> np.ndarray:
+        """log p(predicted | offset), elementwise; a NaN offset or one beyond the fitted range means far."""
+        mean, sd = self.centre(offset_steps)
+        return self.log_mixture(np.asarray(predicted, dtype=np.float64), mean, sd)
 
     def log_pdf_far(self, predicted: np.ndarray) -> np.ndarray:
         predicted = np.asarray(predicted, dtype=np.float64)
-        return self._mixture(predicted, np.full_like(predicted, self.far_mean), np.full_like(predicted, self.far_sd))
+        return self.log_mixture(predicted, np.full_like(predicted, self.far_mean), np.full_like(predicted, self.far_sd))
 
-    def _mixture(self, x: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    def log_mixture(self, x: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
+        """log of the reading model at a given centre and spread: Gaussian, plus the outlier share."""
         gauss = np.exp(-0.5 * ((x - mean) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
         return np.log((1 - self.outlier) * gauss + self.outlier / DISTANCE_RANGE)
 
