@@ -179,6 +179,32 @@ def test_planner_takes_odometry_and_ignores_nan_poses(ros, tmp_path, texture, gn
     assert ros.wait_for(lambda: odometry_state() == "off", timeout=10)
 
 
+def test_planner_localises_with_the_belief_and_reports_its_state(ros, graph_dir, texture, gnm_model_path, tmp_path):
+    """localization_mode belief over DDS: a model without a fitted likelihood localises with an uncalibrated one
+    (said once), a named likelihood that cannot be read stops navigation with the reason; the state and confidence
+    reach /diagnostics."""
+    from gnm_nav.graph.likelihood import DistanceLikelihood, save_likelihood
+
+    node = _planner(ros, graph_dir, gnm_model_path, goal_node=29, localization_mode="belief")
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics")
+    closest = ros.collect(Int32, "gnm/closest_node")
+
+    def value(key: str) -> str:
+        return next((kv.value for d in reversed(diagnostics) for s in d.status for kv in s.values if kv.key == key), "")
+
+    _stream(ros, ros.publisher(Image, "camera/image_raw"), texture, seconds=2.5)
+    assert ros.wait_for(lambda: value("localization_state") in ("tracking", "initialising", "lost", "relocalising"),
+                        timeout=10), value("localization_state")
+    assert node._nav.localizer.likelihood == DistanceLikelihood.uncalibrated()
+    assert float(value("localization_confidence")) >= 0.0 and closest  # (the random model may place it anywhere)
+    assert node.set_parameters([Parameter("likelihood_path", value=str(tmp_path / "missing.json"))])[0].successful
+    assert node._nav is None and "no distance likelihood at" in node._status
+    fitted = DistanceLikelihood.uncalibrated()
+    path = save_likelihood(DistanceLikelihood(fitted.offsets, fitted.mean, fitted.sd, 17.0, 2.0), tmp_path / "l.json")
+    assert node.set_parameters([Parameter("likelihood_path", value=str(path))])[0].successful
+    assert node._nav is not None and node._nav.localizer.likelihood.far_mean == 17.0
+
+
 def test_graph_builder_records_and_saves_on_shutdown(ros, tmp_path, texture):
     out = tmp_path / "recorded"
     node = ros.add(graph_builder_node.GraphBuilderNode(context=ros.context, parameter_overrides=[
