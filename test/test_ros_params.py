@@ -36,7 +36,7 @@ def test_policy_refuses_bad_values_at_start(ros, overrides, message):
     ("safety_filter_node", {"tick_period": 0.0}, "parameter tick_period must be > 0"),
     ("safety_filter_node", {"fallback_scale": 2.0}, "parameter fallback_scale must be <= 1"),
     ("planner_node", {"rate_hz": -4.0}, "parameter rate_hz must be >= 0"),
-    ("planner_node", {"localization_mode": "anchor"}, "must be one of 'graph', 'window'"),
+    ("planner_node", {"localization_mode": "anchor"}, "must be one of 'graph', 'belief', 'window'"),
     ("planner_node", {"goal_nodes": [1.5, 2.0]}, "parameter goal_nodes must be a list of int values"),
     ("planner_node", {"goal_nodes": [3, -2]}, "parameter goal_nodes must be >= 0, got -2"),
     ("mujoco_sim_node", {"odom_noise": "wet"}, "parameter odom_noise must be one of '', 'none', 'typical', 'poor'"),
