@@ -182,6 +182,9 @@ def test_arrival_is_a_state_cleared_by_the_next_goal(route, likelihood):
     assert tick(localizer, noisy(texture, 20 * SPACING_PX, np.random.default_rng(5)), 0.25).state == "arrived"
     localizer.mark_arrived(False)
     assert localizer.state is LocalizationState.TRACKING
+    before = localizer.belief.copy()
+    localizer._update([20, 21], np.array([np.nan, np.inf]))  # readings the model could not give change nothing
+    np.testing.assert_array_equal(localizer.belief, before)
 
 
 def test_readings_are_collected_from_a_dataset_on_disk(tmp_path):

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated evaluation modes (config/eval/*.yaml), each run on the same graph "
                              "(e.g. ours,ours_int8: before and after); default ours")
     parser.add_argument("--world", default="2005",
-                        help="world (a seed or a name; default 2005, a tuning world whose 15 m route the stack drives "
+                        help="world (a seed or a name; default 2005, a tuning world whose 16 m route the stack drives "
                              "to its goal)")
     parser.add_argument("--robot", default="turtlebot", help="robot profile (default turtlebot)")
     parser.add_argument("--model", default="gnm_sim.onnx", help="GNM model of the modes that do not name theirs")

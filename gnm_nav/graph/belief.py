@@ -25,7 +25,7 @@ import networkx as nx
 import numpy as np
 
 from gnm_nav.errors import GraphError
-from gnm_nav.graph.bank import NodeBank, to_model_resolution
+from gnm_nav.graph.bank import NodeBank
 from gnm_nav.graph.likelihood import MAX_OFFSET, DistanceLikelihood
 from gnm_nav.graph.localization import Evaluator, Localization, global_candidates, graph_window
 from gnm_nav.graph.odometry import OdometryPrior
@@ -44,7 +44,7 @@ class BeliefConfig:
     window_radius: int = 8  # hops around the most likely node scored each tick (as the graph localiser's)
     max_window: int = 16  # cap on the nodes of one tick's batch
     relocalize_top_k: int = 16  # nodes ranked by descriptor that the model scores while lost or starting
-    accept_distance: float = 8.0  # a goal image matches a node only this close (model steps)
+    accept_distance: float = 8.0  # a goal image matches a node only this close (model steps; Navigator.goal_from_image)
     track_confidence: float = 0.5  # mass within one hop of the most likely node to be tracking
     lost_ticks: int = 3  # ticks below track_confidence before the robot counts as lost
     evidence_weight: float = 0.3  # tempering of one image's summed log-likelihood (its readings share errors)
@@ -188,27 +188,22 @@ class BeliefLocalizer:
         elif self.state is LocalizationState.ARRIVED:
             self.state = LocalizationState.TRACKING
 
-    def relocalize(self, obs_img: np.ndarray, current_rgb: np.ndarray,
-                   prior: bool = False) -> tuple[int | None, float, dict[int, float], dict[int, np.ndarray]]:
-        """Match one image against the whole graph (a goal image); the belief is left alone."""
-        del prior  # the belief is this localiser's prior; an image match takes none
-        candidates, dist, actions = global_candidates(self.bank, self.evaluate, obs_img, current_rgb,
-                                                      self.config.relocalize_top_k, self.image_size, self.center_crop)
-        best = int(np.argmin(dist))
-        scored = {n: float(d) for n, d in zip(candidates, dist)}
-        acts = {n: a for n, a in zip(candidates, actions)}
-        node = candidates[best] if dist[best] <= self.config.accept_distance else None
-        return node, float(dist[best]), scored, acts
-
     # -- one tick -------------------------------------------------------------------------------------------
 
     def step(self, obs_img: np.ndarray, current_rgb: np.ndarray, stamp: float | None = None) -> Localization:
         self._predict(*self._advance_s(stamp))
         searching = self.state in (LocalizationState.INITIALISING, LocalizationState.LOST,
                                    LocalizationState.RELOCALISING)
-        nodes = self._to_score(current_rgb, searching)
-        dist, actions = self.evaluate(obs_img, self.bank.goal_tensor(nodes))
-        dist = np.asarray(dist, dtype=np.float64).reshape(-1)
+        cfg = self.config
+        nodes = graph_window(self.graph, self.most_likely, cfg.window_radius, cfg.max_window)
+        if searching:  # also where the descriptors and the start hint say, in the same batch
+            if self._hint is not None:
+                nodes += graph_window(self.graph, self._hint, cfg.window_radius, cfg.max_window)
+            nodes, dist, actions = global_candidates(self.bank, self.evaluate, obs_img, current_rgb,
+                                                     cfg.relocalize_top_k, self.image_size, self.center_crop, nodes)
+        else:
+            dist, actions = self.evaluate(obs_img, self.bank.goal_tensor(nodes))
+            dist = np.asarray(dist, dtype=np.float64).reshape(-1)
         self._update(nodes, dist)
         scored = {n: float(d) for n, d in zip(nodes, dist)}
         acts = {n: a for n, a in zip(nodes, np.asarray(actions))}
@@ -252,16 +247,6 @@ class BeliefLocalizer:
         b = (1 - cfg.floor) * b + cfg.floor / len(b)
         self.belief = b / b.sum()
 
-    def _to_score(self, current_rgb: np.ndarray, searching: bool) -> list[int]:
-        cfg = self.config
-        nodes = graph_window(self.graph, self.most_likely, cfg.window_radius, cfg.max_window)
-        if searching:
-            if self._hint is not None:
-                nodes += graph_window(self.graph, self._hint, cfg.window_radius, cfg.max_window)
-            frame = to_model_resolution(current_rgb, self.image_size, self.center_crop)
-            nodes += [int(n) for n in self.bank.nearest_by_descriptor(frame, cfg.relocalize_top_k)]
-        return list(dict.fromkeys(nodes))
-
     def _update(self, nodes: list[int], dist: np.ndarray) -> None:
         """Bayes' rule with every reading: log L(x) = sum_n log p(d_n - b_x | offset x -> n), tempered, and mixed
         with the chance that the image says nothing about the place (then every node reads as far, whatever x
@@ -270,6 +255,10 @@ class BeliefLocalizer:
         or an unfamiliar viewpoint raises every reading of an image together, and the shape of the readings
         over the nodes then says more than their level."""
         cfg, lik = self.config, self.likelihood
+        finite = np.isfinite(dist)  # a reading the model could not give says nothing
+        nodes, dist = [n for n, ok in zip(nodes, finite) if ok], dist[finite]
+        if not nodes:
+            return
         n_nodes = len(self.belief)
         pairs = [self.offsets.around(node) for node in nodes]  # offsets from n; from x to n is their negative
         xs = np.concatenate([idx for idx, _ in pairs])

@@ -10,6 +10,7 @@ from deciding. Stored as JSON beside the model (`<model>.likelihood.json`) with 
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -106,8 +107,6 @@ def save_likelihood(likelihood: DistanceLikelihood, path: str | Path) -> Path:
 
 def load_likelihood(path: str | Path) -> DistanceLikelihood:
     """ModelFileError naming the file when it is missing or malformed."""
-    import json
-
     path = Path(path)
     try:
         data = json.loads(path.read_text())

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, Sequence
 
 import networkx as nx
 import numpy as np
@@ -97,7 +97,7 @@ def graph_window(graph: nx.DiGraph, center: int, radius: int, cap: int) -> list[
 
 def global_candidates(bank: NodeBank, evaluate: Evaluator, obs_img: np.ndarray, current_rgb: np.ndarray, top_k: int,
                       image_size: tuple[int, int], center_crop: bool,
-                      extra: list[int] = ()) -> tuple[list[int], np.ndarray, np.ndarray]:
+                      extra: Sequence[int] = ()) -> tuple[list[int], np.ndarray, np.ndarray]:
     """The coarse-to-fine global search: the top_k nodes by descriptor (plus `extra`), scored in one batched model
     call; returns (nodes, distances, actions)."""
     frame = to_model_resolution(current_rgb, image_size, center_crop)
@@ -105,6 +105,26 @@ def global_candidates(bank: NodeBank, evaluate: Evaluator, obs_img: np.ndarray, 
     candidates += [n for n in dict.fromkeys(extra) if n not in candidates]
     dist, actions = evaluate(obs_img, bank.goal_tensor(candidates))
     return candidates, np.asarray(dist, dtype=np.float64).reshape(-1), np.asarray(actions)
+
+
+def match_image(bank: NodeBank, evaluate: Evaluator, obs_img: np.ndarray, current_rgb: np.ndarray, top_k: int,
+                accept_distance: float, image_size: tuple[int, int], center_crop: bool
+                ) -> tuple[int | None, float, dict[int, float], dict[int, np.ndarray]]:
+    """The node one image shows, with no prior (a goal image): the best of the global search when its distance is
+    at most accept_distance, else None; also the best distance and every candidate's distance and actions."""
+    candidates, dist, actions = global_candidates(bank, evaluate, obs_img, current_rgb, top_k, image_size,
+                                                  center_crop)
+    return best_candidate(candidates, dist, actions, dist, accept_distance)
+
+
+def best_candidate(candidates: list[int], dist: np.ndarray, actions: np.ndarray, cost: np.ndarray,
+                   accept_distance: float) -> tuple[int | None, float, dict[int, float], dict[int, np.ndarray]]:
+    """(the lowest-cost candidate, or None when its cost is above accept_distance; its distance; every
+    candidate's distance; every candidate's actions)."""
+    best = int(np.argmin(cost))
+    scored = {n: float(d) for n, d in zip(candidates, dist)}
+    acts = {n: a for n, a in zip(candidates, actions)}
+    return (candidates[best] if cost[best] <= accept_distance else None), float(dist[best]), scored, acts
 
 
 def bank_for_graph(graph: TopoGraph, image_size: tuple[int, int], center_crop: bool = False,
@@ -186,24 +206,20 @@ class Localizer:
                    prior: bool = True) -> tuple[int | None, float, dict[int, float], dict[int, np.ndarray]]:
         """Coarse-to-fine global search: descriptor top-K, then one batched model call. Does not change the belief.
         prior: weigh candidates by how far they are from where the robot was (off for goal images)."""
-        near: list[int] = []
-        if prior:  # where the robot was and where the odometry says, whatever the descriptors say
-            near = self.window(self._last_belief) if self._last_belief is not None else []
-            near += self.odometry.within_tolerance() if self.odometry is not None else []
+        if not prior:
+            return match_image(self.bank, self.evaluate, obs_img, current_rgb, self.config.relocalize_top_k,
+                               self.config.accept_distance, self.image_size, self.center_crop)
+        # where the robot was and where the odometry says, whatever the descriptors say
+        near = self.window(self._last_belief) if self._last_belief is not None else []
+        near += self.odometry.within_tolerance() if self.odometry is not None else []
         candidates, dist, actions = global_candidates(self.bank, self.evaluate, obs_img, current_rgb,
                                                       self.config.relocalize_top_k, self.image_size,
                                                       self.center_crop, near)
         # a prior (where it was, where the odometry puts it) never costs more than half of accept_distance, so a
         # kidnapped robot is still found by a clear match
-        prior_cost = np.minimum(self._jump_cost(candidates) + self._odometry_cost(candidates),
-                                self.config.accept_distance / 2)
-        cost = dist + prior_cost if prior else dist
-        best = int(np.argmin(cost))
-        scored = {n: float(d) for n, d in zip(candidates, dist)}
-        acts = {n: a for n, a in zip(candidates, actions)}
-        if cost[best] > self.config.accept_distance:
-            return None, float(dist[best]), scored, acts
-        return candidates[best], float(dist[best]), scored, acts
+        cost = dist + np.minimum(self._jump_cost(candidates) + self._odometry_cost(candidates),
+                                 self.config.accept_distance / 2)
+        return best_candidate(candidates, dist, actions, cost, self.config.accept_distance)
 
     def step(self, obs_img: np.ndarray, current_rgb: np.ndarray, stamp: float | None = None) -> Localization:
         """One localisation tick: window scoring (or a global relocalisation when lost / at start). The stamp is

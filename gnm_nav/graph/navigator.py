@@ -21,7 +21,7 @@ from gnm_nav.graph.bank import NodeBank
 from gnm_nav.graph.belief import BeliefConfig, BeliefLocalizer
 from gnm_nav.graph.likelihood import DistanceLikelihood
 from gnm_nav.graph.localization import (Localization, Localizer, LocalizerConfig, WindowLocalizer, bank_for_graph,
-                                        single_frame_obs)
+                                        match_image, single_frame_obs)
 from gnm_nav.graph.mission import Mission, WaypointReached
 from gnm_nav.graph.odometry import OdometryConfig, OdometryPrior
 from gnm_nav.graph.goal_checker import GOAL_THRESHOLD, GoalCheck, GoalChecker
@@ -111,10 +111,12 @@ class Navigator:
     def goal_from_image(self, rgb: np.ndarray) -> tuple[int, float]:
         """The node an image shows (global match); GraphError when it matches nothing closely enough."""
         obs = single_frame_obs(rgb, self.card.context_size, tuple(self.card.image_size), self.card.center_crop)
-        node, dist, _, _ = self.localizer.relocalize(obs, rgb, prior=False)
+        config = self.localizer.config
+        node, dist, _, _ = match_image(self.bank, self.localizer.evaluate, obs, rgb, config.relocalize_top_k,
+                                       config.accept_distance, tuple(self.card.image_size), self.card.center_crop)
         if node is None:
             raise GraphError(f"the goal image matches no graph node (best predicted distance {dist:.1f} > "
-                             f"accept_distance {self.localizer.config.accept_distance})")
+                             f"accept_distance {config.accept_distance})")
         self.set_goal(node)
         return node, dist
 

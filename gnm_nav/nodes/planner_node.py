@@ -25,6 +25,7 @@ from std_msgs.msg import Bool, Int32, Int32MultiArray
 from visualization_msgs.msg import MarkerArray
 
 from gnm_nav.errors import GnmNavError, ImageDecodeError
+from gnm_nav.graph.belief import BeliefConfig
 from gnm_nav.graph.goal_checker import GOAL_THRESHOLD
 from gnm_nav.graph.likelihood import DistanceLikelihood, likelihood_path_for, load_likelihood
 from gnm_nav.graph.localization import LocalizerConfig
@@ -122,8 +123,8 @@ PARAMS = [
     ParamSpec("markers_period", 2.0, "s between gnm/graph_markers messages", positive=True),
     ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages", positive=True),
 ]
-_RELOAD = ("graph_dir", "model_path", "providers", "localization_mode", "likelihood_path", "use_odometry", "subgoal_lookahead",
-           "steer_lookahead_m", "odom_confirm_distance",
+_RELOAD = ("graph_dir", "model_path", "providers", "localization_mode", "likelihood_path", "use_odometry",
+           "subgoal_lookahead", "steer_lookahead_m", "odom_confirm_distance",
            "odom_tolerance_m", "odom_drift", "odom_penalty", "max_dead_reckoning_m", "odom_arrive_radius_m")
 
 
@@ -189,10 +190,12 @@ class PlannerNode(Node):
                                           arrive_radius_m=self.p["odom_arrive_radius_m"],
                                           ) if self.p["use_odometry"] else None
                 likelihood = self._likelihood() if self.p["localization_mode"] == "belief" else None
+                belief = BeliefConfig(**{k: self.p[k] for k in (  # the parameters both localisers share
+                    "window_radius", "max_window", "relocalize_top_k", "accept_distance", "lost_ticks")})
                 nav = Navigator(graph, engine, config, self.p["close_threshold"], self.p["goal_threshold"],
                                 localization_mode=self.p["localization_mode"], odometry=odometry,
                                 lookahead=self.p["subgoal_lookahead"], steer_lookahead_m=self.p["steer_lookahead_m"],
-                                likelihood=likelihood)
+                                likelihood=likelihood, belief_config=belief)
                 if self.p["start_node"] >= 0:
                     nav.set_start(self.p["start_node"])
             except (GnmNavError, ValueError, OSError) as exc:
