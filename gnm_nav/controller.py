@@ -13,6 +13,7 @@ from typing import Protocol
 import numpy as np
 
 CONTROLLERS = ("smooth", "gnm")
+WAYPOINT_INDEX = 2  # the predicted waypoint (0-based) the controllers track, as the public deployment code does
 _EPS = 1e-8
 
 
@@ -138,7 +139,7 @@ class SmoothController(_StaleGuard):
         self._last = None
 
 
-def make_controller(kind: str, limits: Limits, frame_rate: float, waypoint_index: int = 2,
+def make_controller(kind: str, limits: Limits, frame_rate: float, waypoint_index: int = WAYPOINT_INDEX,
                     stale_after_s: float = 1.0) -> Controller:
     """`frame_rate` is the model's step rate (4 Hz): waypoint i lies (i+1)/frame_rate seconds ahead."""
     if kind == "gnm":

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from gnm_nav.controller import Controller, steer_toward, waypoints_to_metres
+from gnm_nav.controller import WAYPOINT_INDEX, Controller, steer_toward, waypoints_to_metres
 from gnm_nav.errors import GnmNavError
 
 
@@ -39,7 +39,7 @@ class TurnDegradation:
 
 
 class GNMPolicy:
-    def __init__(self, engine, controller: Controller, max_v: float, waypoint_index: int = 2,
+    def __init__(self, engine, controller: Controller, max_v: float, waypoint_index: int = WAYPOINT_INDEX,
                  odometry_steering: float = 0.0, degradation: TurnDegradation = TurnDegradation()) -> None:
         """odometry_steering: share (0..1) of the heading taken from the subgoal's odometry position, when given;
         degradation: evaluation only (TurnDegradation)."""

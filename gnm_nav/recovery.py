@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -40,6 +40,10 @@ class SweepConfig:
     def __post_init__(self) -> None:
         if self.after_s < 0 or self.turn_rate <= 0 or self.amplitude_rad <= 0 or self.sweeps < 1:
             raise ValueError(f"invalid recovery sweep configuration: {self}")
+
+    def limited(self, max_w: float) -> "SweepConfig":
+        """This sweep no faster than the robot may turn."""
+        return replace(self, turn_rate=min(self.turn_rate, max_w))
 
 
 class HeadingSweep:
@@ -166,6 +170,10 @@ class BackUpConfig:
                 or self.speed <= 0 or self.timeout_s <= 0 or self.body_radius_m <= 0 or self.bump_margin_m < 0
                 or self.max_tries < 1):
             raise ValueError(f"invalid back-up configuration: {self}")
+
+    def limited(self, max_v: float) -> "BackUpConfig":
+        """This back-up no faster than the robot may drive."""
+        return replace(self, speed=min(self.speed, max_v))
 
 
 class StallBackUp:

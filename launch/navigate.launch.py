@@ -18,8 +18,9 @@ from launch_ros.actions import LifecycleNode, Node
 from launch_ros.substitutions import FindPackageShare
 
 
-# gnm_nav.launching.node_sets.NAV2_FILTER_REMAPPINGS (a test keeps them equal)
+# gnm_nav.launching.node_sets.NAV2_FILTER_REMAPPINGS and POLICY_STRAIGHT_REMAPPINGS (a test keeps them equal)
 NAV2_FILTER_REMAPPINGS = (("cmd_vel_nav", "cmd_vel_smoothed"), ("cmd_vel", "cmd_vel_filtered"))
+POLICY_STRAIGHT_REMAPPINGS = (("cmd_vel_nav", "cmd_vel"),)
 
 
 def _config(name: str) -> PathJoinSubstitution:
@@ -39,8 +40,6 @@ def _nodes(context):
     if arg("goal_node"):
         planner_params["goal_node"] = int(arg("goal_node"))
     policy_params = {**common, "autostart": arg("autostart").lower() == "true"}
-    if not safety and not nav2_chain:
-        policy_params["cmd_vel_topic"] = "cmd_vel"
     if arg("robot_profile"):
         policy_params["robot_profile"] = arg("robot_profile")
     actions = [
@@ -49,7 +48,9 @@ def _nodes(context):
              parameters=[_config("planner.yaml"), *overrides, planner_params], arguments=ros_args),
         LifecycleNode(package="gnm_nav", executable="gnm_policy_node", name="gnm_policy_node",
                       namespace=arg("namespace"), output="screen",
-                      parameters=[_config("policy.yaml"), *overrides, policy_params], arguments=ros_args),
+                      parameters=[_config("policy.yaml"), *overrides, policy_params],
+                      remappings=list(POLICY_STRAIGHT_REMAPPINGS) if not safety and not nav2_chain else [],
+                      arguments=ros_args),
     ]
     if safety:
         actions.append(LifecycleNode(

@@ -37,6 +37,22 @@ def gnm_model_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def far_gnm_model_path(tmp_path_factory):
+    """The random GNM with its distance head shifted by 100 steps: a model that recognises no image (every
+    predicted distance far beyond any threshold), to drive a node into its "matches nothing" paths."""
+    import torch
+
+    from gnm_nav.onnx_export import export_gnm, random_init_gnm
+
+    model = random_init_gnm(seed=0)
+    with torch.no_grad():
+        model.dist_predictor[0].bias += 100.0
+    path = tmp_path_factory.mktemp("gnm_far") / "gnm_far.onnx"
+    export_gnm(model, path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def random_ldm(gnm_model_path, tmp_path_factory) -> Path:
     """An untrained LDM head on the random GNM's encoder, with a threshold that allows every command."""
     import torch

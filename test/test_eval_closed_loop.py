@@ -110,10 +110,10 @@ def test_every_mode_end_to_end_on_the_same_graphs(gnm_model_path, random_ldm, tm
     assert {k: reused["graph"][k] for k in ("nodes", "goal_node", "goal_pose")} == \
         {k: first["graph"][k] for k in ("nodes", "goal_node", "goal_pose")}
     assert list(reused["runs"]) == ["anchor"] and "changes" not in reused
-    # a stack that never places itself on the graph (here: its camera topic has no publisher) is a recorded
-    # failure to start, with the robot's pose, not an evaluation error
+    # a stack that never places itself on the graph (here: the planner listens to a compressed camera topic that
+    # has no publisher) is a recorded failure to start, with the robot's pose, not an evaluation error
     blind = tmp_path / "blind.yaml"
-    blind.write_text("/**/topological_planner_node:\n  ros__parameters:\n    image_topic: no_camera_here\n")
+    blind.write_text("/**/topological_planner_node:\n  ros__parameters:\n    image_transport: compressed\n")
     rc = _eval(tmp_path / "blind", "--routes", "2", "--only", "0", "--modes", "vision_only_no_filter", "--graphs",
                str(out), "--params", str(blind), "--startup-timeout-s", "15", "--start-perturbation", "0,0",
                model=gnm_model_path)

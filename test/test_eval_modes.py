@@ -91,16 +91,20 @@ def test_mode_overrides_go_on_top_of_the_evaluation_settings(tmp_path):
     cfg = EvalConfig(model=Path("m.onnx"), ldm=Path("l.onnx"), robot="turtlebot", real_time_factor=2.0)
     graph = Graph(tmp_path / "g", 0, 9, (1.0, 2.0, 0.0), 10, np.zeros((2, 3)), 10.0, 1.0)
     opts = LaunchOptions(use_sim_time=True, params_file=tmp_path / "user.yaml")
-    anchor = {n.name: n.params for n in mode_nodes(load_mode("anchor"), cfg, opts, graph)}
+    anchor_nodes = {n.name: n for n in mode_nodes(load_mode("anchor"), cfg, opts, graph)}
+    anchor = {name: n.params for name, n in anchor_nodes.items()}
     assert set(anchor) == {"topological_planner_node", "gnm_policy_node"}
     assert anchor["topological_planner_node"]["localization_mode"] == "window"
-    assert anchor["topological_planner_node"]["model_path"] == "m.onnx" and anchor["gnm_policy_node"]["max_rate_hz"] == 20
-    assert anchor["gnm_policy_node"]["cmd_vel_topic"] == "cmd_vel"  # no filter in between
-    ours = {n.name: n.params for n in mode_nodes(load_mode("ours"), cfg, opts, graph)}
-    assert ours["ldm_safety_filter_node"]["model_path"] == "l.onnx" and "cmd_vel_topic" not in ours["gnm_policy_node"]
+    assert anchor["topological_planner_node"]["gnm_model_path"] == "m.onnx"
+    assert anchor["gnm_policy_node"]["max_rate_hz"] == 20
+    assert anchor_nodes["gnm_policy_node"].remappings == (("cmd_vel_nav", "cmd_vel"),)  # no filter in between
+    ours_nodes = {n.name: n for n in mode_nodes(load_mode("ours"), cfg, opts, graph)}
+    assert ours_nodes["ldm_safety_filter_node"].params["ldm_model_path"] == "l.onnx"
+    assert ours_nodes["gnm_policy_node"].remappings == ()  # into the filter
     (replay,) = mode_nodes(load_mode("odometry_replay"), cfg, opts, graph)
     assert replay.params["graph_dir"] == str(graph.graph_dir) and replay.params["goal_node"] == 9
     assert replay.configs == ("odometry_replay.yaml",)
     int8 = {n.name: n.params for n in mode_nodes(load_mode("ours_int8"), cfg, opts, graph)}  # a mode's own model
-    assert int8["topological_planner_node"]["model_path"] == int8["gnm_policy_node"]["model_path"] == "gnm_sim_int8.onnx"
-    assert int8["ldm_safety_filter_node"]["encoder_model_path"] == "m.onnx"  # the LDM's encoder stays fp32
+    assert int8["topological_planner_node"]["gnm_model_path"] == int8["gnm_policy_node"]["gnm_model_path"] == \
+        "gnm_sim_int8.onnx"
+    assert int8["ldm_safety_filter_node"]["gnm_model_path"] == "m.onnx"  # the LDM's encoder stays fp32

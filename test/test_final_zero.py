@@ -47,7 +47,7 @@ def test_the_filter_leaves_the_base_a_zero(ros, gnm_model_path, random_ldm, sig)
     pubs = {"camera/image_raw": ros.publisher(Image, "camera/image_raw"),
             "cmd_vel_nav": ros.publisher(TwistStamped, "cmd_vel_nav")}
     proc = _process("gnm_nav.nodes.safety_filter_node", {
-        "model_path": random_ldm, "encoder_model_path": gnm_model_path, "providers": "cpu",
+        "ldm_model_path": random_ldm, "gnm_model_path": gnm_model_path, "providers": "cpu",
         "image_qos": "reliable"})
     try:
         moving = lambda: any(m.twist.linear.x > 0.1 for m in out)  # noqa: E731
@@ -65,7 +65,7 @@ def test_the_policy_leaves_a_zero(ros, gnm_model_path):
     pubs = {"camera/image_raw": ros.publisher(Image, "camera/image_raw"),
             "gnm/subgoal": ros.publisher(Image, "gnm/subgoal")}
     proc = _process("gnm_nav.nodes.policy_node", {
-        "model_path": gnm_model_path, "providers": "cpu", "image_qos": "reliable", "max_v": 0.3, "max_w": 0.5})
+        "gnm_model_path": gnm_model_path, "providers": "cpu", "image_qos": "reliable", "max_v": 0.3, "max_w": 0.5})
     try:
         moving = lambda: any((m.twist.linear.x, m.twist.angular.z) != (0.0, 0.0) for m in out[-3:])  # noqa: E731
         assert _feed_until(ros, pubs, moving), "the policy never commanded motion"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from test_graph_odometry import line_navigator, run_script
 
-from gnm_nav.errors import GraphError
+from gnm_nav.errors import GnmNavError, GraphError
 from gnm_nav.graph.mission import Mission
+from gnm_nav.graph.nav_state import GoalProgress, NavState, mission_progress
 
 
 def test_mission_moves_through_its_goals_once():
@@ -62,3 +63,40 @@ def test_localise_at_node_is_a_prior_on_where_the_robot_is():
     assert nav.tick().closest in (4, 5, 6)
     with pytest.raises(GraphError, match="not in the graph"):
         nav.set_start(n + 3)
+
+
+@pytest.mark.parametrize("mode", ["graph", "window"])
+def test_each_tick_says_where_navigation_stands(mode):
+    """NavState over a mission: tracking while a node is believed, progress toward each goal and the mission
+    rising to 1, arrived at the end; it survives the JSON of gnm/nav_state unchanged."""
+    nav, view_of, n = line_navigator(None, localization_mode=mode)
+    nav.set_goals([12, n - 1])
+    states = [s.state for s in drive_along(nav, view_of, n - 1)]
+    assert {s.state for s in states[:-1]} <= {"tracking", "arrived"} and states[-1].state == "arrived"
+    driving = [s for s in states if s.state == "tracking"]
+    assert [s.waypoints for s in states] == [2] * len(states) and driving[0].waypoint == 0
+    mission = [s.mission_progress for s in driving]
+    assert mission == sorted(mission) and 0.0 <= mission[0] < 0.2 and mission[-1] > 0.8  # only forward
+    first_goal = [s for s in driving if s.goal == 12]
+    assert first_goal[-1].goal_progress > first_goal[0].goal_progress and first_goal[-1].nodes_to_goal <= 4
+    end = states[-1]
+    assert (end.goal, end.waypoint, end.goal_progress, end.mission_progress) == (None, 2, 1.0, 1.0)
+    assert NavState.from_json(end.to_json()) == end and NavState.from_json(driving[3].to_json()) == driving[3]
+
+
+def test_nav_state_refuses_what_is_not_one():
+    with pytest.raises(GnmNavError, match="not a NavState"):
+        NavState.from_json('{"state": "tracking"}')
+    with pytest.raises(GnmNavError, match="state 'asleep'"):
+        NavState.from_json(NavState(0.0, "asleep", None, None, None, None, None, 0, 0, None).to_json())
+    assert mission_progress(0, 0, None) is None and mission_progress(1, 4, 0.5) == 0.375
+
+
+def test_goal_progress_starts_from_the_first_path_to_each_goal():
+    progress = GoalProgress()
+    assert progress.update(7, None, False) == 0.0  # no route yet
+    assert progress.update(7, 10, False) == 0.0 and progress.update(7, 5, False) == 0.5
+    assert progress.update(7, 12, False) == 0.0  # driven away: clipped, never negative
+    assert progress.update(7, None, False) is None  # the route was lost on the way: unknown
+    assert progress.update(9, 4, False) == 0.0 and progress.update(9, 0, True) == 1.0  # a new goal starts afresh
+    assert progress.update(None, None, False) is None

@@ -71,8 +71,8 @@ def test_terminal_mode_is_restored_even_after_an_error():
 
 @pytest.mark.parametrize("stamped, msg_type", [(True, TwistStamped), (False, Twist)])
 def test_publishes_twist_stamped_or_twist(ros, stamped, msg_type):
-    node = ros.add(TeleopNode(context=ros.context, parameter_overrides=[
-        Parameter("enable_stamped_cmd_vel", value=stamped), Parameter("cmd_vel_topic", value="teleop_cmd")]))
+    node = ros.add(TeleopNode(context=ros.context, cli_args=["--ros-args", "-r", "cmd_vel:=teleop_cmd"],
+                              parameter_overrides=[Parameter("enable_stamped_cmd_vel", value=stamped)]))
     received = ros.collect(msg_type, "teleop_cmd")
     node.core.press("i", 0.0)
 

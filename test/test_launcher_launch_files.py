@@ -95,18 +95,21 @@ def test_the_simulated_robot_and_the_policy_share_a_profile_by_default():
 
 def test_the_nav2_velocity_chain_is_the_same_in_both():
     """cmd_vel_chain:=nav2: the launch file's choices and the filter's remappings are the launcher's."""
-    from gnm_nav.launching.node_sets import CMD_VEL_CHAINS, NAV2_FILTER_REMAPPINGS
+    from gnm_nav.launching.node_sets import CMD_VEL_CHAINS, NAV2_FILTER_REMAPPINGS, POLICY_STRAIGHT_REMAPPINGS
 
     tree = parsed("navigate.launch.py")
     assert module_constant(tree, "NAV2_FILTER_REMAPPINGS") == NAV2_FILTER_REMAPPINGS
+    assert module_constant(tree, "POLICY_STRAIGHT_REMAPPINGS") == POLICY_STRAIGHT_REMAPPINGS
     (arg,) = [c for c in ast.walk(tree) if isinstance(c, ast.Call) and getattr(c.func, "id", "") ==
               "DeclareLaunchArgument" and c.args[0].value == "cmd_vel_chain"]
     choices = next(k.value for k in arg.keywords if k.arg == "choices")
     assert tuple(ast.literal_eval(choices)) == CMD_VEL_CHAINS
     nodes = {n.name: n for n in navigate_set(OPTS, "g", 1, True, "", "nav2")}
     assert nodes["ldm_safety_filter_node"].remappings == NAV2_FILTER_REMAPPINGS
-    assert "cmd_vel_topic" not in nodes["gnm_policy_node"].params  # the policy keeps cmd_vel_nav, as a controller
+    assert nodes["gnm_policy_node"].remappings == ()  # the policy keeps cmd_vel_nav, as a controller
     without_filter = {n.name: n for n in navigate_set(OPTS, "g", 1, False, "", "nav2")}
-    assert "cmd_vel_topic" not in without_filter["gnm_policy_node"].params  # into the smoother, filter or not
+    assert without_filter["gnm_policy_node"].remappings == ()  # into the smoother, filter or not
+    direct = {n.name: n for n in navigate_set(OPTS, "g", 1, False)}
+    assert direct["gnm_policy_node"].remappings == POLICY_STRAIGHT_REMAPPINGS  # no filter: straight to cmd_vel
     with pytest.raises(ValueError, match="cmd_vel_chain must be one of"):
         navigate_set(OPTS, cmd_vel_chain="nav3")

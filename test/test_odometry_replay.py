@@ -3,11 +3,9 @@ starts, and the node drives the simulated robot to the end of a recording over D
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rclpy.parameter import Parameter
@@ -17,7 +15,7 @@ from gnm_nav.controller import Limits, make_controller
 from gnm_nav.errors import GraphError
 from gnm_nav.graph.store import TopoGraph
 from gnm_nav.nodes.mujoco_sim_node import MujocoSimNode
-from gnm_nav.nodes.odometry_replay_node import PARAMS, OdometryReplayNode
+from gnm_nav.nodes.odometry_replay_node import OdometryReplayNode
 from gnm_nav.odometry_replay import OdometryReplay, recorded_path
 from gnm_nav.ros.qos import LATCHED
 
@@ -86,11 +84,6 @@ def test_graphs_without_poses_or_path_are_refused():
         recorded_path(graph.g, 0, 7)
     with pytest.raises(GraphError, match="at least two"):
         OdometryReplay(np.zeros((1, 3)))
-
-
-def test_config_file_matches_declared_parameters():
-    config = yaml.safe_load((Path(__file__).parent.parent / "config" / "odometry_replay.yaml").read_text())
-    assert set(config["/**"]["ros__parameters"]) == {p.name for p in PARAMS}
 
 
 def test_node_drives_the_simulated_robot_to_the_end_of_the_recording(ros, tmp_path):

@@ -3,6 +3,8 @@ alive after a flood of malformed images; stays up (commanding zero) without a mo
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -21,10 +23,21 @@ MAX_V, MAX_W = 0.3, 0.5
 
 
 def _node(ros, model_path, **overrides) -> PolicyNode:
-    params = {"model_path": str(model_path), "max_v": MAX_V, "max_w": MAX_W, "source_timeout": 0.6,
+    params = {"gnm_model_path": str(model_path), "max_v": MAX_V, "max_w": MAX_W, "source_timeout": 0.6,
               "image_qos": "reliable", "max_rate_hz": 10.0, **overrides}
     return ros.add(PolicyNode(context=ros.context,
                               parameter_overrides=[Parameter(k, value=v) for k, v in params.items()]))
+
+
+@contextmanager
+def _configured(node: PolicyNode) -> Iterator[None]:
+    """Once autostart has configured the node, hold its lock (to swap a part of its core for a test's)."""
+    deadline = time.monotonic() + 20.0
+    while node._supervisor is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert node._supervisor is not None, node._reason
+    with node._lock:
+        yield
 
 
 def _frames(n: int) -> list[np.ndarray]:
@@ -127,8 +140,11 @@ def test_subgoal_pose_reaches_the_policy_while_fresh(ros, gnm_model_path):
 def test_lost_robot_turns_on_the_spot_then_gives_up(ros, gnm_model_path):
     from std_msgs.msg import Bool
 
-    node = _node(ros, gnm_model_path, recovery_after_s=0.3, recovery_turn_rate=0.4, recovery_amplitude=0.3,
-                 recovery_sweeps=1)
+    from gnm_nav.recovery import HeadingSweep, SweepConfig
+
+    node = _node(ros, gnm_model_path)
+    with _configured(node):  # a short sweep: the core's defaults take half a minute
+        node._supervisor.sweep = HeadingSweep(SweepConfig(after_s=0.3, turn_rate=0.4, amplitude_rad=0.3, sweeps=1))
     cmds = ros.collect(TwistStamped, "cmd_vel_nav")
     camera, lost = ros.publisher(Image, "camera/image_raw"), ros.publisher(Bool, "gnm/localization_lost")
     ros.wait_matched(lost)
@@ -159,7 +175,11 @@ def test_pushing_without_moving_backs_up_then_drives_again(ros, gnm_model_path):
     backs up (straight, reversing) until the odometry has moved backup_distance_m, then the model drives again."""
     from nav_msgs.msg import Odometry
 
-    node = _node(ros, gnm_model_path, backup_stall_s=0.5, backup_distance_m=0.1, backup_speed=0.1)
+    from gnm_nav.recovery import BackUpConfig, StallBackUp
+
+    node = _node(ros, gnm_model_path)
+    with _configured(node):  # a short stall window and back-up
+        node._backup = node._supervisor.backup = StallBackUp(BackUpConfig(stall_s=0.5, distance_m=0.1, speed=0.1))
     cmds = ros.collect(TwistStamped, "cmd_vel_nav")
     camera, subgoal = ros.publisher(Image, "camera/image_raw"), ros.publisher(Image, "gnm/subgoal")
     odom, base = ros.publisher(Odometry, "odom"), ros.publisher(TwistStamped, "cmd_vel")

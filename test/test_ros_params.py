@@ -18,7 +18,7 @@ def _make(ros, node_class, **overrides):
 @pytest.mark.parametrize("overrides,message", [
     ({"max_rate_hz": 0.0}, "parameter max_rate_hz must be > 0, got 0.0"),
     ({"source_timeout": -1.0}, "parameter source_timeout must be > 0"),
-    ({"diagnostics_period": 0.0}, "parameter diagnostics_period must be > 0"),
+    ({"max_acc_v": -1.0}, "parameter max_acc_v must be >= 0"),
     ({"image_qos": "fast"}, "parameter image_qos must be one of 'sensor_data', 'reliable', got 'fast'"),
     ({"max_v": 1}, "parameter max_v must be a double"),
     ({"odometry_steering": math.nan}, "parameter odometry_steering must be a finite number"),
@@ -33,8 +33,8 @@ def test_policy_refuses_bad_values_at_start(ros, overrides, message):
 
 @pytest.mark.parametrize("node,overrides,message", [
     ("safety_filter_node", {"mode": "fliter"}, "parameter mode must be one of 'filter', 'monitor', got 'fliter'"),
-    ("safety_filter_node", {"tick_period": 0.0}, "parameter tick_period must be > 0"),
-    ("safety_filter_node", {"fallback_scale": 2.0}, "parameter fallback_scale must be <= 1"),
+    ("safety_filter_node", {"fallback_timeout": -1.0}, "parameter fallback_timeout must be >= 0"),
+    ("safety_filter_node", {"fallback_scale": "half"}, "parameter fallback_scale must be finite numbers"),
     ("planner_node", {"rate_hz": -4.0}, "parameter rate_hz must be >= 0"),
     ("planner_node", {"localization_mode": "anchor"}, "must be one of 'graph', 'belief', 'window'"),
     ("planner_node", {"goal_nodes": [1.5, 2.0]}, "parameter goal_nodes must be a list of int values"),
@@ -76,3 +76,22 @@ def test_parameters_the_node_does_not_have_are_named(ros):
 
     node = ros.add(_make(ros, PolicyNode, autostart=False, max_vv=0.3, max_v=0.3))
     assert unknown_parameters(node) == ["max_vv"]
+
+
+def test_deprecated_names_keep_working_for_one_release(ros, gnm_model_path):
+    """A renamed parameter's value goes to its new name, a former topic parameter still names the topic, a
+    retired tuning parameter still reaches the core, and the new name wins when both are given."""
+    from rclpy.lifecycle import TransitionCallbackReturn
+
+    from gnm_nav.nodes.policy_node import PolicyNode
+
+    node = ros.add(_make(ros, PolicyNode, autostart=False, model_path=str(gnm_model_path),
+                         cmd_vel_topic="legacy_cmd", recovery_after_s=0.5, backup_max_tries=2))
+    assert node.p["gnm_model_path"] == str(gnm_model_path)
+    assert node._cmd.topic_name == "/legacy_cmd"
+    assert node._legacy.section("sweep") == {"after_s": 0.5} and node._legacy.section("backup") == {"max_tries": 2}
+    assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+    assert node._supervisor.sweep.config.after_s == 0.5 and node._backup.config.max_tries == 2
+    assert not node.has_parameter("model_path")  # not declared: the node's parameters stay the current ones
+    both = ros.add(_make(ros, PolicyNode, autostart=False, model_path="old.onnx", gnm_model_path="new.onnx"))
+    assert both.p["gnm_model_path"] == "new.onnx"

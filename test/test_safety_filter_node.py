@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
@@ -54,7 +55,7 @@ def ldm(tmp_path_factory):
 def start(ros, model, encoder, **params):
     from gnm_nav.nodes.safety_filter_node import SafetyFilterNode
 
-    values = {"model_path": str(model), "encoder_model_path": str(encoder)} | FAST | params
+    values = {"ldm_model_path": str(model), "gnm_model_path": str(encoder)} | FAST | params
     node = ros.add(SafetyFilterNode(context=ros.context,
                                     parameter_overrides=[Parameter(k, value=v) for k, v in values.items()]))
     return node
@@ -111,13 +112,13 @@ def rig_factory(ros, ldm):
 
 def test_pass_modify_fallback_turn_and_stop(rig_factory):
     rig = rig_factory()
-    threshold = load_ldm_card(rig.node.p["model_path"]).threshold
+    threshold = load_ldm_card(rig.node.p["ldm_model_path"]).threshold
     # a command far outside anything driven is replaced by the nearest allowed grid candidate
     out = rig.send(3.0, 2.5)
     assert rig.state() == "MODIFIED", rig.node._last
     assert (out.twist.linear.x, out.twist.angular.z) != (3.0, 2.5)
     assert rig.node._last.ldm > threshold
-    grid = load_ldm_card(rig.node.p["model_path"]).action_grid
+    grid = load_ldm_card(rig.node.p["ldm_model_path"]).action_grid
     eps = 1e-5  # the grid is float32
     assert grid.v_min - eps <= out.twist.linear.x <= grid.v_max + eps
     assert grid.w_min - eps <= out.twist.angular.z <= grid.w_max + eps
@@ -130,7 +131,8 @@ def test_pass_modify_fallback_turn_and_stop(rig_factory):
     time.sleep(0.5)
     out = rig.send(0.4, -0.3)  # held past fallback_timeout: turn on the spot the command's way
     assert rig.state() == "TURN" and (out.twist.linear.x, out.twist.angular.z) == pytest.approx((0.0, -0.4))
-    rig.node.set_parameters([Parameter("stop_turn_rate", value=0.0)])  # a body that must not turn: stop
+    with rig.node._lock:  # the core's TURN lasts one full turn (16 s here): a filter that turns no more stops
+        rig.node._filter.settings = replace(rig.node._filter.settings, stop_turn_rate=0.0)
     out = rig.send(0.4, 0.0)
     assert rig.state() == "STOP" and (out.twist.linear.x, out.twist.angular.z) == (0.0, 0.0)
     # everything allowed: commands pass unchanged

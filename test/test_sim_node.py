@@ -2,10 +2,8 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
-import yaml
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.parameter import Parameter
@@ -14,7 +12,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
-from gnm_nav.nodes.mujoco_sim_node import PARAMS, MujocoSimNode
+from gnm_nav.nodes.mujoco_sim_node import MujocoSimNode
 
 
 def _node(ros, **params):
@@ -88,6 +86,3 @@ def test_bad_parameters_fail_clearly(ros, params, match):
         _node(ros, **params)
 
 
-def test_config_file_matches_declared_parameters():
-    config = yaml.safe_load((Path(__file__).parent.parent / "config" / "sim.yaml").read_text())
-    assert set(config["/**"]["ros__parameters"]) == {p.name for p in PARAMS}

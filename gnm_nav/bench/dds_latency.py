@@ -25,7 +25,7 @@ def measure_camera_to_cmd_latency(model_path: Path, width: int = 160, height: in
 
     env = dict(os.environ)
     env.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
-    cmd = [sys.executable, "-m", "gnm_nav.nodes.policy_node", "--ros-args", "-p", f"model_path:={model_path}",
+    cmd = [sys.executable, "-m", "gnm_nav.nodes.policy_node", "--ros-args", "-p", f"gnm_model_path:={model_path}",
            "-p", "robot_profile:=locobot", "-p", "max_rate_hz:=30.0", "-p", "image_qos:=reliable",
            "-r", "__node:=bench_policy_node"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

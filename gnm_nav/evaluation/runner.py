@@ -142,7 +142,7 @@ def build_graph(task: RouteTask, cfg: EvalConfig, work_dir: Path, monitor: Stack
             _wait_subscribed(monitor, launcher, "expert/go", cfg.startup_timeout_s)
             if leg.record:
                 builder = build_graph_set(opts, str(graph_dir), use_teleop=False)[0]
-                launcher.start_node(builder.with_params(model_path=str(cfg.model) if recorded else ""))
+                launcher.start_node(builder.with_params(gnm_model_path=str(cfg.model) if recorded else ""))
                 _wait_subscribed(monitor, launcher, "camera/image_raw", cfg.startup_timeout_s)
                 _wait_subscribed(monitor, launcher, "odom", cfg.startup_timeout_s, count=2)  # the monitor's and its
                 # the expert sets off only once the builder's session has its first node, at the start pose (a
@@ -252,10 +252,10 @@ def mode_nodes(mode: Mode, cfg: EvalConfig, opts: LaunchOptions, graph: Graph) -
     else:
         nodes = navigate_set(opts, str(graph.graph_dir), graph.goal_node, mode.use_safety_filter)
     settings = {
-        "topological_planner_node": {"model_path": model, "start_node": graph.start_node},
-        "gnm_policy_node": {"model_path": model, "robot_profile": cfg.robot,
+        "topological_planner_node": {"gnm_model_path": model, "start_node": graph.start_node},
+        "gnm_policy_node": {"gnm_model_path": model, "robot_profile": cfg.robot,
                             "max_rate_hz": POLICY_RATE_HZ * cfg.real_time_factor},
-        FILTER_NODE: {"model_path": str(cfg.ldm), "encoder_model_path": model},
+        FILTER_NODE: {"ldm_model_path": str(cfg.ldm), "gnm_model_path": model},
         "odometry_replay_node": {"graph_dir": str(graph.graph_dir), "goal_node": graph.goal_node,
                                  "start_node": graph.start_node, "robot_profile": cfg.robot},
     }

@@ -39,6 +39,10 @@ class LocalizationState(str, Enum):
     ARRIVED = "arrived"
 
 
+# fields BeliefConfig shares with the graph localiser's LocalizerConfig (one value serves both)
+BELIEF_SHARED = ("window_radius", "max_window", "relocalize_top_k", "accept_distance", "lost_ticks")
+
+
 @dataclass(frozen=True)
 class BeliefConfig:
     window_radius: int = 8  # hops around the most likely node scored each tick (as the graph localiser's)

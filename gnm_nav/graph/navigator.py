@@ -23,6 +23,7 @@ from gnm_nav.graph.likelihood import DistanceLikelihood
 from gnm_nav.graph.localization import (Localization, Localizer, LocalizerConfig, WindowLocalizer, bank_for_graph,
                                         match_image, single_frame_obs)
 from gnm_nav.graph.mission import Mission, WaypointReached
+from gnm_nav.graph.nav_state import GoalProgress, NavState, mission_progress
 from gnm_nav.graph.odometry import OdometryConfig, OdometryPrior
 from gnm_nav.graph.goal_checker import GOAL_THRESHOLD, GoalCheck, GoalChecker
 from gnm_nav.graph.planning import LOOKAHEAD, PlanStep, Planner
@@ -39,6 +40,7 @@ class NavStep:
     goal_veto_m: float = 0.0  # > 0: the model saw the goal, the odometry put it this far beyond its tolerance
     goal_by_odometry_m: float | None = None  # the goal was declared by the odometry, which put it this near
     waypoint: WaypointReached | None = None  # a goal of the mission was reached this tick
+    state: NavState | None = None  # the tick as one value (gnm/nav_state)
 
     @property
     def closest(self) -> int | None:
@@ -53,10 +55,11 @@ class Navigator:
     def __init__(self, graph: TopoGraph, engine, localizer_config: LocalizerConfig = LocalizerConfig(),
                  close_threshold: float = 3.0, goal_threshold: float = GOAL_THRESHOLD, bank: NodeBank | None = None,
                  localization_mode: str = "graph", odometry: OdometryConfig | None = OdometryConfig(),
-                 lookahead: int = LOOKAHEAD, steer_lookahead_m: float = STEER_LOOKAHEAD_M,
+                 lookahead: int | None = None, steer_lookahead_m: float = STEER_LOOKAHEAD_M,
                  likelihood: DistanceLikelihood | None = None, belief_config: BeliefConfig = BeliefConfig()) -> None:
         """odometry: how wheel odometry (on_odom) helps localisation; None = images only. likelihood: the model's
-        fitted distance likelihood (localization_mode belief; None = DistanceLikelihood.uncalibrated())."""
+        fitted distance likelihood (localization_mode belief; None = DistanceLikelihood.uncalibrated()). lookahead:
+        None = the planner's (LOOKAHEAD), or 1 in window mode, the public code's next-node rule."""
         if localization_mode not in LOCALIZATION_MODES:
             raise GraphError(f"localization_mode must be one of {LOCALIZATION_MODES}, got {localization_mode!r}")
         card = engine.card
@@ -72,10 +75,13 @@ class Navigator:
         else:
             self.localizer = Localizer(graph.g, self.bank, engine.evaluate, localizer_config, image_size,
                                        card.center_crop, self.odometry)
+        if lookahead is None:
+            lookahead = 1 if localization_mode == "window" else LOOKAHEAD
         self.planner = Planner(graph.g, close_threshold, lookahead)
         self.goal_checker = GoalChecker(goal_threshold, self.odometry)
         self.steer_lookahead_m = steer_lookahead_m
         self.mission = Mission()
+        self._goal_progress = GoalProgress()
         self.window: WindowLocalizer | None = None
         if localization_mode == "window":
             self.window = WindowLocalizer(graph.g, self.bank, engine.evaluate, close_threshold)  # the public radius
@@ -154,7 +160,18 @@ class Navigator:
                 self.localizer.mark_arrived()
         image = self._node_image(plan.subgoal) if plan.subgoal is not None else None
         offset = self._steering_offset(plan)
-        return NavStep(float(self.context.latest_stamp), loc, plan, image, offset, veto_m, arrived_m, waypoint)
+        stamp = float(self.context.latest_stamp)
+        return NavStep(stamp, loc, plan, image, offset, veto_m, arrived_m, waypoint, self._state(stamp, loc, plan))
+
+    def _state(self, stamp: float, loc: Localization, plan: PlanStep) -> NavState:
+        """The tick as a NavState; a localiser without states of its own is tracking while it believes a node."""
+        goal, mission = self.planner.goal, self.mission
+        arrived = mission.complete
+        nodes_to_goal = (0 if arrived else len(plan.path) - 1 if plan.path and plan.path[-1] == goal else None)
+        progress = self._goal_progress.update(mission.goals[-1] if arrived else goal, nodes_to_goal, arrived)
+        state = loc.state or ("arrived" if arrived else "lost" if loc.closest is None else "tracking")
+        return NavState(stamp, state, loc.closest, loc.confidence, None if arrived else goal, nodes_to_goal, progress,
+                        mission.index, len(mission.goals), mission_progress(mission.index, len(mission.goals), progress))
 
     def _steering_offset(self, plan: PlanStep) -> np.ndarray | None:
         """Where the odometry says to steer, in the base frame: the first node from the subgoal on along the path

@@ -61,6 +61,7 @@ def package_node(executable: str, name: str, configs: tuple[str, ...], params: d
 # Nav2's collision monitor (its cmd_vel_in_topic), which drives cmd_vel.
 CMD_VEL_CHAINS = ("direct", "nav2")
 NAV2_FILTER_REMAPPINGS = (("cmd_vel_nav", "cmd_vel_smoothed"), ("cmd_vel", "cmd_vel_filtered"))
+POLICY_STRAIGHT_REMAPPINGS = (("cmd_vel_nav", "cmd_vel"),)  # no filter and no Nav2 chain: the policy drives
 
 
 def navigate_set(opts: LaunchOptions, graph_dir: str = "", goal_node: int | None = None,
@@ -77,12 +78,12 @@ def navigate_set(opts: LaunchOptions, graph_dir: str = "", goal_node: int | None
     if goal_node is not None:
         planner["goal_node"] = int(goal_node)
     policy = {**common, "autostart": opts.autostart}
-    if not use_safety_filter and cmd_vel_chain == "direct":
-        policy["cmd_vel_topic"] = "cmd_vel"
     if robot_profile:
         policy["robot_profile"] = robot_profile
+    straight = not use_safety_filter and cmd_vel_chain == "direct"
     nodes = [package_node("topological_planner_node", "topological_planner_node", ("planner.yaml",), planner),
-             package_node("gnm_policy_node", "gnm_policy_node", ("policy.yaml",), policy)]
+             package_node("gnm_policy_node", "gnm_policy_node", ("policy.yaml",), policy,
+                          remappings=POLICY_STRAIGHT_REMAPPINGS if straight else ())]
     if use_safety_filter:
         nodes.append(package_node("ldm_safety_filter_node", "ldm_safety_filter_node", ("safety_filter.yaml",),
                                   {**common, "autostart": opts.autostart},

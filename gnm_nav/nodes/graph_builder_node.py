@@ -24,7 +24,8 @@ from gnm_nav.paths import resolve_model_path
 from gnm_nav.ros.images import CameraSubscriber
 from gnm_nav.ros.lifecycle import spin_node
 from gnm_nav.ros.odometry import PoseHistory, pose_2d
-from gnm_nav.ros.params import ParamSpec, declare_parameters
+from gnm_nav.ros import legacy_params
+from gnm_nav.ros.params import ParamSpec, declare_parameters, legacy_values
 from gnm_nav.ros.qos import LATCHED, RELIABLE
 from gnm_nav.ros.time import stamp_to_sec
 
@@ -32,19 +33,17 @@ PARAMS = [
     ParamSpec("graph_dir", "", "graph directory to create or grow (required)", read_only=True),
     ParamSpec("append", True, "grow an existing graph in graph_dir with a new session (false: refuse to touch it)",
               read_only=True),
-    ParamSpec("image_topic", "camera/image_raw", "camera topic (sensor_msgs/Image)", read_only=True),
-    ParamSpec("image_transport", "raw", "raw | compressed (subscribes <image_topic>/compressed)", read_only=True,
+    ParamSpec("image_transport", "raw", "raw | compressed (subscribes camera/image_raw/compressed)", read_only=True,
               choices=("raw", "compressed")),
     ParamSpec("image_qos", "sensor_data", "camera QoS: sensor_data (best effort) | reliable", read_only=True,
               choices=("sensor_data", "reliable")),
-    ParamSpec("odom_topic", "odom", "nav_msgs/Odometry; when it publishes, nodes get poses", read_only=True),
     ParamSpec("odom_max_age", 0.5, "s; an odometry pose further than this from the image stamp is not used",
               positive=True),
     ParamSpec("record_interval_s", 1.0, "add a node every this many seconds of camera time", read_only=True,
               positive=True),
     ParamSpec("record_distance_m", 0.0, "with odometry: add a node every this many metres instead (0 = interval)",
               read_only=True, minimum=0.0),
-    ParamSpec("model_path", "gnm_sim.onnx", "GNM ONNX model linking sessions ('' = do not link)", read_only=True),
+    ParamSpec("gnm_model_path", "gnm_sim.onnx", "GNM ONNX model linking sessions ('' = do not link)", read_only=True),
     ParamSpec("providers", "auto", "ONNX Runtime providers: auto | tensorrt | cuda | cpu", read_only=True,
               choices=("auto", "tensorrt", "cuda", "cpu")),
     ParamSpec("link_distance", LINK_DISTANCE, "model steps; attach/merge a session only to nodes predicted this close",
@@ -59,16 +58,17 @@ PARAMS = [
 class GraphBuilderNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("graph_builder_node", **kwargs)
-        self.p = declare_parameters(self, PARAMS)
+        self._legacy = legacy_values(self, legacy_params.GRAPH_BUILDER)
+        self.p = declare_parameters(self, PARAMS, legacy_params.GRAPH_BUILDER)
         self._lock = threading.Lock()
         self._odom = PoseHistory()
         self._markers_pub = self.create_publisher(MarkerArray, "gnm/graph_markers", LATCHED)
         self.graph, self.builder = self._open()
         self.session = self.builder.start_session()
         self._saved_nodes = len(self.graph)
-        self._camera = CameraSubscriber(self, self.p["image_topic"], self.p["image_transport"], self.p["image_qos"],
-                                        self._on_image)
-        self.create_subscription(Odometry, self.p["odom_topic"], self._on_odom, RELIABLE)
+        self._camera = CameraSubscriber(self, self._legacy.topic("camera/image_raw"), self.p["image_transport"],
+                                        self.p["image_qos"], self._on_image)
+        self.create_subscription(Odometry, self._legacy.topic("odom"), self._on_odom, RELIABLE)
         if self.p["autosave_period"] > 0:
             self.create_timer(self.p["autosave_period"], self.save)
         self.create_timer(self.p["markers_period"], self._publish_markers)
@@ -92,11 +92,11 @@ class GraphBuilderNode(Node):
         else:
             graph = TopoGraph(meta={"source": "graph_builder_node"})
         linker = None
-        if len(graph) and self.p["model_path"]:
+        if len(graph) and self.p["gnm_model_path"]:
             try:
                 from gnm_nav.inference import GNMEngine
 
-                engine = GNMEngine(resolve_model_path(self.p["model_path"]), providers=self.p["providers"])
+                engine = GNMEngine(resolve_model_path(self.p["gnm_model_path"]), providers=self.p["providers"])
                 linker = SessionLinker.for_graph(engine, graph, self.p["link_distance"])
             except GnmNavError as exc:
                 self.get_logger().warning(f"sessions will not be linked (no model): {exc}")

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from rclpy.node import Node
 
 from gnm_nav.ros.cmd_vel import CmdVelPublisher
-from gnm_nav.ros.params import ParamSpec, declare_parameters
+from gnm_nav.ros import legacy_params
+from gnm_nav.ros.params import ParamSpec, declare_parameters, legacy_values
 
 # key -> (linear direction, angular direction)
 MOVES: dict[str, tuple[int, int]] = {
@@ -35,7 +36,6 @@ SPEED_KEYS: dict[str, tuple[float, float]] = {
     "q": (1.1, 1.1), "z": (0.9, 0.9), "w": (1.1, 1.0), "x": (0.9, 1.0), "e": (1.0, 1.1), "c": (1.0, 0.9),
 }
 PARAMS = [
-    ParamSpec("cmd_vel_topic", "cmd_vel", "velocity output topic"),
     ParamSpec("enable_stamped_cmd_vel", True, "publish TwistStamped (true) or Twist (false)"),
     ParamSpec("frame_id", "base_link", "frame_id of TwistStamped commands"),
     ParamSpec("speed", 0.2, "initial forward speed, m/s"),
@@ -131,11 +131,12 @@ class RawTerminal:
 class TeleopNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("keyboard_teleop", **kwargs)
-        p = declare_parameters(self, PARAMS)
+        legacy = legacy_values(self, legacy_params.TELEOP)
+        p = declare_parameters(self, PARAMS, legacy_params.TELEOP)
         self.p = p
         self.core = TeleopCore(p["speed"], p["turn"], p["max_speed"], p["max_turn"], p["key_timeout"],
                                p["stop_pub_timeout"])
-        self._cmd = CmdVelPublisher(self, p["cmd_vel_topic"], p["enable_stamped_cmd_vel"], p["frame_id"])
+        self._cmd = CmdVelPublisher(self, legacy.topic("cmd_vel"), p["enable_stamped_cmd_vel"], p["frame_id"])
 
     def publish_command(self, now: float) -> tuple[float, float] | None:
         command = self.core.command(now)

@@ -26,7 +26,7 @@ from gnm_nav.ros.time import sec_to_stamp
 from gnm_nav.sim.odometry_error import PRESETS as ODOMETRY_PRESETS
 
 PARAMS = [
-    ParamSpec("world", "0", "world: a seed ('7'), FAMILY:SEED ('maze:3'), a shipped name (config/worlds) or a spec .yaml"),
+    ParamSpec("world", "office_11", "world: a seed ('7'), FAMILY:SEED ('maze:3'), a shipped name (config/worlds) or a spec .yaml"),
     ParamSpec("robot", "turtlebot", "robot profile name (config/robots) or .yaml path: camera, limits, body radius"),
     ParamSpec("use_world_spawn", True, "spawn at the world's spawn pose; false: use spawn_pose"),
     ParamSpec("spawn_pose", [0.0, 0.0, 0.0], "spawn pose [x, y, yaw] in the world frame (m, rad)"),

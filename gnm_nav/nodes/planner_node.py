@@ -3,7 +3,7 @@ gnm/subgoal_pose), gnm/closest_node, gnm/current_waypoint, gnm/goal_reached, mar
 
 A thin shell over gnm_nav.graph.navigator. With a bad graph, model or goal it stays up, says why
 (log + /diagnostics) and publishes no subgoal, so the policy's subgoal goes stale and the robot
-stops. `goal_node`, `goal_nodes`, `graph_dir` and `model_path` can be changed at runtime (the latter two
+stops. `goal_node`, `goal_nodes`, `graph_dir` and `gnm_model_path` can be changed at runtime (the latter two
 reload); a goal list also arrives on gnm/goal_nodes, and "you are at node N" on gnm/localize_at.
 """
 from __future__ import annotations
@@ -21,34 +21,33 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from nav_msgs.msg import Odometry
-from std_msgs.msg import Bool, Int32, Int32MultiArray
+from std_msgs.msg import Bool, Int32, Int32MultiArray, String
 from visualization_msgs.msg import MarkerArray
 
 from gnm_nav.errors import GnmNavError, ImageDecodeError
-from gnm_nav.graph.belief import BeliefConfig
+from gnm_nav.graph.belief import BELIEF_SHARED, BeliefConfig
 from gnm_nav.graph.goal_checker import GOAL_THRESHOLD
 from gnm_nav.graph.likelihood import DistanceLikelihood, likelihood_path_for, load_likelihood
 from gnm_nav.graph.localization import LocalizerConfig
-from gnm_nav.graph.navigator import LOCALIZATION_MODES, STEER_LOOKAHEAD_M, Navigator, NavStep
+from gnm_nav.graph.nav_state import NavState
+from gnm_nav.graph.navigator import LOCALIZATION_MODES, Navigator, NavStep
 from gnm_nav.graph.odometry import OdometryConfig
-from gnm_nav.graph.planning import LOOKAHEAD
 from gnm_nav.graph.render import graph_layout
 from gnm_nav.graph.ros_markers import graph_markers
 from gnm_nav.graph.store import TopoGraph
 from gnm_nav.paths import resolve_model_path
-from gnm_nav.ros.diagnostics import DiagnosticsPublisher
+from gnm_nav.ros import legacy_params
+from gnm_nav.ros.diagnostics import DIAGNOSTICS_PERIOD_S, DiagnosticsPublisher
 from gnm_nav.ros.images import CameraSubscriber, msg_to_rgb, rgb_to_msg
 from gnm_nav.ros.lifecycle import spin_node
 from gnm_nav.ros.odometry import pose_2d
-from gnm_nav.ros.params import ParamSpec, declare_parameters
+from gnm_nav.ros.params import ParamSpec, declare_parameters, legacy_values
 from gnm_nav.ros.qos import LATCHED, RELIABLE, image_qos
 from gnm_nav.ros.time import sec_to_stamp
 
-_DEFAULTS = LocalizerConfig()
-_ODOM = OdometryConfig()
 PARAMS = [
     ParamSpec("graph_dir", "", "graph directory (graph.json + images/); changing it reloads"),
-    ParamSpec("model_path", "gnm_sim.onnx",
+    ParamSpec("gnm_model_path", "gnm_sim.onnx",
               "GNM ONNX file (a path, or a name under the package models/); changing it reloads"),
     ParamSpec("providers", "auto", "ONNX Runtime providers: auto | tensorrt | cuda | cpu",
               choices=("auto", "tensorrt", "cuda", "cpu")),
@@ -61,77 +60,41 @@ PARAMS = [
                                 "first match prefers it, a clear match elsewhere still wins; -1 = unknown, the first "
                                 "match searches the whole graph; settable at runtime (re-localises), rejected if "
                                 "not in the graph", minimum=-1),
-    ParamSpec("image_topic", "camera/image_raw", "camera topic (sensor_msgs/Image)"),
-    ParamSpec("image_transport", "raw", "raw | compressed (subscribes <image_topic>/compressed)",
+    ParamSpec("image_transport", "raw", "raw | compressed (subscribes camera/image_raw/compressed)",
               choices=("raw", "compressed")),
     ParamSpec("image_qos", "sensor_data", "camera QoS: sensor_data (best effort) | reliable",
               choices=("sensor_data", "reliable")),
-    ParamSpec("goal_image_topic", "gnm/goal_image", "a goal given as an image, matched against the graph"),
     ParamSpec("rate_hz", 0.0, "localisation/planning rate; 0 = the model's step rate (1 / context spacing, 4 Hz)",
               minimum=0.0),
     ParamSpec("source_timeout", 1.0, "s; with a camera older than this no subgoal is published", positive=True),
-    ParamSpec("close_threshold", 3.0, "model steps; closer than this to the closest node, target the next node",
+    ParamSpec("goal_threshold", GOAL_THRESHOLD,
+              "model steps; the goal node predicted closer than this is the goal reached (raise it for a model "
+              "whose distances read high on your robot; gnm-nav graph fit-likelihood shows how they read)",
               minimum=0.0),
-    ParamSpec("goal_threshold", GOAL_THRESHOLD, "model steps; the goal node predicted closer than this = goal reached",
-              minimum=0.0),
-    ParamSpec("subgoal_lookahead", LOOKAHEAD, "nodes along the path to the subgoal once close to the closest node "
-                                      "(one fewer before); 1 = the reference's next-node rule", minimum=1),
-    ParamSpec("steer_lookahead_m", STEER_LOOKAHEAD_M, "m; gnm/subgoal_pose is the first node from the subgoal on "
-              "along the path at least this far away (0 = the subgoal node itself)", minimum=0.0),
-    ParamSpec("window_radius", _DEFAULTS.window_radius, "graph hops around the belief scored each tick", minimum=1),
-    ParamSpec("max_window", _DEFAULTS.max_window, "most nodes scored in one tick (one batched model call)", minimum=1),
-    ParamSpec("switch_margin", _DEFAULTS.switch_margin,
-              "model steps a node must beat the believed one by (hysteresis)", minimum=0.0),
-    ParamSpec("smoothing", _DEFAULTS.smoothing, "weight of the newest distance in the per-node running average",
-              positive=True, maximum=1.0),
-    ParamSpec("lost_distance", _DEFAULTS.lost_distance, "model steps; best window distance above this counts as lost",
-              positive=True),
-    ParamSpec("lost_ticks", _DEFAULTS.lost_ticks, "consecutive lost ticks before a global relocalisation", minimum=1),
-    ParamSpec("relocalize_top_k", _DEFAULTS.relocalize_top_k,
-              "descriptor candidates scored by the model when relocalising", minimum=1),
-    ParamSpec("accept_distance", _DEFAULTS.accept_distance,
-              "model steps; a global match (or goal image) must be closer", positive=True),
-    ParamSpec("jump_penalty", _DEFAULTS.jump_penalty,
-              "model steps added per hop beyond window_radius from where the robot was before it got lost "
-              "(at most accept_distance / 2)", minimum=0.0),
-    ParamSpec("use_odometry", True, "let wheel odometry (odom_topic) guide localisation between image matches; "
-                                    "needs graph nodes with poses (recorded with odometry)"),
-    ParamSpec("odom_topic", "odom", "nav_msgs/Odometry of the robot", read_only=True),
-    ParamSpec("subgoal_pose_topic", "gnm/subgoal_pose",
-              "geometry_msgs/PoseStamped: where to steer in base_frame_id from odometry (steer_lookahead_m; when anchored)"),
-    ParamSpec("base_frame_id", "base_link", "frame of gnm/subgoal_pose"),
-    ParamSpec("odom_confirm_distance", _ODOM.confirm_distance,
-              "model steps; a believed node at most this far anchors the odometry to the graph", minimum=0.0),
-    ParamSpec("odom_tolerance_m", _ODOM.tolerance_m, "m; nodes this near where the odometry puts the robot cost nothing",
-              minimum=0.0),
-    ParamSpec("odom_drift", _ODOM.drift, "m of tolerance added per m driven since the last anchor", minimum=0.0),
-    ParamSpec("odom_penalty", _ODOM.penalty, "model steps added per m a node lies beyond the tolerance", minimum=0.0),
-    ParamSpec("max_dead_reckoning_m", _ODOM.max_dead_reckoning_m,
-              "m; while the images match nothing, the belief follows the odometry at most this far", minimum=0.0),
-    ParamSpec("odom_arrive_radius_m", _ODOM.arrive_radius_m,
-              "m; the odometry (anchored within max_dead_reckoning_m) putting the robot this near the goal node, "
-              "with the localiser's node near it too, is the goal reached; 0 = only the model's match", minimum=0.0),
+    ParamSpec("use_odometry", True, "let wheel odometry (odom) guide localisation between image matches, steer "
+                                    "(gnm/subgoal_pose) and confirm the goal; needs graph nodes with poses "
+                                    "(recorded with odometry); false for a robot whose odometry cannot be trusted"),
     ParamSpec("localization_mode", "graph",
               "graph (one node believed, hysteresis, relocalisation) | belief (a Bayes filter over all nodes with "
-              "the model's fitted distance likelihood) | window (the public deployment code's window on a linear "
-              "route: the anchor to compare against); changing it reloads",
+              "the model's fitted distance likelihood) | window (the public deployment code: a window on a linear "
+              "route and the next node as subgoal, the anchor to compare against); changing it reloads",
               choices=LOCALIZATION_MODES),
     ParamSpec("likelihood_path", "",
               "localization_mode belief: the model's fitted distance likelihood (gnm-nav graph fit-likelihood); "
               "'' = <model>.likelihood.json beside the model, else an uncalibrated one (with a warning)"),
+    ParamSpec("base_frame_id", "base_link", "frame of gnm/subgoal_pose"),
     ParamSpec("map_frame_id", "map", "frame of gnm/graph_markers"),
-    ParamSpec("markers_period", 2.0, "s between gnm/graph_markers messages", positive=True),
-    ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages", positive=True),
 ]
-_RELOAD = ("graph_dir", "model_path", "providers", "localization_mode", "likelihood_path", "use_odometry",
-           "subgoal_lookahead", "steer_lookahead_m", "odom_confirm_distance",
-           "odom_tolerance_m", "odom_drift", "odom_penalty", "max_dead_reckoning_m", "odom_arrive_radius_m")
+_RELOAD = ("graph_dir", "gnm_model_path", "providers", "localization_mode", "likelihood_path", "use_odometry")
+MARKERS_PERIOD_S = 2.0  # gnm/graph_markers is for people looking at RViz
 
 
 class PlannerNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("topological_planner_node", **kwargs)
-        self.p = declare_parameters(self, PARAMS)
+        self._legacy = legacy_values(self, legacy_params.PLANNER)
+        self.p = declare_parameters(self, PARAMS, legacy_params.PLANNER)
+        periods = self._legacy.section("node")
         self._lock = threading.Lock()
         self._group = MutuallyExclusiveCallbackGroup()
         self._subgoal_pub = self.create_publisher(Image, "gnm/subgoal", RELIABLE)
@@ -139,7 +102,9 @@ class PlannerNode(Node):
         self._reached_pub = self.create_publisher(Bool, "gnm/goal_reached", LATCHED)
         self._waypoint_pub = self.create_publisher(Int32, "gnm/current_waypoint", LATCHED)
         self._lost_pub = self.create_publisher(Bool, "gnm/localization_lost", RELIABLE)
-        self._subgoal_pose_pub = self.create_publisher(PoseStamped, self.p["subgoal_pose_topic"], RELIABLE)
+        self._state_pub = self.create_publisher(String, "gnm/nav_state", RELIABLE)
+        self._subgoal_pose_pub = self.create_publisher(PoseStamped, self._legacy.topic("gnm/subgoal_pose"),
+                                                       RELIABLE)
         self._markers_pub = self.create_publisher(MarkerArray, "gnm/graph_markers", LATCHED)
         self._diag = DiagnosticsPublisher(self, "topological planner")
         self._nav: Navigator | None = None
@@ -149,11 +114,12 @@ class PlannerNode(Node):
         self._reached = False
         self._status = "starting"
         self._tick_ms: deque[float] = deque(maxlen=200)
-        self._camera = CameraSubscriber(self, self.p["image_topic"], self.p["image_transport"], self.p["image_qos"],
-                                        self._on_image, callback_group=self._group)
-        self.create_subscription(Image, self.p["goal_image_topic"], self._on_goal_image, image_qos("reliable"),
+        self._camera = CameraSubscriber(self, self._legacy.topic("camera/image_raw"), self.p["image_transport"],
+                                        self.p["image_qos"], self._on_image, callback_group=self._group)
+        self.create_subscription(Image, self._legacy.topic("gnm/goal_image"), self._on_goal_image,
+                                 image_qos("reliable"), callback_group=self._group)
+        self.create_subscription(Odometry, self._legacy.topic("odom"), self._on_odom, RELIABLE,
                                  callback_group=self._group)
-        self.create_subscription(Odometry, self.p["odom_topic"], self._on_odom, RELIABLE, callback_group=self._group)
         self.create_subscription(Int32MultiArray, "gnm/goal_nodes", self._on_goal_nodes, RELIABLE,
                                  callback_group=self._group)
         self.create_subscription(Int32, "gnm/localize_at", self._on_localize_at, RELIABLE, callback_group=self._group)
@@ -161,8 +127,8 @@ class PlannerNode(Node):
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._load()
         self._tick_timer = self.create_timer(self._period(), self._tick, callback_group=self._group)
-        self.create_timer(self.p["markers_period"], self._publish_markers)
-        self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics)
+        self.create_timer(periods.get("markers_period", MARKERS_PERIOD_S), self._publish_markers)
+        self.create_timer(periods.get("diagnostics_period", DIAGNOSTICS_PERIOD_S), self._publish_diagnostics)
 
     # setup -----------------------------------------------------------------------------------
     def _period(self) -> float:
@@ -180,22 +146,14 @@ class PlannerNode(Node):
                 if not self.p["graph_dir"]:
                     raise GnmNavError("parameter graph_dir is empty: set it to a graph directory")
                 graph = TopoGraph.load(self.p["graph_dir"])
-                engine = GNMEngine(resolve_model_path(self.p["model_path"]), providers=self.p["providers"])
-                config = LocalizerConfig(**{k: self.p[k] for k in (
-                    "window_radius", "max_window", "switch_margin", "smoothing", "lost_distance", "lost_ticks",
-                    "relocalize_top_k", "accept_distance", "jump_penalty")})
-                odometry = OdometryConfig(self.p["odom_confirm_distance"], self.p["odom_tolerance_m"],
-                                          self.p["odom_drift"], self.p["odom_penalty"],
-                                          self.p["max_dead_reckoning_m"],
-                                          arrive_radius_m=self.p["odom_arrive_radius_m"],
-                                          ) if self.p["use_odometry"] else None
+                engine = GNMEngine(resolve_model_path(self.p["gnm_model_path"]), providers=self.p["providers"])
+                localizer = self._legacy.section("localizer")
+                odometry = OdometryConfig(**self._legacy.section("odometry")) if self.p["use_odometry"] else None
                 likelihood = self._likelihood() if self.p["localization_mode"] == "belief" else None
-                belief = BeliefConfig(**{k: self.p[k] for k in (  # the parameters both localisers share
-                    "window_radius", "max_window", "relocalize_top_k", "accept_distance", "lost_ticks")})
-                nav = Navigator(graph, engine, config, self.p["close_threshold"], self.p["goal_threshold"],
+                belief = BeliefConfig(**{k: v for k, v in localizer.items() if k in BELIEF_SHARED})
+                nav = Navigator(graph, engine, LocalizerConfig(**localizer), goal_threshold=self.p["goal_threshold"],
                                 localization_mode=self.p["localization_mode"], odometry=odometry,
-                                lookahead=self.p["subgoal_lookahead"], steer_lookahead_m=self.p["steer_lookahead_m"],
-                                likelihood=likelihood, belief_config=belief)
+                                likelihood=likelihood, belief_config=belief, **self._legacy.section("navigator"))
                 if self.p["start_node"] >= 0:
                     nav.set_start(self.p["start_node"])
             except (GnmNavError, ValueError, OSError) as exc:
@@ -212,7 +170,7 @@ class PlannerNode(Node):
         """The named likelihood (ModelFileError when it cannot be read), else the model's own, else uncalibrated."""
         if self.p["likelihood_path"]:
             return load_likelihood(Path(self.p["likelihood_path"]).expanduser())
-        beside = likelihood_path_for(resolve_model_path(self.p["model_path"]))
+        beside = likelihood_path_for(resolve_model_path(self.p["gnm_model_path"]))
         if beside.is_file():
             return load_likelihood(beside)
         self.get_logger().warning(f"no fitted distance likelihood at {beside}: localising with an uncalibrated one "
@@ -366,6 +324,7 @@ class PlannerNode(Node):
                 self.get_logger().info(f"no node matches the view: following the odometry (node {loc.closest})",
                                        throttle_duration_sec=5.0)
             self._closest_pub.publish(Int32(data=-1 if loc.closest is None else int(loc.closest)))
+            self._state_pub.publish(String(data=step.state.to_json()))
             if step.goal_veto_m > 0:
                 self.get_logger().info(f"the view looks like the goal, but the odometry puts the robot "
                                        f"{step.goal_veto_m:.1f} m beyond its tolerance from it: driving on",
@@ -424,9 +383,7 @@ class PlannerNode(Node):
                              if not nav.odometry.usable else f"{nav.odometry.travelled_m:.2f} m since the last anchor"),
                 "context_fill": nav.context.fill,
                 "localization_mode": self.p["localization_mode"],
-                "localization_state": last.localization.state if last and last.localization.state else "-",
-                "localization_confidence": (last.localization.confidence if last and last.localization.confidence
-                                            is not None else float("nan")),
+                **nav_state_values(last.state if last else None),
                 "tick_ms_p50": float(np.percentile(self._tick_ms, 50)) if self._tick_ms else float("nan"),
                 "tick_ms_p99": float(np.percentile(self._tick_ms, 99)) if self._tick_ms else float("nan"),
             })
@@ -439,6 +396,18 @@ class PlannerNode(Node):
         message = self._status if last is None or level == "ERROR" else (
             last.plan.reason or f"closest {last.closest}, subgoal {last.plan.subgoal}, goal {nav.planner.goal}")
         self._diag.publish(level, message, values)
+
+
+def nav_state_values(state: NavState | None) -> dict[str, object]:
+    """The NavState's fields as /diagnostics shows them (- or nan for what is unknown)."""
+    if state is None:
+        return {"nav_state": "initialising"}
+    nan = float("nan")
+    return {"nav_state": state.state,
+            "localization_confidence": nan if state.confidence is None else state.confidence,
+            "nodes_to_goal": -1 if state.nodes_to_goal is None else state.nodes_to_goal,
+            "goal_progress": nan if state.goal_progress is None else state.goal_progress,
+            "mission_progress": nan if state.mission_progress is None else state.mission_progress}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ except that while the planner reports the robot lost (gnm/localization_lost) and
 turns on the spot to look for the graph (gnm_nav.recovery: nearest headings first, bounded); and when the
 base has been told to go forward while the wheel odometry stands still (pushing against an obstacle), it
 backs up a little, and the model's heading is then turned clear of where it stalled (bounded too: after
-backup_max_tries at one place it stops until moved). Which of these it does is decided by
+a few tries at one place it stops until moved). Which of these it does is decided by
 gnm_nav.supervisor from typed inputs; this node only turns messages into those inputs and the decision into
 a command, a log line and /diagnostics.
 """
@@ -27,7 +27,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Bool
 
 from gnm_nav.context_buffer import ContextBuffer
-from gnm_nav.controller import CONTROLLERS, Limits, make_controller
+from gnm_nav.controller import CONTROLLERS, WAYPOINT_INDEX, Limits, make_controller
 from gnm_nav.errors import GnmNavError, ImageDecodeError
 from gnm_nav.paths import resolve_model_path
 from gnm_nav.policy import GNMPolicy, TurnDegradation
@@ -36,16 +36,17 @@ from gnm_nav.recovery import BackUpConfig, HeadingSweep, StallBackUp, SweepConfi
 from gnm_nav.supervisor import Decision, Inputs, Mode, PolicySupervisor, Reason
 from gnm_nav.robot_profile import load_robot_profile
 from gnm_nav.ros.cmd_vel import CmdVelPublisher, subscribe_cmd_vel
-from gnm_nav.ros.diagnostics import DiagnosticsPublisher
+from gnm_nav.ros import legacy_params
+from gnm_nav.ros.diagnostics import DIAGNOSTICS_PERIOD_S, DiagnosticsPublisher
 from gnm_nav.ros.images import CameraSubscriber, msg_to_rgb
 from gnm_nav.ros.lifecycle import ConfigurableNode, schedule_autostart, spin_node
 from gnm_nav.ros.odometry import pose_2d
-from gnm_nav.ros.params import ParamSpec, declare_parameters
+from gnm_nav.ros.params import ParamSpec, declare_parameters, legacy_values
 from gnm_nav.ros.qos import LATCHED, RELIABLE, image_qos
 
 PARAMS = [
     ParamSpec("autostart", True, "configure and activate on start-up"),
-    ParamSpec("model_path", "gnm_sim.onnx", "GNM ONNX file (a path, or a name under the package models/)"),
+    ParamSpec("gnm_model_path", "gnm_sim.onnx", "GNM ONNX file (a path, or a name under the package models/)"),
     ParamSpec("providers", "auto", "ONNX Runtime providers: auto | tensorrt | cuda | cpu",
               choices=("auto", "tensorrt", "cuda", "cpu")),
     ParamSpec("robot_profile", "locobot", "robot profile (config/robots/<name>.yaml) giving default limits"),
@@ -53,52 +54,28 @@ PARAMS = [
     ParamSpec("max_w", 0.0, "max turn rate, rad/s (0 = from robot_profile)", minimum=0.0),
     ParamSpec("max_acc_v", 0.0, "max linear acceleration, m/s^2 (0 = from robot_profile)", minimum=0.0),
     ParamSpec("max_acc_w", 0.0, "max angular acceleration, rad/s^2 (0 = from robot_profile)", minimum=0.0),
-    ParamSpec("image_topic", "camera/image_raw", "camera topic (sensor_msgs/Image)"),
-    ParamSpec("image_transport", "raw", "raw | compressed (subscribes <image_topic>/compressed)",
+    ParamSpec("image_transport", "raw", "raw | compressed (subscribes camera/image_raw/compressed)",
               choices=("raw", "compressed")),
     ParamSpec("image_qos", "sensor_data", "camera QoS: sensor_data (best effort) | reliable",
               choices=("sensor_data", "reliable")),
-    ParamSpec("subgoal_topic", "gnm/subgoal", "subgoal image topic (from the topological planner)"),
-    ParamSpec("cmd_vel_topic", "cmd_vel_nav", "output velocity topic (into the safety filter)"),
     ParamSpec("enable_stamped_cmd_vel", True, "publish TwistStamped (true) or Twist (false)"),
     ParamSpec("base_frame_id", "base_link", "frame of the waypoints and commands"),
     ParamSpec("controller", "smooth", "waypoint controller: smooth (acceleration-limited) | gnm (public formula)",
               choices=("smooth", "gnm")),
-    ParamSpec("waypoint_index", 2, "which predicted waypoint (0-based) the controller tracks", minimum=0),
-    ParamSpec("subgoal_pose_topic", "gnm/subgoal_pose",
-              "geometry_msgs/PoseStamped in the base frame: where to steer, from odometry (from the planner)"),
-    ParamSpec("odometry_steering", 0.8, "share (0..1) of the heading taken toward subgoal_pose "
-                                        "while it is fresh; 0 = the model alone steers", minimum=0.0, maximum=1.0),
+    ParamSpec("odometry_steering", 0.8, "share (0..1) of the heading taken toward gnm/subgoal_pose (the planner's "
+                                        "odometry place of the subgoal) while it is fresh; 0 = the model alone steers",
+              minimum=0.0, maximum=1.0),
     ParamSpec("eval_turn_bias", 0.0, "evaluation only: rad/s added to every model turn command (a weaker policy, "
                                      "to measure the safety filter on one); 0 = off"),
     ParamSpec("eval_turn_noise", 0.0, "evaluation only: rad/s standard deviation of Gaussian noise on every model "
-                                      "turn command; 0 = off", minimum=0.0),
-    ParamSpec("eval_seed", 0, "evaluation only: seed of eval_turn_noise", minimum=0),
-    ParamSpec("max_rate_hz", 10.0, "at most this many model steps per second", positive=True),
+                                      "turn command (seeded, so runs repeat); 0 = off", minimum=0.0),
+    ParamSpec("max_rate_hz", 10.0, "at most this many model steps per second (less CPU, slower reactions)",
+              positive=True),
     ParamSpec("source_timeout", 1.0, "s; a camera or subgoal older than this stops the robot", positive=True),
-    ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages", positive=True),
-    ParamSpec("lost_topic", "gnm/localization_lost", "std_msgs/Bool from the planner: no node matches the view"),
-    ParamSpec("recovery_sweep", True, "while lost (and no subgoal), turn on the spot to look for the graph"),
-    ParamSpec("recovery_after_s", SweepConfig.after_s, "s lost before the sweep starts", minimum=0.0),
-    ParamSpec("recovery_turn_rate", SweepConfig.turn_rate, "rad/s of the sweep (capped at max_w)", positive=True),
-    ParamSpec("recovery_amplitude", SweepConfig.amplitude_rad, "rad of the first swing to each side", positive=True),
-    ParamSpec("recovery_sweeps", SweepConfig.sweeps, "swings to each side, each one amplitude wider; then stop",
-              minimum=0),
-    ParamSpec("stall_backup", True, "when the base is told to go forward and the odometry stands still, back up"),
-    ParamSpec("odom_topic", "odom", "nav_msgs/Odometry of the robot (for stall_backup)"),
-    ParamSpec("base_cmd_vel_topic", "cmd_vel", "the command the base receives (after the safety filter), "
-                                               "for stall_backup"),
-    ParamSpec("backup_stall_s", BackUpConfig.stall_s, "s over which a stall is judged", positive=True),
-    ParamSpec("backup_stall_ratio", BackUpConfig.stall_ratio, "moving less than this share of the distance commanded "
-                                                             "over backup_stall_s is a stall",
-              minimum=0.0, maximum=1.0),
-    ParamSpec("backup_distance_m", BackUpConfig.distance_m, "m to back up (by odometry)", positive=True),
-    ParamSpec("backup_speed", BackUpConfig.speed, "m/s while backing up (capped at max_v)", positive=True),
-    ParamSpec("backup_timeout_s", BackUpConfig.timeout_s, "s; back up at most this long", positive=True),
-    ParamSpec("backup_max_tries", BackUpConfig.max_tries, "back-ups at one place; stalling there again stops the "
-                                                         "robot until it is moved", minimum=1),
-    ParamSpec("bump_margin_m", BackUpConfig.bump_margin_m, "m beyond the body radius that headings keep from where "
-                                                           "the robot stalled, until it is past", minimum=0.0),
+    ParamSpec("recovery_sweep", True, "while lost (and no subgoal), turn on the spot to look for the graph "
+                                      "(false: a body that must not turn in place)"),
+    ParamSpec("stall_backup", True, "when the base is told to go forward and the odometry stands still, back up "
+                                    "(false: a robot without odometry or that must not reverse)"),
 ]
 
 
@@ -109,8 +86,9 @@ def _limit(params: dict, key: str, profile_value: float) -> float:
 class PolicyNode(ConfigurableNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("gnm_policy_node", **kwargs)
-        self.p = declare_parameters(self, PARAMS)
-        self._cmd = CmdVelPublisher(self, self.p["cmd_vel_topic"], self.p["enable_stamped_cmd_vel"], self.p["base_frame_id"])
+        self._legacy = legacy_values(self, legacy_params.POLICY)
+        self.p = declare_parameters(self, PARAMS, legacy_params.POLICY)
+        self._cmd = CmdVelPublisher(self, self._legacy.topic("cmd_vel_nav"), self.p["enable_stamped_cmd_vel"], self.p["base_frame_id"])
         self._waypoints_pub = self.create_publisher(Path, "gnm/waypoints", RELIABLE)
         self._diag = DiagnosticsPublisher(self, "policy")
         # Camera frames are decoded in their own callback group, so a slow decode never holds up the watchdog;
@@ -141,7 +119,8 @@ class PolicyNode(ConfigurableNode):
         self._backup: StallBackUp | None = None
         self._backup_subs: list = []
         self.create_timer(0.1, self._serial(self._watchdog), callback_group=self._group)
-        self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics)
+        self.create_timer(self._legacy.section("node").get("diagnostics_period", DIAGNOSTICS_PERIOD_S),
+                          self._publish_diagnostics)
         if self.p["autostart"]:
             schedule_autostart(self)
 
@@ -160,36 +139,36 @@ class PolicyNode(ConfigurableNode):
         profile = load_robot_profile(p["robot_profile"])
         limits = Limits(_limit(p, "max_v", profile.max_v), _limit(p, "max_w", profile.max_w),
                         _limit(p, "max_acc_v", profile.max_acc_v), _limit(p, "max_acc_w", profile.max_acc_w))
-        engine = GNMEngine(resolve_model_path(p["model_path"]), providers=p["providers"])
+        engine = GNMEngine(resolve_model_path(p["gnm_model_path"]), providers=p["providers"])
         card = engine.card
-        controller = make_controller(p["controller"], limits, 1.0 / card.context_spacing_s, p["waypoint_index"],
+        waypoint = self._legacy.section("policy").get("waypoint_index", WAYPOINT_INDEX)
+        controller = make_controller(p["controller"], limits, 1.0 / card.context_spacing_s, waypoint,
                                      stale_after_s=p["source_timeout"])
-        self._policy = GNMPolicy(engine, controller, limits.max_v, p["waypoint_index"], p["odometry_steering"],
-                                 TurnDegradation(p["eval_turn_bias"], p["eval_turn_noise"], p["eval_seed"]))
+        self._policy = GNMPolicy(engine, controller, limits.max_v, waypoint, p["odometry_steering"],
+                                 TurnDegradation(p["eval_turn_bias"], p["eval_turn_noise"],
+                                                 **self._legacy.section("degradation")))
         self._frames = ContextBuffer(card.context_size, card.context_spacing_s, tuple(card.image_size), card.center_crop)
-        self._camera = CameraSubscriber(self, p["image_topic"], p["image_transport"], p["image_qos"],
+        topic = self._legacy.topic
+        self._camera = CameraSubscriber(self, topic("camera/image_raw"), p["image_transport"], p["image_qos"],
                                         self._serial(self._on_image), callback_group=self._camera_group)
-        self._subgoal_sub = self.create_subscription(Image, p["subgoal_topic"], self._serial(self._on_subgoal),
+        self._subgoal_sub = self.create_subscription(Image, topic("gnm/subgoal"), self._serial(self._on_subgoal),
                                                      image_qos("reliable"), callback_group=self._group)
-        self._lost_sub = self.create_subscription(Bool, p["lost_topic"], self._serial(self._on_lost), RELIABLE,
-                                                  callback_group=self._group)
+        self._lost_sub = self.create_subscription(Bool, topic("gnm/localization_lost"), self._serial(self._on_lost),
+                                                  RELIABLE, callback_group=self._group)
         self._reached_sub = self.create_subscription(Bool, "gnm/goal_reached", self._serial(self._on_goal_reached),
                                                      LATCHED, callback_group=self._group)
-        self._subgoal_pose_sub = self.create_subscription(PoseStamped, p["subgoal_pose_topic"],
+        self._subgoal_pose_sub = self.create_subscription(PoseStamped, topic("gnm/subgoal_pose"),
                                                           self._serial(self._on_subgoal_pose), RELIABLE,
                                                           callback_group=self._group)
-        sweep = HeadingSweep(SweepConfig(p["recovery_after_s"], min(p["recovery_turn_rate"], limits.max_w),
-                                         p["recovery_amplitude"], p["recovery_sweeps"])) if p["recovery_sweep"] else None
+        sweep = HeadingSweep(SweepConfig(**self._legacy.section("sweep")).limited(limits.max_w)
+                             ) if p["recovery_sweep"] else None
         if p["stall_backup"]:
-            self._backup = StallBackUp(BackUpConfig(
-                stall_s=p["backup_stall_s"], stall_ratio=p["backup_stall_ratio"],
-                distance_m=p["backup_distance_m"], speed=min(p["backup_speed"], limits.max_v),
-                timeout_s=p["backup_timeout_s"], body_radius_m=profile.body_radius_m,
-                bump_margin_m=p["bump_margin_m"], max_tries=p["backup_max_tries"]))
+            self._backup = StallBackUp(BackUpConfig(**self._legacy.section("backup"),
+                                                    body_radius_m=profile.body_radius_m).limited(limits.max_v))
             self._backup_subs = [
-                self.create_subscription(Odometry, p["odom_topic"], self._serial(self._on_odom), RELIABLE,
+                self.create_subscription(Odometry, topic("odom"), self._serial(self._on_odom), RELIABLE,
                                          callback_group=self._group),
-                subscribe_cmd_vel(self, p["base_cmd_vel_topic"], p["enable_stamped_cmd_vel"],
+                subscribe_cmd_vel(self, topic("cmd_vel"), p["enable_stamped_cmd_vel"],
                                   self._serial(self._on_base_command),
                                   callback_group=self._group)]
         self._supervisor = PolicySupervisor(p["source_timeout"], sweep, self._backup)

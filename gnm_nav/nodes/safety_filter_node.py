@@ -22,76 +22,62 @@ from gnm_nav.errors import GnmNavError
 from gnm_nav.ldm.filter import Decision, FilterSettings, SafetyFilter, SafetyState
 from gnm_nav.paths import resolve_model_path
 from gnm_nav.ros.cmd_vel import CmdVelPublisher, subscribe_cmd_vel
-from gnm_nav.ros.diagnostics import DiagnosticsPublisher
+from gnm_nav.ros import legacy_params
+from gnm_nav.ros.diagnostics import DIAGNOSTICS_PERIOD_S, DiagnosticsPublisher
 from gnm_nav.ros.images import CameraSubscriber
 from gnm_nav.ros.lifecycle import ConfigurableNode, schedule_autostart, spin_node
-from gnm_nav.ros.params import ParamSpec, declare_parameters, parameters_problem
+from gnm_nav.ros.params import ParamSpec, declare_parameters, legacy_values, parameters_problem
 from gnm_nav.ros.qos import LATCHED
 
 MODES = ("filter", "monitor")
 PARAMS = [
     ParamSpec("autostart", True, "configure and activate on start-up"),
-    ParamSpec("model_path", "ldm_sim.onnx", "LDM head ONNX (card NAME.json beside it), a path or a name under models/"),
-    ParamSpec("encoder_model_path", "gnm_sim.onnx",
+    ParamSpec("ldm_model_path", "ldm_sim.onnx",
+              "LDM head ONNX (card NAME.json beside it), a path or a name under models/"),
+    ParamSpec("gnm_model_path", "gnm_sim.onnx",
               "GNM ONNX whose observation encoder the LDM was trained on (checked against the LDM card)"),
     ParamSpec("providers", "auto", "ONNX Runtime providers for the encoder: auto | tensorrt | cuda | cpu",
               choices=("auto", "tensorrt", "cuda", "cpu")),
     ParamSpec("enabled", True, "runtime toggle; when false commands pass unchanged (state DISABLED)"),
     ParamSpec("mode", "filter", "filter: publish the filtered command | monitor: decide and report, pass unchanged",
               choices=MODES),
-    ParamSpec("threshold_offset", 0.0, "nats added to the card's calibrated threshold (raise = more permissive)"),
-    ParamSpec("margin", 0.0, "nats of headroom a replacement candidate needs below the threshold", minimum=0.0),
-    ParamSpec("use_card_grid", True, "use the model card's candidate grid (else candidate_v/w_range, candidate_counts)"),
-    ParamSpec("candidate_v_range", [0.0, 0.5], "m/s [min, max] of the candidate grid when use_card_grid is false"),
-    ParamSpec("candidate_w_range", [-1.0, 1.0], "rad/s [min, max] of the candidate grid when use_card_grid is false"),
-    ParamSpec("candidate_counts", [11, 11], "[n_v, n_w] candidate grid size when use_card_grid is false", minimum=1),
-    ParamSpec("weight_v", 1.0, "weight of dv^2 in the distance to the nearest allowed candidate", minimum=0.0),
-    ParamSpec("weight_w", 0.25, "weight of dw^2 in the distance to the nearest allowed candidate", minimum=0.0),
-    ParamSpec("fallback_scale", 0.5, "scale of the least-G candidate when no candidate is allowed",
-              minimum=0.0, maximum=1.0),
-    ParamSpec("fallback_timeout", 1.0, "s of FALLBACK before TURN (or STOP) while no candidate is allowed",
-              minimum=0.0),
-    ParamSpec("stop_turn_rate", FilterSettings.stop_turn_rate,
-              "rad/s of turning on the spot (TURN, one full turn at most) after FALLBACK, before STOP; "
-              "0 = straight to STOP (long or car-like bodies)", minimum=0.0),
-    ParamSpec("reverse_pass_speed", FilterSettings.reverse_pass_speed,
-              "m/s; reversing no faster than this passes (the camera does not see behind; 0 = judge it too)",
-              minimum=0.0),
-    ParamSpec("source_timeout", 2.0, "s; a camera or command stream older than this stops the robot (STALE)",
-              positive=True),
-    ParamSpec("stop_pub_timeout", 1.0, "s of zero commands published when stale, then quiet", minimum=0.0),
-    ParamSpec("input_topic", "cmd_vel_nav", "incoming commands (from the controller or teleop)"),
-    ParamSpec("output_topic", "cmd_vel", "filtered commands (to the robot base)"),
+    ParamSpec("threshold_offset", 0.0, "nats added to the card's calibrated threshold (raise = more permissive, "
+                                       "for a robot whose views the LDM's data covers poorly)"),
+    ParamSpec("fallback_timeout", FilterSettings.fallback_timeout,
+              "s of FALLBACK (the least-bad candidate, slowed) before TURN and then STOP while no candidate is "
+              "allowed; 0 = turn or stop at once", minimum=0.0),
+    ParamSpec("source_timeout", FilterSettings.source_timeout,
+              "s; a camera or command stream older than this stops the robot (STALE)", positive=True),
+    ParamSpec("stop_pub_timeout", FilterSettings.stop_pub_timeout,
+              "s of zero commands published when stale, then quiet", minimum=0.0),
     ParamSpec("enable_stamped_cmd_vel", True, "TwistStamped (true) or Twist (false) on input and output"),
     ParamSpec("base_frame_id", "base_link", "frame_id of published TwistStamped commands"),
-    ParamSpec("image_topic", "camera/image_raw", "camera topic (sensor_msgs/Image)"),
-    ParamSpec("image_transport", "raw", "raw | compressed (subscribes <image_topic>/compressed)",
+    ParamSpec("image_transport", "raw", "raw | compressed (subscribes camera/image_raw/compressed)",
               choices=("raw", "compressed")),
     ParamSpec("image_qos", "sensor_data", "camera QoS: sensor_data (best effort) | reliable",
               choices=("sensor_data", "reliable")),
-    ParamSpec("tick_period", 0.05, "s between checks of the command stream for staleness", positive=True),
-    ParamSpec("diagnostics_period", 1.0, "s between /diagnostics messages", positive=True),
 ]
-RUNTIME = {"enabled", "mode", "threshold_offset", "margin", "weight_v", "weight_w", "fallback_scale",
-           "fallback_timeout", "stop_turn_rate", "reverse_pass_speed", "source_timeout", "stop_pub_timeout"}
+RUNTIME = {"enabled", "mode", "threshold_offset", "fallback_timeout", "source_timeout", "stop_pub_timeout"}
+TICK_PERIOD_S = 0.05  # how often the command stream is checked for staleness
 
 
-def settings_from(p: dict) -> FilterSettings:
-    return FilterSettings(threshold_offset=float(p["threshold_offset"]), margin=float(p["margin"]),
-                          weight_v=float(p["weight_v"]), weight_w=float(p["weight_w"]),
-                          fallback_scale=float(p["fallback_scale"]), fallback_timeout=float(p["fallback_timeout"]),
-                          stop_turn_rate=float(p["stop_turn_rate"]), reverse_pass_speed=float(p["reverse_pass_speed"]),
-                          source_timeout=float(p["source_timeout"]), stop_pub_timeout=float(p["stop_pub_timeout"]),
-                          monitor=p["mode"] == "monitor", enabled=bool(p["enabled"]))
+def settings_from(p: dict, retired: dict | None = None) -> FilterSettings:
+    """The filter's settings: the node's parameters over the core's defaults (and, for this release, the retired
+    tuning parameters a params file still gives)."""
+    return FilterSettings(**(retired or {}), threshold_offset=float(p["threshold_offset"]),
+                          fallback_timeout=float(p["fallback_timeout"]), source_timeout=float(p["source_timeout"]),
+                          stop_pub_timeout=float(p["stop_pub_timeout"]), monitor=p["mode"] == "monitor",
+                          enabled=bool(p["enabled"]))
 
 
 class SafetyFilterNode(ConfigurableNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("ldm_safety_filter_node", **kwargs)
-        self.p = declare_parameters(self, PARAMS)
+        self._legacy = legacy_values(self, legacy_params.SAFETY_FILTER)
+        self.p = declare_parameters(self, PARAMS, legacy_params.SAFETY_FILTER)
         self._lock = threading.Lock()
         self._camera_group = MutuallyExclusiveCallbackGroup()
-        self._out = CmdVelPublisher(self, self.p["output_topic"], self.p["enable_stamped_cmd_vel"],
+        self._out = CmdVelPublisher(self, self._legacy.topic("cmd_vel"), self.p["enable_stamped_cmd_vel"],
                                     self.p["base_frame_id"])
         self._state_pub = self.create_publisher(String, "gnm/safety_state", LATCHED)
         self._diag = DiagnosticsPublisher(self, "ldm safety filter")
@@ -107,8 +93,9 @@ class SafetyFilterNode(ConfigurableNode):
         self._embed_ms: deque[float] = deque(maxlen=100)
         self._filter_ms: deque[float] = deque(maxlen=100)
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.create_timer(self.p["tick_period"], self._tick)
-        self.create_timer(self.p["diagnostics_period"], self._publish_diagnostics)
+        periods = self._legacy.section("node")
+        self.create_timer(periods.get("tick_period", TICK_PERIOD_S), self._tick)
+        self.create_timer(periods.get("diagnostics_period", DIAGNOSTICS_PERIOD_S), self._publish_diagnostics)
         if self.p["autostart"]:
             schedule_autostart(self)
 
@@ -123,25 +110,29 @@ class SafetyFilterNode(ConfigurableNode):
         from gnm_nav.ldm.export import ActionGrid, LdmScorer, check_encoder
 
         p = self.p
-        scorer = LdmScorer(resolve_model_path(p["model_path"]))
-        engine = GNMEngine(resolve_model_path(p["encoder_model_path"]), providers=p["providers"])
+        scorer = LdmScorer(resolve_model_path(p["ldm_model_path"]))
+        engine = GNMEngine(resolve_model_path(p["gnm_model_path"]), providers=p["providers"])
         check_encoder(scorer.card, engine.card.sha256.get("obs", ""), str(engine.model_path))
-        if p["use_card_grid"]:
+        custom = self._legacy.section("grid")
+        if custom.get("use_card_grid", True):
             grid = scorer.card.action_grid
         else:
-            (v0, v1), (w0, w1), (nv, nw) = p["candidate_v_range"], p["candidate_w_range"], p["candidate_counts"]
+            (v0, v1), (w0, w1), (nv, nw) = (custom.get("v_range", [0.0, 0.5]), custom.get("w_range", [-1.0, 1.0]),
+                                            custom.get("counts", [11, 11]))
             grid = ActionGrid(float(v0), float(v1), int(nv), float(w0), float(w1), int(nw))
         card = engine.card
         self._engine = engine
         self._frames = ContextBuffer(card.context_size, card.context_spacing_s, tuple(card.image_size), card.center_crop)
-        self._filter = SafetyFilter(scorer.score, grid.candidates(), scorer.card.threshold, settings_from(p))
-        self._camera = CameraSubscriber(self, p["image_topic"], p["image_transport"], p["image_qos"], self._on_image,
-                                        callback_group=self._camera_group)
-        self._cmd_sub = subscribe_cmd_vel(self, p["input_topic"], p["enable_stamped_cmd_vel"], self._on_command)
+        self._filter = SafetyFilter(scorer.score, grid.candidates(), scorer.card.threshold,
+                                    settings_from(p, self._legacy.section("filter")))
+        self._camera = CameraSubscriber(self, self._legacy.topic("camera/image_raw"), p["image_transport"],
+                                        p["image_qos"], self._on_image, callback_group=self._camera_group)
+        self._cmd_sub = subscribe_cmd_vel(self, self._legacy.topic("cmd_vel_nav"), p["enable_stamped_cmd_vel"],
+                                          self._on_command)
         self.get_logger().info(
-            f"LDM {p['model_path']} (threshold {scorer.card.threshold:.2f} nats at q={scorer.card.quantile}, "
+            f"LDM {p['ldm_model_path']} (threshold {scorer.card.threshold:.2f} nats at q={scorer.card.quantile}, "
             f"{len(grid.candidates())} candidates) on encoder {engine.model_path.name} ({engine.providers}); "
-            f"{self.resolve_topic_name(p['input_topic'])} -> {self.resolve_topic_name(p['output_topic'])}, "
+            f"{self._cmd_sub.topic_name} -> {self._out.topic_name}, "
             f"mode {p['mode']}")
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -173,7 +164,7 @@ class SafetyFilterNode(ConfigurableNode):
                 return SetParametersResult(successful=False,
                                            reason=f"{param.name} is read at configure; reconfigure the node to change it")
             updated[param.name] = param.value
-        settings = settings_from(updated)
+        settings = settings_from(updated, self._legacy.section("filter"))
         self.p = updated
         with self._lock:
             if self._filter is not None:
@@ -237,7 +228,7 @@ class SafetyFilterNode(ConfigurableNode):
     # diagnostics -----------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
         if self._filter is None:
-            self._diag.publish("ERROR" if "cannot" in self._reason else "WARN", self._reason, {})
+            self._diag.publish("ERROR" if self.configure_failed else "WARN", self._reason, {})
             return
         now, d, f = self._now(), self._last, self._filter
         values = {

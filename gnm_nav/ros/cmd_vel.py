@@ -25,6 +25,11 @@ class CmdVelPublisher:
         self._frame_id = frame_id
         self._pub = node.create_publisher(TwistStamped if stamped else Twist, topic, qos)
 
+    @property
+    def topic_name(self) -> str:
+        """The resolved topic (namespace and remapping applied)."""
+        return self._pub.topic_name
+
     def publish(self, v: float, w: float, stamp: float | None = None) -> None:
         """stamp: seconds on the node's clock (the answered camera frame's); None = now."""
         twist = Twist()

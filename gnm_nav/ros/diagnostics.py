@@ -8,6 +8,7 @@ from rclpy.node import Node
 
 LEVELS = {"OK": DiagnosticStatus.OK, "WARN": DiagnosticStatus.WARN, "ERROR": DiagnosticStatus.ERROR,
           "STALE": DiagnosticStatus.STALE}
+DIAGNOSTICS_PERIOD_S = 1.0  # diagnostic_updater's default period
 
 
 def _format(value: object) -> str:

@@ -80,6 +80,7 @@ class ConfigurableNode(LifecycleNode):
     """
 
     _reason = "not configured"
+    configure_failed = False  # the last configure failed (diagnostics: ERROR rather than WARN)
 
     def _configure(self) -> None:
         raise NotImplementedError
@@ -89,9 +90,10 @@ class ConfigurableNode(LifecycleNode):
             self._configure()
         except (GnmNavError, ValueError, FileNotFoundError) as exc:
             self._reason = f"cannot configure, the node stays inactive: {exc}"
+            self.configure_failed = True
             self.get_logger().error(self._reason)
             return TransitionCallbackReturn.FAILURE
-        self._reason = "configured, inactive"
+        self._reason, self.configure_failed = "configured, inactive", False
         return TransitionCallbackReturn.SUCCESS
 
 

@@ -60,10 +60,86 @@ _TYPE_NAMES = {bool: "a boolean (true/false)", int: "an integer", float: "a doub
                "e.g. 1.0)", str: "a string", list: "a list"}
 
 
-def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Renamed:
+    """A parameter that took a new name: a value given under the old one is used for the new (unless both are)."""
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class TopicParameter:
+    """A former topic-name parameter: the topic is renamed by remapping now; a value given is still the topic."""
+    old: str
+    topic: str  # the name the node uses, which `-r topic:=other` renames
+
+
+@dataclass(frozen=True)
+class Retired:
+    """A former tuning parameter whose value now lives in the ROS-free core's configuration (docs/decisions.md);
+    a value given still reaches the core."""
+    old: str
+    section: str  # which core configuration: the node names its sections
+    field: str  # the field of that configuration
+
+
+Legacy = Renamed | TopicParameter | Retired
+
+
+class LegacyValues:
+    """What a node was given under deprecated names, for the one release they keep working."""
+
+    def __init__(self, topics: dict[str, str], sections: dict[str, dict[str, Any]]) -> None:
+        self._topics, self._sections = topics, sections
+
+    def topic(self, name: str) -> str:
+        """The topic to use for `name`: a deprecated topic parameter's value, else the name (remapping applies)."""
+        return self._topics.get(name, name)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """Retired parameters given for one core configuration, as its field names -> values."""
+        return dict(self._sections.get(name, {}))
+
+
+def legacy_values(node: Node, legacy: Sequence[Legacy] = ()) -> LegacyValues:
+    """Apply deprecated names given to `node` (params files, overrides), each with one warning: a renamed
+    parameter's value moves to its new name (call before declare_parameters), former topic and tuning
+    parameters are returned. A retired value must be finite numbers or booleans (GnmNavError otherwise)."""
+    given = getattr(node, "_parameter_overrides", {})
+    topics: dict[str, str] = {}
+    sections: dict[str, dict[str, Any]] = {}
+    for item in legacy:
+        if item.old not in given:
+            continue
+        value = given[item.old].value
+        if isinstance(item, Renamed):
+            how = f"use {item.new}"
+            if item.new in given:
+                how += f" (both given: {item.new} wins)"
+            else:
+                given[item.new] = Parameter(item.new, value=value)
+        elif isinstance(item, TopicParameter):
+            if not isinstance(value, str) or not value:
+                raise GnmNavError(f"parameter {item.old} must be a topic name, got {value!r}")
+            topics[item.topic] = value
+            how = f"remap the topic instead (--ros-args -r {item.topic}:={value})"
+        else:
+            numbers = value if isinstance(value, (list, tuple)) else [value]
+            if any(isinstance(v, str) or not math.isfinite(float(v)) for v in numbers):
+                raise GnmNavError(f"parameter {item.old} must be finite numbers or booleans, got {value!r}")
+            sections.setdefault(item.section, {})[item.field] = value
+            how = "its value is the core's now (docs/decisions.md says how it was chosen)"
+        node.get_logger().warning(f"parameter {item.old} is deprecated and goes in the next release: {how}; "
+                                  "honoured for now")
+    return LegacyValues(topics, sections)
+
+
+def declare_parameters(node: Node, specs: Sequence[ParamSpec], legacy: Sequence[Legacy] = ()
+                       ) -> dict[str, Any]:
     """Declare each parameter with its description and check its value; returns the current values (overrides
     and params files applied). A value of the wrong type or out of range raises GnmNavError naming it, and
-    later `ros2 param set` calls are checked the same way."""
+    later `ros2 param set` calls are checked the same way. `legacy`: the node's deprecated names, which are
+    not reported as unknown (legacy_values applies them)."""
     values: dict[str, Any] = {}
     for spec in specs:
         descriptor = ParameterDescriptor(description=spec.description + spec.constraint(), read_only=spec.read_only)
@@ -85,7 +161,7 @@ def declare_parameters(node: Node, specs: Sequence[ParamSpec]) -> dict[str, Any]
         values[spec.name] = value
     node.add_on_set_parameters_callback(lambda params: SetParametersResult(
         successful=(problem := parameters_problem(specs, params)) is None, reason=problem or ""))
-    unknown = unknown_parameters(node)
+    unknown = [name for name in unknown_parameters(node) if name not in {item.old for item in legacy}]
     if unknown:  # a warning, not an error: a `/**` section of a params file is shared by every node
         node.get_logger().warning(f"ignoring parameters this node does not have: {', '.join(unknown)} "
                                   "(a typo, or meant for another node?)")
