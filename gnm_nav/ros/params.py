@@ -129,7 +129,7 @@ def legacy_values(node: Node, legacy: Sequence[Legacy] = ()) -> LegacyValues:
                 raise GnmNavError(f"parameter {item.old} must be finite numbers or booleans, got {value!r}")
             sections.setdefault(item.section, {})[item.field] = value
             how = "its value is the core's now (docs/decisions.md says how it was chosen)"
-        node.get_logger().warning(f"parameter {item.old} is deprecated and goes in the next release: {how}; "
+        node.get_logger().warning(f"parameter {item.old} is deprecated and goes in gnm_nav 0.3: {how}; "
                                   "honoured for now")
     return LegacyValues(topics, sections)
 
