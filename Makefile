@@ -11,7 +11,7 @@ TOOLING := ../shared/ros2_tooling
 TIER := build/launch-tier
 TIER_STAMP := $(TIER)/.built
 
-.PHONY: install launch-tier test demo bench clean
+.PHONY: install launch-tier lint test test-fast demo bench clean
 
 install: $(STAMP)
 
@@ -30,8 +30,18 @@ $(TIER_STAMP): $(STAMP) tools/launch_tier.sh setup.py setup.cfg package.xml $(wi
 	bash tools/launch_tier.sh $(VENV) $(TIER) $(TOOLING)
 	touch $@
 
-test: install launch-tier
+# ruff (ruff.toml) over the package, tests, launch files and tools; mypy (mypy.ini) over the ROS-free core
+lint: install
+	$(BIN)/ruff check gnm_nav test launch tools
+	$(BIN)/mypy
+
+test: install launch-tier lint
 	$(BIN)/python -m pytest -q test
+
+# the quick tier while iterating: the ROS-free unit tests (no DDS, no processes, no closed loops), then lint
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" test
+	$(MAKE) --no-print-directory lint
 
 demo: install
 	$(BIN)/gnm-nav demo

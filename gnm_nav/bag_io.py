@@ -23,7 +23,7 @@ COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
 ODOMETRY = "nav_msgs/msg/Odometry"
 TWIST_STAMPED = "geometry_msgs/msg/TwistStamped"
 BOOL = "std_msgs/msg/Bool"
-BAG_VERSION = 8  # the newest version Jazzy's rosbag2 reads
+BAG_VERSION: Literal[8] = 8  # the newest version Jazzy's rosbag2 reads
 
 
 def _typestore() -> Any:

@@ -25,7 +25,7 @@ import torch
 try:  # numpy >= 2 moved numpy.core to numpy._core
     from numpy._core import multiarray as _numpy_multiarray
 except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core import multiarray as _numpy_multiarray
+    from numpy.core import multiarray as _numpy_multiarray  # type: ignore[no-redef]
 
 from gnm_nav.errors import CheckpointError
 from gnm_nav.model.gnm import GNM
@@ -126,12 +126,12 @@ class RestrictedUnpickler(pickle._Unpickler):  # the Python unpickler: its opcod
     def _load_build(self) -> None:
         """BUILD (set an object's state) only on objects the file created, never on a callable: the
         allow-listed functions and classes are shared by the whole process and must stay as they are."""
-        target = self.stack[-2]
+        target = self.stack[-2]  # type: ignore[attr-defined]  # the Python unpickler's stack (not in the stubs)
         if callable(target):
             raise CheckpointError(f"checkpoint sets attributes of {target!r}, which a GNM checkpoint never does")
-        pickle._Unpickler.load_build(self)
+        pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
 
-    dispatch[pickle.BUILD[0]] = _load_build
+    dispatch[pickle.BUILD[0]] = _load_build  # type: ignore[assignment]
 
 
 def _restricted_load(file: Any, **kwargs: Any) -> Any:

@@ -26,7 +26,8 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gnm-nav", description="gnm_nav tools: export, graph, sim, train, replay, bench, demo")
+    parser = argparse.ArgumentParser(prog="gnm-nav",
+                                     description="gnm_nav tools: export, graph, sim, train, replay, bench, demo")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded in model cards and reports, so results say how they were made
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
     if not hasattr(args, "func"):
         build_parser().parse_args([args.command, "--help"])
     try:

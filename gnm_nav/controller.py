@@ -59,7 +59,10 @@ def steer_toward(waypoint: np.ndarray, target_m: np.ndarray | None, weight: floa
 
 
 class Controller(Protocol):
-    def command(self, waypoint: np.ndarray, now_s: float, waypoint_stamp: float | None = None) -> tuple[float, float]: ...
+    limits: Limits
+
+    def command(self, waypoint: np.ndarray, now_s: float,
+                waypoint_stamp: float | None = None) -> tuple[float, float]: ...
 
     def reset(self) -> None: ...
 

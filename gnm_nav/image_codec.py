@@ -44,7 +44,8 @@ def decode_raw(encoding: str, height: int, width: int, step: int, data: bytes | 
         raise ImageDecodeError(f"{encoding} image step {step} is smaller than width*bytes per pixel = {row_bytes}")
     buf = np.frombuffer(data, dtype=np.uint8) if not isinstance(data, np.ndarray) else data.view(np.uint8).ravel()
     if buf.size != step * height:
-        raise ImageDecodeError(f"{encoding} {width}x{height} image needs step*height = {step * height} bytes, got {buf.size}")
+        raise ImageDecodeError(f"{encoding} {width}x{height} image needs step*height = {step * height} bytes, "
+                               f"got {buf.size}")
     rows = buf.reshape(height, step)[:, :row_bytes]
     if depth == 2:
         pixels = rows.copy().view(">u2" if is_bigendian else "<u2")

@@ -10,13 +10,18 @@ import ctypes
 import logging
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from gnm_nav.errors import GnmNavError, ModelFileError
 from gnm_nav.model_card import ModelCard, load_model_card
 from gnm_nav.paths import resolve_model_path
+
+if TYPE_CHECKING:  # onnxruntime is heavy: imported where a session is opened
+    import onnxruntime as ort
+
+    from gnm_nav.device_runner import FixedBufferRunner
 
 LOG = logging.getLogger(__name__)
 
@@ -125,7 +130,7 @@ class GNMEngine:
         self._chain = _provider_chain(providers, ort.get_available_providers())
         self._obs_session = self.open_session("obs")
         self._goal_session = self.open_session("goal")
-        self._whole_session = None  # opened on first evaluate_many
+        self._whole_session: ort.InferenceSession | None = None  # opened on first evaluate_many
         self.providers: list[str] = list(self._goal_session.get_providers())
         wanted = {p if isinstance(p, str) else p[0] for p in self._chain} - {CPU}
         if wanted and not wanted & set(self.providers):
@@ -137,7 +142,8 @@ class GNMEngine:
         self.goal_shape = (3, h, w)
         self._check_card_matches_model()
         # On the CUDA EP, one observation and the goal batch run as captured CUDA graphs through fixed buffers
-        self._obs_runner = self._goal_runner = None
+        self._obs_runner: FixedBufferRunner | None = None
+        self._goal_runner: FixedBufferRunner | None = None
         if self.providers[0] == CUDA:
             self._open_graph_runners(providers)
 
@@ -230,11 +236,12 @@ class GNMEngine:
                              f"and {len(goal_imgs)}")
         if self._whole_session is None:
             self._whole_session = self.open_session("whole")
+        session = self._whole_session
         dists, actions = [], []
         for start in range(0, len(obs_imgs), EVALUATE_MANY_CHUNK):
             end = start + EVALUATE_MANY_CHUNK
-            dist, action = self._whole_session.run(["dist", "action"], {"obs_img": obs_imgs[start:end],
-                                                                        "goal_img": goal_imgs[start:end]})
+            dist, action = session.run(["dist", "action"], {"obs_img": obs_imgs[start:end],
+                                                            "goal_img": goal_imgs[start:end]})
             dists.append(dist[:, 0])
             actions.append(action)
         dist, action = np.concatenate(dists), np.concatenate(actions)

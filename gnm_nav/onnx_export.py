@@ -105,7 +105,8 @@ def _to_onnx_bytes(part: _Part, example: dict[str, torch.Tensor], opset: int) ->
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(part.module, tuple(example.values()), buffer, input_names=list(part.inputs),
+        torch.onnx.export(part.module, tuple(example.values()), buffer,  # type: ignore[arg-type]  # (a file works)
+                          input_names=list(part.inputs),
                           output_names=list(part.outputs), dynamic_axes=dynamic_axes, opset_version=opset,
                           do_constant_folding=True, dynamo=False)
     return buffer.getvalue()

@@ -18,11 +18,20 @@ from gnm_nav.model.gnm import GNM
 from gnm_nav.model_card import load_model_card
 
 
+def _running_stats(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """A BatchNorm's running mean and variance (the GNM's all track them)."""
+    assert bn.running_mean is not None and bn.running_var is not None
+    return bn.running_mean, bn.running_var
+
+
 def _conv_bn_pairs(features: nn.Module) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     """Every conv of a MobileNetV2 stack with the BatchNorm right after it, in forward order."""
     modules = list(features.modules())
-    return [(m, modules[i + 1]) for i, m in enumerate(modules[:-1])
-            if isinstance(m, nn.Conv2d) and isinstance(modules[i + 1], nn.BatchNorm2d)]
+    pairs = []
+    for module, after in zip(modules, modules[1:]):
+        if isinstance(module, nn.Conv2d) and isinstance(after, nn.BatchNorm2d):
+            pairs.append((module, after))
+    return pairs
 
 
 def gnm_from_onnx(onnx_path: str | Path) -> GNM:
@@ -45,13 +54,15 @@ def gnm_from_onnx(onnx_path: str | Path) -> GNM:
         if n.op_type == "Identity" and n.input[0] in weights:
             weights[n.output[0]] = weights[n.input[0]]
         elif n.op_type == "Constant":
-            weights.update({n.output[0]: torch.from_numpy(numpy_helper.to_array(a.t).copy())
-                            for a in n.attribute if a.name == "value"})
+            value = next((a for a in n.attribute if a.name == "value"), None)
+            if value is not None:
+                weights[n.output[0]] = torch.from_numpy(numpy_helper.to_array(value.t).copy())
     # Matched by position in the graph, not by name: the exporter renames folded tensors and merges equal ones.
     convs = [n for n in graph.node if n.op_type == "Conv"]
     gemms = [n for n in graph.node if n.op_type == "Gemm"]
     norms = [n for n in graph.node if n.op_type == "BatchNormalization"]
-    stem_conv, stem_bn = model.goal_mobilenet[0][0], model.goal_mobilenet[0][1]
+    stem_conv, stem_bn = list(model.goal_mobilenet[0].children())[:2]
+    assert isinstance(stem_conv, nn.Conv2d) and isinstance(stem_bn, nn.BatchNorm2d)
     # The goal stem runs as conv(obs) + conv(goal), then its own BatchNorm, the only one not folded.
     fused = _conv_bn_pairs(model.obs_mobilenet) + [(stem_conv, None)] + _conv_bn_pairs(model.goal_mobilenet[1:])
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
@@ -81,14 +92,15 @@ def gnm_from_onnx(onnx_path: str | Path) -> GNM:
             if bn is not None:
                 bn.weight.fill_(1.0)
                 put(bn.bias, stored(node.input[2]), node)
-                bn.running_mean.zero_()
-                bn.running_var.fill_(1.0 - bn.eps)
+                running_mean, running_var = _running_stats(bn)
+                running_mean.zero_()
+                running_var.fill_(1.0 - bn.eps)
         for linear, node in zip(linears, gemms):
             transposed = any(a.name == "transB" and a.i == 1 for a in node.attribute)
             put(linear.weight, stored(node.input[1]) if transposed else stored(node.input[1]).T, node)
             put(linear.bias, stored(node.input[2]), node)
         node = norms[0]
-        for target, name in zip((stem_bn.weight, stem_bn.bias, stem_bn.running_mean, stem_bn.running_var), node.input[1:]):
+        for target, name in zip((stem_bn.weight, stem_bn.bias, *_running_stats(stem_bn)), node.input[1:]):
             put(target, stored(name), node)
     return model.eval()
 
@@ -116,10 +128,11 @@ def recentre_batchnorm(model: nn.Module, *inputs: torch.Tensor) -> None:
         model.train(was_training)
     for bn in norms:
         mean, var = stats[bn]
-        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-        shift = bn.bias - bn.running_mean * scale
-        bn.running_mean.copy_(mean)
-        bn.running_var.copy_(var)
+        running_mean, running_var = _running_stats(bn)
+        scale = bn.weight / torch.sqrt(running_var + bn.eps)
+        shift = bn.bias - running_mean * scale
+        running_mean.copy_(mean)
+        running_var.copy_(var)
         bn.weight.copy_(scale * torch.sqrt(var + bn.eps))
         bn.bias.copy_(scale * mean + shift)
 

@@ -32,7 +32,8 @@ def preprocess_frame(rgb: np.ndarray, image_size: tuple[int, int] = DEFAULT_IMAG
         raise ValueError(f"expected an HxWx3 uint8 RGB frame, got {rgb.dtype} {rgb.shape}")
     if center_crop:
         rgb = center_crop_4_3(rgb)
-    resized = np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize(tuple(image_size)), dtype=np.float32)
+    size = (int(image_size[0]), int(image_size[1]))
+    resized = np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize(size), dtype=np.float32)
     normalised = (resized * np.float32(1.0 / 255.0) - IMAGENET_MEAN) / IMAGENET_STD
     return np.ascontiguousarray(normalised.transpose(2, 0, 1))
 

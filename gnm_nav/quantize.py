@@ -47,7 +47,7 @@ def draw_samples(datasets: list[GnmDataset], card: ModelCard, count: int, rng: n
             if len(t) > card.context_size + 1 and (trajectories is None or t.name in trajectories)]
     if not pool:
         raise DatasetError(f"no trajectory longer than {card.context_size + 1} frames to draw samples from")
-    size = tuple(card.image_size)
+    size = card.image_size
     obs, goal = [], []
     for _ in range(count):
         traj = pool[int(rng.integers(len(pool)))]

@@ -219,11 +219,11 @@ class StallBackUp:
                 self._odom.clear()  # judge the next push afresh
                 return None
             return -cfg.speed
-        stall = self._stall(now)
-        if stall is None:
+        stall, pose = self._stall(now), self._pose
+        if stall is None or pose is None:
             return None
         self.last_stall = stall
-        x, y, yaw = self._pose
+        x, y, yaw = pose
         if self.bumps.add(x + cfg.body_radius_m * math.cos(yaw), y + cfg.body_radius_m * math.sin(yaw)) > cfg.max_tries:
             self.gave_up_at = (x, y)
             return None

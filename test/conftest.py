@@ -12,6 +12,18 @@ os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 
 import pytest  # noqa: E402
 
+# modules that start processes or drive closed loops (their tests are `slow` whatever fixtures they use)
+SLOW_MODULES = {"test_ros2_launch", "test_eval_closed_loop", "test_demo", "test_final_zero", "test_launcher_processes",
+                "test_ros_spin"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests over DDS (the `ros` fixture) and those of SLOW_MODULES are `slow`: `make test-fast` leaves them out."""
+    for item in items:
+        module = getattr(item, "module", None)
+        if "ros" in getattr(item, "fixturenames", ()) or (module is not None and module.__name__ in SLOW_MODULES):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture
 def ros():

@@ -41,12 +41,14 @@ class RosHarness:
     def collect(self, msg_type: Any, topic: str, reliable: bool = True) -> list:
         """Subscribe the probe node to a topic; returns the (growing) list of received messages."""
         received: list = []
-        qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
+        qos = QoSProfile(depth=100,
+                         reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
         self.probe.create_subscription(msg_type, topic, received.append, qos)
         return received
 
     def publisher(self, msg_type: Any, topic: str, reliable: bool = True):
-        qos = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
+        qos = QoSProfile(depth=10,
+                         reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT)
         return self.probe.create_publisher(msg_type, topic, qos)
 
     def wait_matched(self, *publishers, timeout: float = 10.0) -> None:

@@ -103,7 +103,7 @@ def test_traj_data_pickle_cannot_run_code(tmp_path):
     assert not marker.exists()
     # Arrays pickled with any protocol still load.
     for protocol in (2, 4, 5):
-        (traj / "traj_data.pkl").write_bytes(pickle.dumps(
-            {"position": np.zeros((1, 2)), "yaw": np.zeros(1, np.float32), "extra": {"k": [1, 2.5]}}, protocol=protocol))
+        record = {"position": np.zeros((1, 2)), "yaw": np.zeros(1, np.float32), "extra": {"k": [1, 2.5]}}
+        (traj / "traj_data.pkl").write_bytes(pickle.dumps(record, protocol=protocol))
         (traj / "0.jpg").write_bytes(b"")
         assert len(read_trajectory(traj)) == 1

@@ -83,10 +83,12 @@ def test_every_mode_end_to_end_on_the_same_graphs(gnm_model_path, random_ldm, tm
             stack = runs[name]["latency_ms"]["stack"]
             assert 0 < stack["camera_to_cmd_ms_p50"] <= stack["camera_to_cmd_ms_p99"] < 5000, (name, stack)
         assert "camera_to_policy_ms_p50" in runs["ours"]["latency_ms"]["stack"]  # and at the policy, before the filter
-        assert "localization_mode: window" in (Path(runs["anchor"]["logs"]) / "topological_planner_node.params.yaml").read_text()
-        assert "use_odometry: false" in (Path(runs["vision_only"]["logs"]) / "topological_planner_node.params.yaml").read_text()
+        planner_params = "topological_planner_node.params.yaml"
+        assert "localization_mode: window" in (Path(runs["anchor"]["logs"]) / planner_params).read_text()
+        assert "use_odometry: false" in (Path(runs["vision_only"]["logs"]) / planner_params).read_text()
         replay_logs = Path(runs["odometry_replay"]["logs"])
-        assert (replay_logs / "odometry_replay_node.log").is_file() and not (replay_logs / "gnm_policy_node.log").exists()
+        assert (replay_logs / "odometry_replay_node.log").is_file()
+        assert not (replay_logs / "gnm_policy_node.log").exists()
         assert runs["odometry_replay"]["steering"]["carrot_share"] > 0  # it steered at recorded poses
     assert (out / "trajectories.png").stat().st_size > 0
 

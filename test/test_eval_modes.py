@@ -28,7 +28,8 @@ def test_vision_only_turns_every_use_of_odometry_off():
     vision = load_mode("vision_only")
     assert vision.use_safety_filter and vision.parameters == ODOMETRY_USES
     bare = load_mode("vision_only_no_filter")
-    assert not bare.use_safety_filter and bare.parameters == ODOMETRY_USES and "ldm_safety_filter_node" not in bare.nodes
+    assert not bare.use_safety_filter and bare.parameters == ODOMETRY_USES
+    assert "ldm_safety_filter_node" not in bare.nodes
 
 
 def test_replay_needs_no_camera_stack_and_anchor_is_the_public_code():

@@ -65,7 +65,8 @@ def test_readme_tables_are_written_between_their_markers(tmp_path):
     s = summary(RECORDS, ["ours", "anchor"], {"robot": "turtlebot"})
     update_document(doc, "fresh", markdown(s))
     assert document_block(doc, "fresh") == markdown(s)
-    assert doc.read_text().startswith("intro\n") and doc.read_text().endswith("rest\n") and "old table" not in doc.read_text()
+    text = doc.read_text()
+    assert text.startswith("intro\n") and text.endswith("rest\n") and "old table" not in text
     with pytest.raises(GnmNavError, match="expected one line"):
         update_document(doc, "stale", "x")
 

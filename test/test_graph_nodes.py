@@ -306,8 +306,8 @@ def test_a_second_ctrl_c_does_not_cut_the_final_save_short(ros, tmp_path):
 
     graph_dir = tmp_path / "g"
     proc = subprocess.Popen([sys.executable, "-m", "gnm_nav.nodes.graph_builder_node", "--ros-args",
-                             "-p", f"graph_dir:={graph_dir}", "-p", "record_interval_s:=0.1", "-p", "gnm_model_path:=''",
-                             "-p", "autosave_period:=0.0", "-p", "image_qos:=reliable"],
+                             "-p", f"graph_dir:={graph_dir}", "-p", "record_interval_s:=0.1",
+                             "-p", "gnm_model_path:=''", "-p", "autosave_period:=0.0", "-p", "image_qos:=reliable"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ})
     camera = ros.publisher(Image, "camera/image_raw")
     try:

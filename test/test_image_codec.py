@@ -65,7 +65,8 @@ def test_yuv422_variants(encoding):
 def test_bayer_pattern_reconstructs_flat_colour():
     colour = (180, 90, 30)
     bayer = np.zeros((8, 8), np.uint8)
-    bayer[0::2, 0::2], bayer[0::2, 1::2], bayer[1::2, 0::2], bayer[1::2, 1::2] = colour[0], colour[1], colour[1], colour[2]
+    bayer[0::2, 0::2], bayer[0::2, 1::2] = colour[0], colour[1]
+    bayer[1::2, 0::2], bayer[1::2, 1::2] = colour[1], colour[2]
     out = decode_raw("bayer_rggb8", 8, 8, 8, bayer.tobytes())
     assert np.abs(out[2:-2, 2:-2].astype(int) - np.array(colour)).max() <= 2
 

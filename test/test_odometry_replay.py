@@ -42,7 +42,8 @@ def _drive(replay: OdometryReplay, pose: np.ndarray, steps: int = 600) -> tuple[
 
 def test_replay_follows_the_recording_from_where_the_robot_stands():
     # recorded in an odometry frame where the route starts at (2, 1) heading +y, then turns right
-    recorded = [[2.0, 1.0 + 0.25 * i, math.pi / 2] for i in range(9)] + [[2.0 + 0.25 * i, 3.0, 0.0] for i in range(1, 9)]
+    recorded = ([[2.0, 1.0 + 0.25 * i, math.pi / 2] for i in range(9)]
+                + [[2.0 + 0.25 * i, 3.0, 0.0] for i in range(1, 9)])
     path = recorded_path(_graph(recorded).g, 0, 16)
     final, arrived_at = _drive(OdometryReplay(path), np.zeros(3))  # this run's odometry starts at zero
     assert arrived_at is not None

@@ -57,7 +57,8 @@ def test_slow_reversing_passes_even_where_nothing_is_allowed():
 def test_fallback_then_stop_then_recovery():
     f = make(offset=5.0, stop_turn_rate=0.0)  # every candidate has G >= 5 > 2; no turning on the spot
     d = f.on_command(0.3, 0.0, 0.1)
-    assert d.state is SafetyState.FALLBACK and d.output == approx((0.15, 0.0), abs=1e-6)  # least-G candidate (0.3, 0) halved
+    # the least-G candidate (0.3, 0) halved
+    assert d.state is SafetyState.FALLBACK and d.output == approx((0.15, 0.0), abs=1e-6)
     assert f.on_command(0.3, 0.0, 0.35).state is SafetyState.FALLBACK
     d = f.on_command(0.3, 0.0, 0.5)
     assert d.state is SafetyState.STOP and d.output == approx((0.0, 0.0), abs=1e-6)

@@ -61,7 +61,8 @@ def test_record_bag_reads_back(tmp_path, storage, capsys):
                 "--min-route-m", "3", "--max-time", "8") == 0
     assert "recorded" in capsys.readouterr().out
     topics = bag_topics(bag)
-    assert topics["/camera/image_raw"] == "sensor_msgs/msg/Image" and topics["/cmd_vel"] == "geometry_msgs/msg/TwistStamped"
+    assert topics["/camera/image_raw"] == "sensor_msgs/msg/Image"
+    assert topics["/cmd_vel"] == "geometry_msgs/msg/TwistStamped"
     assert topics["/sim/ground_truth"] == "nav_msgs/msg/Odometry" and "/odom" in topics
     images = list(iter_images(bag, "/camera/image_raw"))
     truth = list(iter_odometry(bag, "/sim/ground_truth"))

@@ -100,7 +100,8 @@ def test_expert_reaches_goal_without_collisions(family, robot):
         planner = GridPlanner(env.grid, prof.body_radius_m)
         route = sample_route(planner, rng, min_length=10.0)
         assert route.length >= 10.0
-        steps = list(expert_rollout(env, planner, route, rng, frame_rate_hz=1.0, max_time_s=4 * route.length / prof.max_v))
+        steps = list(expert_rollout(env, planner, route, rng, frame_rate_hz=1.0,
+                                    max_time_s=4 * route.length / prof.max_v))
     last = steps[-1].state.pose
     assert math.hypot(last.x - route.goal[0], last.y - route.goal[1]) < 0.4
     assert sum(s.state.collided for s in steps) == 0

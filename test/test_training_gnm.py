@@ -35,7 +35,7 @@ def tiny_data(tmp_path_factory):
         for k in range(4):
             pos, yaw = _arc(24, spacing, 0.05 * (k - 1.5), x0=k)
             frames = []
-            for (x, y), th in zip(pos, yaw):
+            for (x, _), th in zip(pos, yaw):
                 img = np.zeros((48, 64, 3), np.uint8)
                 img[..., 0] = int(x * 40) % 256
                 img[..., 1] = np.linspace(0, 255, 64, dtype=np.uint8)[None, :] * (k + 1) // 4
@@ -270,10 +270,11 @@ def test_turned_samples_shift_the_observation_and_rotate_the_label(tiny_data):
     for key in ("context", "goal", "distance"):
         np.testing.assert_array_equal(getattr(plain, key), getattr(shifted, key))
     focal = 85 / 2 / math.tan(math.radians(35))
-    assert (shifted.shift_px != 0).mean() > 0.8 and np.abs(shifted.shift_px).max() <= round(focal * math.tan(math.radians(15)))
+    assert (shifted.shift_px != 0).mean() > 0.8
+    assert np.abs(shifted.shift_px).max() <= round(focal * math.tan(math.radians(15)))
     for b in range(64):
-        np.testing.assert_allclose(shifted.action[b], rotate_label(plain.action[b], math.atan(shifted.shift_px[b] / focal)),
-                                   atol=1e-5)
+        turned = rotate_label(plain.action[b], math.atan(shifted.shift_px[b] / focal))
+        np.testing.assert_allclose(shifted.action[b], turned, atol=1e-5)
     maker = BatchMaker(cache, torch.device("cpu"))
     a, t = maker.tensors(plain), maker.tensors(shifted)
     torch.testing.assert_close(a["goal"], t["goal"])  # only the observation turns

@@ -53,13 +53,14 @@ def test_lighting_changes_lights_and_some_finishes_only(office_route, tmp_path):
     spec, points = office_route
     changed, report = changed_world(spec, "lighting", (1, 2), points, BODY)
     assert _centres(changed) == _centres(spec)
-    assert [l.diffuse for l in changed.lights] != [l.diffuse for l in spec.lights]
+    assert [light.diffuse for light in changed.lights] != [light.diffuse for light in spec.lights]
     retextured = [n for n in spec.materials if spec.materials[n] != changed.materials[n]]
     assert 1 <= len(retextured) == report["changed_finishes"] < len(spec.materials)
     path = tmp_path / "repeat.yaml"
     save_world_spec(changed, path)  # the sim node loads the changed world from a spec file
     reloaded = load_world_spec(path)
-    assert reloaded.name == changed.name and reloaded.lights[0].diffuse == pytest.approx(changed.lights[0].diffuse, abs=1e-3)
+    assert reloaded.name == changed.name
+    assert reloaded.lights[0].diffuse == pytest.approx(changed.lights[0].diffuse, abs=1e-3)
     assert reloaded.materials[retextured[0]].texture == changed.materials[retextured[0]].texture
 
 

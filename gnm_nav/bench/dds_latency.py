@@ -38,7 +38,8 @@ def measure_camera_to_cmd_latency(model_path: Path, width: int = 160, height: in
         executor.add_node(node)
         camera = node.create_publisher(type(rgb_to_msg(np.zeros((2, 2, 3), np.uint8), 0.0, "")),
                                        "camera/image_raw", image_qos("reliable"))
-        subgoal = node.create_publisher(type(rgb_to_msg(np.zeros((2, 2, 3), np.uint8), 0.0, "")), "gnm/subgoal", RELIABLE)
+        subgoal = node.create_publisher(type(rgb_to_msg(np.zeros((2, 2, 3), np.uint8), 0.0, "")), "gnm/subgoal",
+                                        RELIABLE)
         received: list[float] = []
         node.create_subscription(TwistStamped, "cmd_vel_nav", lambda _m: received.append(time.perf_counter()), RELIABLE)
         rng = np.random.default_rng(0)
@@ -67,7 +68,8 @@ def measure_camera_to_cmd_latency(model_path: Path, width: int = 160, height: in
                 if len(latencies) >= frames:
                     break
         lat_ms = np.array(latencies) * 1e3
-        return {"dds_latency_ms_p50": float(np.percentile(lat_ms, 50)), "dds_latency_ms_p99": float(np.percentile(lat_ms, 99)),
+        return {"dds_latency_ms_p50": float(np.percentile(lat_ms, 50)),
+                "dds_latency_ms_p99": float(np.percentile(lat_ms, 99)),
                 "dds_latency_frames": len(latencies), "dds_camera": f"{width}x{height}@{fps:g}fps"}
     finally:
         rclpy.shutdown(context=context)

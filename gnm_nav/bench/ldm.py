@@ -58,13 +58,15 @@ def run(args: argparse.Namespace) -> dict:
         scorer = LdmScorer(model)
         engine = GNMEngine(encoder, providers=args.providers)
         card = engine.card
-        buffer = ContextBuffer(card.context_size, card.context_spacing_s, tuple(card.image_size), card.center_crop)
+        buffer = ContextBuffer(card.context_size, card.context_spacing_s, card.image_size, card.center_crop)
         candidates = scorer.card.action_grid.candidates()
         # a threshold between the grid's G values, so the timed path includes the nearest-candidate search
         filt = SafetyFilter(scorer.score, candidates, 0.0, FilterSettings())
         rng = np.random.default_rng(0)
         width, height = 320, 240
-        embed_ms, first_ms, next_ms = [], [], []
+        embed_ms: list[float] = []
+        first_ms: list[float] = []
+        next_ms: list[float] = []
         for i in range(args.frames + card.context_size + 1):
             rgb = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
             t0 = time.perf_counter()

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     gnm, ldm, filter_note = resolve_models(args.model, "", True)
     task = plan_routes([args.world], args.robot, 1, args.min_route_m, args.seed)[0][0]
-    modes = [load_mode("ours" if ldm is not None else "ours_no_filter")] + ([load_mode("anchor")] if args.anchor else [])
+    modes = [load_mode("ours" if ldm is not None else "ours_no_filter"),
+             *([load_mode("anchor")] if args.anchor else [])]
     cfg = EvalConfig(model=gnm, ldm=ldm, robot=args.robot, real_time_factor=args.real_time_factor)
     for earlier in (args.out / "routes", args.out / "work", args.out / "summary.json"):  # the demo always runs afresh
         if earlier.is_dir():

@@ -215,7 +215,8 @@ def run(args: argparse.Namespace) -> int:
           f"{gnm.name}, {filter_note}; odometry noise {args.odom_noise}, changes {args.changes}; modes: "
           f"{', '.join(m.name for m in modes) or 'none (--build-only)'}"
           + (f"; start perturbation {perturb[0]} m, {perturb[1]} rad" if perturb != START_PERTURBATION else "")
-          + (f"; graphs from {args.graphs}" if args.graphs else "") + (f"; params {args.params}" if args.params else ""))
+          + (f"; graphs from {args.graphs}" if args.graphs else "")
+          + (f"; params {args.params}" if args.params else ""))
     identity = {"model_sha256": _sha256(gnm), "ldm_sha256": _sha256(ldm) if ldm else None, "robot": args.robot,
                 "preset": args.preset, "min_route_m": min_route_m, "odom_noise": args.odom_noise,
                 "changes": args.changes, "seed": args.seed, "worlds": worlds, "routes": args.routes,

@@ -98,6 +98,7 @@ def run_int8(args: argparse.Namespace) -> int:
         print(f"quantising {src.name} to int8, calibrated on {args.calibration_data} ...")
         card = quantize_gnm(src, args.out, datasets, args.calibration_samples, args.held_out_samples,
                             seed=args.seed, command=command)
+    assert card.metrics is not None, "quantize_gnm measures the int8 model against fp32"
     accuracy, speed = card.metrics["vs_fp32"], card.metrics["speed_vs_fp32_cpu"]
     print(f"wrote {args.out} (+ parts and card)")
     print(f"  against fp32 on {accuracy['samples']} held-out samples: distance rank correlation "

@@ -248,7 +248,7 @@ def run_build(args: argparse.Namespace) -> int:
                                       progress=bar.update)
     graph.save(out)
     elapsed = time.monotonic() - started
-    bag_s = (last - first) if frames > 1 else 0.0
+    bag_s = (last - first) if first is not None and last is not None else 0.0
     print(f"session {session.session}: {frames} frames ({bag_s:.1f} s of bag) -> {len(session.nodes)} nodes "
           f"in {elapsed:.1f} s ({bag_s / max(elapsed, 1e-6):.1f}x real time)")
     if session.attached_to:

@@ -138,7 +138,8 @@ def run_odom_drift(args: argparse.Namespace) -> int:
           f"{args.runs} runs each:")
     for name in args.preset or list(PRESETS):
         d = drift_statistics(name, args.runs, args.distance_m)
-        print(f"  {name:<8} position {d.position_error_pct_p50:.1f}% of the distance (p90 {d.position_error_pct_p90:.1f}%), "
+        print(f"  {name:<8} position {d.position_error_pct_p50:.1f}% of the distance "
+              f"(p90 {d.position_error_pct_p90:.1f}%), "
               f"heading {d.heading_error_deg_p50:.1f} deg (p90 {d.heading_error_deg_p90:.1f})")
     return 0
 

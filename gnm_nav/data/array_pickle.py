@@ -16,8 +16,8 @@ try:  # numpy >= 2 moved numpy.core to numpy._core
     from numpy._core import multiarray as _multiarray
     from numpy._core import numeric as _numeric
 except ImportError:  # pragma: no cover - numpy 1.x
-    from numpy.core import multiarray as _multiarray
-    from numpy.core import numeric as _numeric
+    from numpy.core import multiarray as _multiarray  # type: ignore[no-redef]
+    from numpy.core import numeric as _numeric  # type: ignore[no-redef]
 
 _ALLOWED: dict[tuple[str, str], Any] = {
     ("_codecs", "encode"): codecs.encode,  # how protocol 2 pickles bytes
@@ -28,7 +28,7 @@ _ALLOWED: dict[tuple[str, str], Any] = {
 for _package in ("numpy.core", "numpy._core"):
     _ALLOWED[(f"{_package}.multiarray", "_reconstruct")] = _multiarray._reconstruct
     _ALLOWED[(f"{_package}.multiarray", "scalar")] = _multiarray.scalar
-    _ALLOWED[(f"{_package}.numeric", "_frombuffer")] = _numeric._frombuffer
+    _ALLOWED[(f"{_package}.numeric", "_frombuffer")] = _numeric._frombuffer  # type: ignore[attr-defined]
 _BUILTINS = frozenset({"dict", "list", "tuple", "set", "frozenset", "int", "float", "bool", "str", "bytes",
                        "bytearray", "complex", "slice"})
 

@@ -93,7 +93,8 @@ def load_mode(name: str) -> Mode:
     if not isinstance(data["safety_filter"], bool) or (data["safety_filter"] and data["stack"] != "gnm"):
         raise ModeError(f"{path}: safety_filter must be true or false (true only with the gnm stack)")
     mode = Mode(base, str(data["description"]), data["stack"], data["safety_filter"])
-    parameters = {node: _check_overrides(str(path), node, params) for node, params in (data["parameters"] or {}).items()}
+    parameters = {node: _check_overrides(str(path), node, params)
+                  for node, params in (data["parameters"] or {}).items()}
     stray = sorted(set(parameters) - set(mode.nodes))
     if stray:
         raise ModeError(f"{path}: the {mode.stack} stack does not start {stray[0]}")
@@ -130,7 +131,8 @@ def check_params_file(path: Path, nodes: set[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for key, block in data.items():
         node = str(key).removeprefix("/**/").lstrip("/")
-        if not isinstance(block, dict) or set(block) != {"ros__parameters"} or not isinstance(block["ros__parameters"], dict):
+        if (not isinstance(block, dict) or set(block) != {"ros__parameters"}
+                or not isinstance(block["ros__parameters"], dict)):
             raise ModeError(f"--params {path}: {key!r} must hold exactly one mapping, ros__parameters")
         params = block["ros__parameters"]
         if node == "**":

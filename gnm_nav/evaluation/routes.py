@@ -9,6 +9,7 @@ branch, so the route uses parts of both).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,10 @@ BRANCH_AT = (0.35, 0.65)  # where along the trunk the branch recording starts (s
 BRANCH_APPROACH_M = 1.5  # the expert comes to the branch point from this far back along the trunk
 BRANCH_MIN_M = 6.0  # the branch recording is at least this long ...
 BRANCH_APART_M = 4.0  # ... and ends this far from every point of the trunk past the branch point
+
+
+def _point(xy: Sequence[float]) -> tuple[float, float]:
+    return float(xy[0]), float(xy[1])
 
 
 @dataclass(frozen=True)
@@ -86,8 +91,8 @@ def _branching(planner, rng: np.random.Generator, spec: RoutePreset, min_route_m
             continue
         length = arc[k] + path_length(branch)
         if path_length(branch) >= BRANCH_MIN_M and min_route_m <= length <= spec.max_route_m:
-            legs = (Leg(tuple(float(v) for v in trunk.goal), True), Leg(tuple(float(v) for v in before), False),
-                    Leg(tuple(float(v) for v in branch_at), False), Leg(tuple(float(v) for v in goal), True))
+            legs = (Leg(_point(trunk.goal), True), Leg(_point(before), False), Leg(_point(branch_at), False),
+                    Leg(_point(goal), True))
             return trunk.start, legs, float(length)
     return None
 
@@ -136,7 +141,7 @@ def plan_routes(worlds: list[str], robot: str, n_routes: int, min_route_m: float
             continue
         i = len(tasks)
         safe = world.replace(":", "-").replace("/", "_").replace(".yaml", "")
-        goal = legs[-1].goal if legs else tuple(float(v) for v in route.goal)
+        goal = legs[-1].goal if legs else _point(route.goal)
         tasks.append(RouteTask(f"{i:03d}_{safe}", world, start, goal, length, seed * 1000 + i, legs))
     return tasks, skipped
 

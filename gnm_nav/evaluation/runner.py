@@ -153,7 +153,7 @@ def build_graph(task: RouteTask, cfg: EvalConfig, work_dir: Path, monitor: Stack
             go = monitor.snapshot().now
             monitor.start_expert()
             limit_s = 60.0 + 3.0 * (task.planned_length_m + math.dist(here, leg.goal)) / (0.6 * profile.max_v)
-            arrived = monitor.wait_for(lambda o: o.expert_done_at is not None or o.now > go + limit_s,
+            arrived = monitor.wait_for(lambda o: o.expert_done_at is not None or o.now > go + limit_s,  # noqa: B023
                                        timeout_s=cfg.startup_timeout_s + 3 * limit_s / cfg.real_time_factor,
                                        check=launcher.check)
             obs = monitor.snapshot()
@@ -163,7 +163,8 @@ def build_graph(task: RouteTask, cfg: EvalConfig, work_dir: Path, monitor: Stack
             if leg.record:
                 recorded.append((go, obs.expert_done_at))
                 # let the builder record the leg's end itself (a node every record_interval_s of camera time)
-                monitor.wait_for(lambda o: o.now > obs.expert_done_at + 1.5, timeout_s=30.0, check=launcher.check)
+                done = obs.expert_done_at
+                monitor.wait_for(lambda o: o.now > done + 1.5, timeout_s=30.0, check=launcher.check)  # noqa: B023
                 codes = launcher.stop(["graph_builder_node"])
                 if codes["graph_builder_node"] != 0:
                     raise EvalError(f"graph_builder_node exited with status {codes['graph_builder_node']} "
@@ -175,7 +176,8 @@ def build_graph(task: RouteTask, cfg: EvalConfig, work_dir: Path, monitor: Stack
     goal = max(graph.nodes())
     times = np.array([t for t, *_ in obs.trajectory])
     k = int(np.argmin(np.abs(times - graph.g.nodes[goal]["stamp"])))
-    goal_pose = tuple(float(v) for v in obs.trajectory[k][1:])
+    x, y, yaw = (float(v) for v in obs.trajectory[k][1:])
+    goal_pose = (x, y, yaw)
     legs, drive_s = [], 0.0
     for go, done in recorded:
         part = [p for p in obs.trajectory if go <= p[0] <= done]
@@ -251,7 +253,7 @@ def mode_nodes(mode: Mode, cfg: EvalConfig, opts: LaunchOptions, graph: Graph) -
                               {"use_sim_time": True})]
     else:
         nodes = navigate_set(opts, str(graph.graph_dir), graph.goal_node, mode.use_safety_filter)
-    settings = {
+    settings: dict[str, dict[str, Any]] = {
         "topological_planner_node": {"gnm_model_path": model, "start_node": graph.start_node},
         "gnm_policy_node": {"gnm_model_path": model, "robot_profile": cfg.robot,
                             "max_rate_hz": POLICY_RATE_HZ * cfg.real_time_factor},
@@ -284,8 +286,11 @@ def navigate(task: RouteTask, mode: Mode, graph: Graph, start: Pose2D, world: st
     stuck, off_route = _Episode(), _Episode()
     with Launcher(log_dir, opts, env=_env(domain_id)) as launcher:
         launcher.start([sim, *mode_nodes(mode, cfg, opts, graph)])
-        if monitor.wait_for(lambda o: o.started_at is not None, cfg.startup_timeout_s, launcher.check):
-            t0 = monitor.snapshot().started_at
+        started_at = (monitor.snapshot().started_at
+                      if monitor.wait_for(lambda o: o.started_at is not None, cfg.startup_timeout_s, launcher.check)
+                      else None)
+        if started_at is not None:
+            t0 = started_at
         else:  # a navigation outcome (it never placed itself on the graph), unless the simulator never ran
             if not monitor.snapshot().trajectory:
                 raise EvalError(f"{mode.name}: the simulator published no pose within {cfg.startup_timeout_s:.0f} s "
@@ -398,7 +403,8 @@ def repeat_world(task: RouteTask, cfg: EvalConfig, graph: Graph, work_dir: Path)
     from gnm_nav.sim.world_spec import save_world_spec
     from gnm_nav.sim.worlds import resolve_world
 
-    points = [(task.start.x, task.start.y), *(leg.goal for leg in task.expert_legs), tuple(graph.goal_pose[:2])]
+    points = [(task.start.x, task.start.y), *(leg.goal for leg in task.expert_legs),
+              (graph.goal_pose[0], graph.goal_pose[1])]
     spec, report = changed_world(resolve_world(task.world), cfg.changes, (task.seed, 2), points,
                                  load_profile(cfg.robot).body_radius_m)
     path = work_dir / "world_repeat.yaml"

@@ -31,7 +31,8 @@ def to_model_resolution(rgb: np.ndarray, image_size: tuple[int, int] = DEFAULT_I
         rgb = center_crop_4_3(rgb)
     if rgb.shape[1::-1] == tuple(image_size):
         return np.ascontiguousarray(rgb)
-    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize(tuple(image_size)), dtype=np.uint8)
+    size = (int(image_size[0]), int(image_size[1]))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).resize(size), dtype=np.uint8)
 
 
 def normalise(images: np.ndarray) -> np.ndarray:

@@ -31,18 +31,18 @@ class SessionLinker:
         card = engine.card
         self.card = card
         self.link_distance = link_distance
-        self.localizer = Localizer(graph.g, bank, engine.evaluate, config, tuple(card.image_size), card.center_crop)
+        self.localizer = Localizer(graph.g, bank, engine.evaluate, config, card.image_size, card.center_crop)
 
     @classmethod
     def for_graph(cls, engine, graph: TopoGraph, link_distance: float = LINK_DISTANCE) -> "SessionLinker | None":
         """A linker over the graph's current nodes, or None when there is nothing to link to."""
         if len(graph) == 0:
             return None
-        bank = bank_for_graph(graph, tuple(engine.card.image_size), engine.card.center_crop)
+        bank = bank_for_graph(graph, engine.card.image_size, engine.card.center_crop)
         return cls(engine, bank, graph, link_distance)
 
     def match(self, rgb: np.ndarray) -> tuple[int, float] | None:
-        obs = single_frame_obs(rgb, self.card.context_size, tuple(self.card.image_size), self.card.center_crop)
+        obs = single_frame_obs(rgb, self.card.context_size, self.card.image_size, self.card.center_crop)
         node, dist, _, _ = self.localizer.relocalize(obs, rgb)
         if node is None or dist > self.link_distance:
             return None
@@ -120,7 +120,7 @@ class GraphBuilder:
         if pose is None:
             return None
         self.graph.g.nodes[node]["pose"] = [float(p) for p in pose]
-        self._last = (node, stamp, tuple(pose))
+        self._last = (node, stamp, (float(pose[0]), float(pose[1]), float(pose[2])))
         return node
 
     def end_session(self) -> SessionSummary | None:

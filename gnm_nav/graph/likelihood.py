@@ -158,7 +158,7 @@ def collect_readings(engine, datasets: list, contexts: int, rng: np.random.Gener
     if len(pool) < 2:
         raise DatasetError("fitting a distance likelihood needs at least two trajectories (the far readings come "
                            "from another one)")
-    size, crop = tuple(card.image_size), card.center_crop
+    size, crop = card.image_size, card.center_crop
 
     def frame(traj, i: int) -> np.ndarray:
         return preprocess_frame(traj.load_image(i), size, crop)

@@ -65,7 +65,7 @@ class Navigator:
         card = engine.card
         self.graph = graph
         self.card = card
-        image_size = tuple(card.image_size)
+        image_size = card.image_size
         self.bank = bank if bank is not None else bank_for_graph(graph, image_size, card.center_crop)
         self.odometry = OdometryPrior(graph.g, odometry) if odometry is not None else None
         if localization_mode == "belief":
@@ -116,10 +116,10 @@ class Navigator:
 
     def goal_from_image(self, rgb: np.ndarray) -> tuple[int, float]:
         """The node an image shows (global match); GraphError when it matches nothing closely enough."""
-        obs = single_frame_obs(rgb, self.card.context_size, tuple(self.card.image_size), self.card.center_crop)
+        obs = single_frame_obs(rgb, self.card.context_size, self.card.image_size, self.card.center_crop)
         config = self.localizer.config
         node, dist, _, _ = match_image(self.bank, self.localizer.evaluate, obs, rgb, config.relocalize_top_k,
-                                       config.accept_distance, tuple(self.card.image_size), self.card.center_crop)
+                                       config.accept_distance, self.card.image_size, self.card.center_crop)
         if node is None:
             raise GraphError(f"the goal image matches no graph node (best predicted distance {dist:.1f} > "
                              f"accept_distance {config.accept_distance})")
@@ -137,13 +137,14 @@ class Navigator:
 
     def tick(self) -> NavStep | None:
         """Localise and plan on the newest context; None until the context has filled."""
-        if not self.context.ready or self._latest_rgb is None:
+        stamp = self.context.latest_stamp
+        if not self.context.ready or self._latest_rgb is None or stamp is None:
             return None
         if self.window is not None:
             loc = self.window.step(self.context.model_input())
             plan, veto_m, arrived_m = self._window_plan(loc), 0.0, None
         else:
-            loc = self.localizer.step(self.context.model_input(), self._latest_rgb, float(self.context.latest_stamp))
+            loc = self.localizer.step(self.context.model_input(), self._latest_rgb, stamp)
             plan = self.planner.update(loc.closest, loc.distance)
             check = (self.goal_checker.check(self.planner.goal, loc.closest, loc.distance, loc.distances)
                      if plan.subgoal is not None else GoalCheck(False))
@@ -160,7 +161,6 @@ class Navigator:
                 self.localizer.mark_arrived()
         image = self._node_image(plan.subgoal) if plan.subgoal is not None else None
         offset = self._steering_offset(plan)
-        stamp = float(self.context.latest_stamp)
         return NavStep(stamp, loc, plan, image, offset, veto_m, arrived_m, waypoint, self._state(stamp, loc, plan))
 
     def _state(self, stamp: float, loc: Localization, plan: PlanStep) -> NavState:
@@ -170,8 +170,9 @@ class Navigator:
         nodes_to_goal = (0 if arrived else len(plan.path) - 1 if plan.path and plan.path[-1] == goal else None)
         progress = self._goal_progress.update(mission.goals[-1] if arrived else goal, nodes_to_goal, arrived)
         state = loc.state or ("arrived" if arrived else "lost" if loc.closest is None else "tracking")
+        goals = len(mission.goals)
         return NavState(stamp, state, loc.closest, loc.confidence, None if arrived else goal, nodes_to_goal, progress,
-                        mission.index, len(mission.goals), mission_progress(mission.index, len(mission.goals), progress))
+                        mission.index, goals, mission_progress(mission.index, goals, progress))
 
     def _steering_offset(self, plan: PlanStep) -> np.ndarray | None:
         """Where the odometry says to steer, in the base frame: the first node from the subgoal on along the path
@@ -188,5 +189,6 @@ class Navigator:
         if goal is None:
             return PlanStep(None, (), False, False, "no goal")
         window = self.window
+        assert window is not None, "window mode only"
         path = tuple(window.order[window.index:window.goal_index + 1])
         return PlanStep(loc.closest, path, loc.closest == goal, False)

@@ -70,7 +70,8 @@ def render_graph(graph: TopoGraph, out: str | Path, thumbnails: int = 6) -> Path
         box = AnnotationBbox(OffsetImage(img, zoom=44.0 / max(img.shape[:2])), tuple(pos[node]), xybox=offset,
                              xycoords="data", boxcoords="offset points", pad=0.15, arrowprops={"arrowstyle": "-"})
         ax.add_artist(box)
-        ax.annotate(str(node), pos[node], fontsize=7, color="black", xytext=(3, -9), textcoords="offset points")
+        ax.annotate(str(node), (float(pos[node][0]), float(pos[node][1])),
+                    fontsize=7, color="black", xytext=(3, -9), textcoords="offset points")
     ax.set_title(f"{len(graph)} nodes, {graph.g.number_of_edges()} edges (layout: {layout})")
     if layout == "pose":
         ax.set_aspect("equal", adjustable="datalim")

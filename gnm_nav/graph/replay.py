@@ -63,7 +63,7 @@ def run_replay(frames: Iterable[tuple[float, np.ndarray]], nav: Navigator, polic
             else stamp + nav.period_s
         v = w = None
         if policy is not None and step.subgoal_image is not None and not step.plan.goal_reached:
-            goal_img = preprocess_frame(step.subgoal_image, tuple(card.image_size), card.center_crop)
+            goal_img = preprocess_frame(step.subgoal_image, card.image_size, card.center_crop)
             out = policy.step(nav.context.model_input(), goal_img, stamp)
             v, w = out.v, out.w
         loc = step.localization

@@ -29,7 +29,7 @@ def add_shortcuts(graph: TopoGraph, engine, config: ShortcutConfig = ShortcutCon
                   progress=None) -> list[tuple[int, int, float]]:
     """Adds the edges to `graph`; returns (u, v, weight_s) of each added edge. `progress(n)` is called per node."""
     card = engine.card
-    image_size = tuple(card.image_size)
+    image_size = card.image_size
     bank = bank if bank is not None else bank_for_graph(graph, image_size, card.center_crop)
     added: list[tuple[int, int, float]] = []
     for node in graph.nodes():

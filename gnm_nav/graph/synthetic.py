@@ -21,7 +21,7 @@ def route_texture(length_px: int, seed: int, height: int = VIEW_SIZE[1], feature
     rng = np.random.default_rng(seed)
     width = length_px + VIEW_SIZE[0]
     coarse = rng.integers(0, 256, size=(max(2, height // feature_px), max(2, width // feature_px), 3), dtype=np.uint8)
-    return np.asarray(Image.fromarray(coarse).resize((width, height), Image.BICUBIC), dtype=np.uint8)
+    return np.asarray(Image.fromarray(coarse).resize((width, height), Image.Resampling.BICUBIC), dtype=np.uint8)
 
 
 def view(texture: np.ndarray, position_px: float) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 # executable (setup.py NODES) -> module run with `python -m`
 EXECUTABLES = {
@@ -71,7 +71,7 @@ def navigate_set(opts: LaunchOptions, graph_dir: str = "", goal_node: int | None
     chain). sim, replay and gazebo.launch.py include it, as the sets below call this."""
     if cmd_vel_chain not in CMD_VEL_CHAINS:
         raise ValueError(f"cmd_vel_chain must be one of {CMD_VEL_CHAINS}, got {cmd_vel_chain!r}")
-    common = {"use_sim_time": opts.use_sim_time}
+    common: dict[str, Any] = {"use_sim_time": opts.use_sim_time}
     planner = dict(common)
     if graph_dir:
         planner["graph_dir"] = str(graph_dir)
@@ -94,7 +94,7 @@ def navigate_set(opts: LaunchOptions, graph_dir: str = "", goal_node: int | None
 def build_graph_set(opts: LaunchOptions, graph_dir: str = "", use_teleop: bool = True,
                     teleop_prefix: str = "xterm -e") -> list[NodeSpec]:
     """launch/build_graph.launch.py: graph_builder_node (+ keyboard_teleop in its own terminal)."""
-    common = {"use_sim_time": opts.use_sim_time}
+    common: dict[str, Any] = {"use_sim_time": opts.use_sim_time}
     builder = dict(common)
     if graph_dir:
         builder["graph_dir"] = str(graph_dir)
@@ -139,4 +139,5 @@ def replay_set(opts: LaunchOptions, graph_dir: str = "", goal_node: int | None =
     return navigate_set(replace(opts, use_sim_time=True), graph_dir, goal_node, use_safety_filter, robot_profile)
 
 
-NODE_SETS = {"navigate": navigate_set, "build_graph": build_graph_set, "sim": sim_set, "replay": replay_set}
+NODE_SETS: dict[str, Callable[..., list[NodeSpec]]] = {
+    "navigate": navigate_set, "build_graph": build_graph_set, "sim": sim_set, "replay": replay_set}

@@ -115,7 +115,7 @@ class LdmFitter:
                 g_next = self.target.on_grid(s_next, candidates)
                 y = backup_target(data.energy[idx], data.next_energy[idx], g_next, gamma)
             a = data.actions[idx]
-            loss = sum(nn.functional.mse_loss(c(s, a), y) for c in self.critic.critics)
+            loss = torch.stack([nn.functional.mse_loss(c(s, a), y) for c in self.critic.critics]).sum()
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()

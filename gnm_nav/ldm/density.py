@@ -27,6 +27,12 @@ LOG_2PI = math.log(2.0 * math.pi)
 class FeatureMap(nn.Module):
     """Encoding z [B, D] -> u [B, d+1]: whitened PCA coordinates and the standardised log residual norm."""
 
+    mean: torch.Tensor  # buffers (saved with the state_dict, exported as constants)
+    components: torch.Tensor
+    scale: torch.Tensor
+    residual_loc: torch.Tensor
+    residual_scale: torch.Tensor
+
     def __init__(self, input_dim: int, dim: int) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(input_dim))
@@ -71,6 +77,9 @@ class FeatureMap(nn.Module):
 
 class GaussianMixture(nn.Module):
     """Full-covariance mixture, parametrised by precision Cholesky factors (ONNX-friendly: matmuls only)."""
+
+    lower_mask: torch.Tensor  # buffers
+    eye: torch.Tensor
 
     def __init__(self, dim: int, components: int) -> None:
         super().__init__()

@@ -97,7 +97,8 @@ def export_head(head, onnx_path: str | Path, card_fields: dict[str, Any]) -> Ldm
     actions = torch.from_numpy(card_fields["action_grid"].candidates())
     buffer = io.BytesIO()
     with torch.no_grad():
-        torch.onnx.export(head, (embedding, actions), buffer, input_names=["embedding", "actions"],
+        torch.onnx.export(head, (embedding, actions), buffer,  # type: ignore[arg-type]  # (stubs: a file works)
+                          input_names=["embedding", "actions"],
                           output_names=["energy", "ldm"], dynamic_axes={"actions": {0: "K"}, "energy": {0: "K"},
                                                                         "ldm": {0: "K"}},
                           opset_version=OPSET, do_constant_folding=True, dynamo=False)
@@ -128,7 +129,8 @@ def load_ldm_card(onnx_path: str | Path) -> LdmCard:
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError, KeyError) as exc:
         raise ModelFileError(f"LDM model card {card_path} is not a valid LDM card: {exc}") from exc
     if sha256_file(onnx_path) != card.sha256:
-        raise ModelFileError(f"LDM model {onnx_path} does not match the sha256 in {card_path.name}: corrupt or replaced")
+        raise ModelFileError(f"LDM model {onnx_path} does not match the sha256 in {card_path.name}: "
+                             "corrupt or replaced")
     return card
 
 

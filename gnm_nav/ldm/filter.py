@@ -164,11 +164,13 @@ class SafetyFilter:
 
     def _decide(self, requested: tuple[float, float], now: float) -> Decision:
         started = time.perf_counter()
+        embedding = self._embedding
+        assert embedding is not None, "a command is only judged once an observation has arrived"
         if self._grid_scores is None:
-            self._grid_scores = self._scorer(self._embedding, self.candidates)
+            self._grid_scores = self._scorer(embedding, self.candidates)
         inside = self._within(requested)
         if inside:
-            energy, ldm = self._scorer(self._embedding, np.array([requested], np.float32))
+            energy, ldm = self._scorer(embedding, np.array([requested], np.float32))
         else:  # beyond what the model was built for: not allowed, and not scored (float32 overflows to NaN)
             energy, ldm = np.array([math.nan]), np.array([math.inf])
         ldm = np.where(np.isnan(ldm), math.inf, ldm)  # a NaN score means not allowed

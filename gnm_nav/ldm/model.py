@@ -15,6 +15,11 @@ from gnm_nav.ldm.density import DensityModel, FeatureMap
 
 
 class LdmHead(nn.Module):
+    action_loc: torch.Tensor  # buffers
+    action_scale: torch.Tensor
+    energy_loc: torch.Tensor
+    energy_scale: torch.Tensor
+
     def __init__(self, encoding_dim: int, pca_dim: int, state_components: int = 8, action_components: int = 5,
                  min_action_std: float = 0.1, critic_hidden: int = 128) -> None:
         super().__init__()

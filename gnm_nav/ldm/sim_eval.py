@@ -30,7 +30,8 @@ def drive(env, planner, route, seed: int, bias_w: float, noise: float, max_time:
     driver = ExpertDriver(planner, env.profile, route, np.random.default_rng(seed))
     frame_every = int(round(1.0 / (FRAME_RATE_HZ * CONTROL_DT)))
     pose, collided, was_colliding = env.pose, False, False
-    collisions, metres, states, k = 0, 0.0, {}, 0
+    collisions, metres, k = 0, 0.0, 0
+    states: dict[str, int] = {}
     if buffer is not None:
         buffer.reset()
     while k * CONTROL_DT <= max_time and not driver.done(pose):
@@ -81,7 +82,7 @@ def evaluate(model: str, encoder_path: str, world_seed: int, robot: str, routes:
     engine = GNMEngine(encoder_path, providers="cpu")
     check_encoder(scorer.card, engine.card.sha256["obs"], encoder_path)
     card = engine.card
-    buffer = ContextBuffer(card.context_size, card.context_spacing_s, tuple(card.image_size), card.center_crop)
+    buffer = ContextBuffer(card.context_size, card.context_spacing_s, card.image_size, card.center_crop)
     profile = load_profile(robot)
     raw, filtered = [], []
     with SimEnv(generate_world(world_seed), profile, seed=seed) as env:

@@ -200,7 +200,8 @@ def run(args: argparse.Namespace) -> int:
 
     def save(stage_name: str) -> None:
         buf = io.BytesIO()
-        torch.save({"config": config, "stage": stage_name, "head": head.state_dict(), "fitter": fitter.state_dict()}, buf)
+        torch.save({"config": config, "stage": stage_name, "head": head.state_dict(), "fitter": fitter.state_dict()},
+                   buf)
         atomic_write_bytes(ckpt_path, buf.getvalue())
 
     z = torch.from_numpy(corpus.encodings)
@@ -228,9 +229,10 @@ def run(args: argparse.Namespace) -> int:
         e_grid = (head.energy_features(u.repeat_interleave(k, 0), cand.repeat(len(u), 1)).view(len(u), k)
                   - head.energy_loc) / head.energy_scale
     idx = np.flatnonzero(train)
+    next_index = torch.from_numpy(corpus.next_context[idx])
     data = TransitionTensors(states=u, state_index=torch.from_numpy(corpus.context[idx]),
-                             actions=head.normalise_actions(a[idx]), next_index=torch.from_numpy(corpus.next_context[idx]),
-                             energy=e_sa[idx], next_energy=e_grid[torch.from_numpy(corpus.next_context[idx])])
+                             actions=head.normalise_actions(a[idx]), next_index=next_index,
+                             energy=e_sa[idx], next_energy=e_grid[next_index])
     if stage == "ldm":
         with tqdm(total=steps, initial=fitter.step, desc="ldm backup", unit="step") as bar:
             def on_step(step: int, loss: float, gamma: float) -> None:

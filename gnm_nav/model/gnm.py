@@ -5,6 +5,8 @@ halves, so the observation branch can be run once and reused for many goal image
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,7 +45,7 @@ class GNM(nn.Module):
         self.dist_predictor = nn.Sequential(nn.Linear(TRUNK_OUT, 1))
         self.action_predictor = nn.Sequential(nn.Linear(TRUNK_OUT, len_traj_pred * self.num_action_params))
 
-    def arch_config(self) -> dict[str, int | bool]:
+    def arch_config(self) -> dict[str, Any]:
         """The constructor arguments, as recorded in model cards and used to rebuild the network."""
         return {
             "context_size": self.context_size,
@@ -77,7 +79,8 @@ class GNM(nn.Module):
         The stem conv is linear and bias-free, so splitting its weight by input channels gives the
         same result while the observation half runs once for a whole batch of goals.
         """
-        conv, norm, act = self.goal_mobilenet[0]
+        conv, norm, act = list(self.goal_mobilenet[0].children())
+        assert isinstance(conv, nn.Conv2d)
         w_obs, w_goal = conv.weight[:, :self.obs_channels], conv.weight[:, self.obs_channels:]
         pre = (F.conv2d(obs_img, w_obs, stride=conv.stride, padding=conv.padding)
                + F.conv2d(goal_img, w_goal, stride=conv.stride, padding=conv.padding))

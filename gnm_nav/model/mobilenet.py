@@ -27,7 +27,8 @@ class ConvBNReLU6(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1):
         super().__init__(
-            nn.Conv2d(in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False),
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2, groups=groups,
+                      bias=False),
             nn.BatchNorm2d(out_channels),
             nn.ReLU6(inplace=True),
         )

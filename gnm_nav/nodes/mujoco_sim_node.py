@@ -26,7 +26,8 @@ from gnm_nav.ros.time import sec_to_stamp
 from gnm_nav.sim.odometry_error import PRESETS as ODOMETRY_PRESETS
 
 PARAMS = [
-    ParamSpec("world", "office_11", "world: a seed ('7'), FAMILY:SEED ('maze:3'), a shipped name (config/worlds) or a spec .yaml"),
+    ParamSpec("world", "office_11",
+              "world: a seed ('7'), FAMILY:SEED ('maze:3'), a shipped name (config/worlds) or a spec .yaml"),
     ParamSpec("robot", "turtlebot", "robot profile name (config/robots) or .yaml path: camera, limits, body radius"),
     ParamSpec("use_world_spawn", True, "spawn at the world's spawn pose; false: use spawn_pose"),
     ParamSpec("spawn_pose", [0.0, 0.0, 0.0], "spawn pose [x, y, yaw] in the world frame (m, rad)"),
@@ -36,7 +37,8 @@ PARAMS = [
     ParamSpec("camera_rate_hz", 0.0, "camera rate in sim time; 0 = the robot profile's rate", minimum=0.0),
     ParamSpec("image_width", 0, "rendered image width; 0 = the robot profile's", minimum=0),
     ParamSpec("image_height", 0, "rendered image height; 0 = the robot profile's", minimum=0),
-    ParamSpec("image_qos", "reliable", "camera publisher QoS: reliable (also serves best-effort subscribers) or sensor_data",
+    ParamSpec("image_qos", "reliable",
+              "camera publisher QoS: reliable (also serves best-effort subscribers) or sensor_data",
               choices=("reliable", "sensor_data")),
     ParamSpec("enable_stamped_cmd_vel", True, "cmd_vel is geometry_msgs/TwistStamped (true) or Twist (false)"),
     ParamSpec("cmd_vel_timeout_s", 0.5, "stop the robot when no cmd_vel arrived for this long (sim time)",

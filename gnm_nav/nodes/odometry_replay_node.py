@@ -113,7 +113,8 @@ class OdometryReplayNode(Node):
 
     def _publish_diagnostics(self) -> None:
         fresh = self._odom is not None and self._now() - self._odom[0] <= self.p["source_timeout"]
-        level, message = ("OK", "arrived") if self.arrived else ("OK", "replaying") if fresh else ("WARN", "no odometry")
+        level, message = (("OK", "arrived") if self.arrived else ("OK", "replaying") if fresh
+                          else ("WARN", "no odometry"))
         self.diagnostics.publish(level, message, {"progress": self.progress, "arrived": self.arrived})
 
 

@@ -88,7 +88,8 @@ class PolicyNode(ConfigurableNode):
         super().__init__("gnm_policy_node", **kwargs)
         self._legacy = legacy_values(self, legacy_params.POLICY)
         self.p = declare_parameters(self, PARAMS, legacy_params.POLICY)
-        self._cmd = CmdVelPublisher(self, self._legacy.topic("cmd_vel_nav"), self.p["enable_stamped_cmd_vel"], self.p["base_frame_id"])
+        self._cmd = CmdVelPublisher(self, self._legacy.topic("cmd_vel_nav"), self.p["enable_stamped_cmd_vel"],
+                                    self.p["base_frame_id"])
         self._waypoints_pub = self.create_publisher(Path, "gnm/waypoints", RELIABLE)
         self._diag = DiagnosticsPublisher(self, "policy")
         # Camera frames are decoded in their own callback group, so a slow decode never holds up the watchdog;
@@ -147,7 +148,8 @@ class PolicyNode(ConfigurableNode):
         self._policy = GNMPolicy(engine, controller, limits.max_v, waypoint, p["odometry_steering"],
                                  TurnDegradation(p["eval_turn_bias"], p["eval_turn_noise"],
                                                  **self._legacy.section("degradation")))
-        self._frames = ContextBuffer(card.context_size, card.context_spacing_s, tuple(card.image_size), card.center_crop)
+        self._frames = ContextBuffer(card.context_size, card.context_spacing_s, card.image_size,
+                                     card.center_crop)
         topic = self._legacy.topic
         self._camera = CameraSubscriber(self, topic("camera/image_raw"), p["image_transport"], p["image_qos"],
                                         self._serial(self._on_image), callback_group=self._camera_group)
@@ -174,7 +176,8 @@ class PolicyNode(ConfigurableNode):
         self._supervisor = PolicySupervisor(p["source_timeout"], sweep, self._backup)
         self.get_logger().info(
             f"model {engine.model_path} on {engine.providers}; context {card.context_size}+1 frames every "
-            f"{card.context_spacing_s:.2f} s; limits v<={limits.max_v} m/s w<={limits.max_w} rad/s; controller {p['controller']}")
+            f"{card.context_spacing_s:.2f} s; limits v<={limits.max_v} m/s w<={limits.max_w} rad/s; "
+            f"controller {p['controller']}")
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._active = True
@@ -217,7 +220,7 @@ class PolicyNode(ConfigurableNode):
             self.get_logger().error(f"dropping subgoal image: {exc}", throttle_duration_sec=5.0)
             return
         card = self._policy.engine.card
-        self._subgoal = preprocess_frame(rgb, tuple(card.image_size), card.center_crop)
+        self._subgoal = preprocess_frame(rgb, card.image_size, card.center_crop)
         self._subgoal_time = self._now()
 
     def _on_subgoal_pose(self, msg: PoseStamped) -> None:
@@ -274,8 +277,9 @@ class PolicyNode(ConfigurableNode):
             return
         t0 = time.perf_counter()
         try:
-            out = self._policy.step(self._frames.model_input(), self._subgoal, self._now(), self._fresh_subgoal_offset(),
-                                    self._backup.clear_heading if self._backup is not None else None)
+            clear_heading = self._backup.clear_heading if self._backup is not None else None
+            out = self._policy.step(self._frames.model_input(), self._subgoal, self._now(),
+                                    self._fresh_subgoal_offset(), clear_heading)
         except GnmNavError as exc:
             self._act(Decision(Mode.STOP, Reason.MODEL_ERROR, detail=str(exc)))
             return

@@ -122,7 +122,8 @@ class SafetyFilterNode(ConfigurableNode):
             grid = ActionGrid(float(v0), float(v1), int(nv), float(w0), float(w1), int(nw))
         card = engine.card
         self._engine = engine
-        self._frames = ContextBuffer(card.context_size, card.context_spacing_s, tuple(card.image_size), card.center_crop)
+        self._frames = ContextBuffer(card.context_size, card.context_spacing_s, card.image_size,
+                                     card.center_crop)
         self._filter = SafetyFilter(scorer.score, grid.candidates(), scorer.card.threshold,
                                     settings_from(p, self._legacy.section("filter")))
         self._camera = CameraSubscriber(self, self._legacy.topic("camera/image_raw"), p["image_transport"],
@@ -161,8 +162,8 @@ class SafetyFilterNode(ConfigurableNode):
         updated = dict(self.p)
         for param in params:
             if param.name in self.p and param.name not in RUNTIME and param.value != self.p[param.name]:
-                return SetParametersResult(successful=False,
-                                           reason=f"{param.name} is read at configure; reconfigure the node to change it")
+                why = f"{param.name} is read at configure; reconfigure the node to change it"
+                return SetParametersResult(successful=False, reason=why)
             updated[param.name] = param.value
         settings = settings_from(updated, self._legacy.section("filter"))
         self.p = updated

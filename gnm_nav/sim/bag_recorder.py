@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -27,7 +28,7 @@ class BagStats:
     collisions: int
 
 
-def record_expert_bag(out: Path, world: WorldSpec, robot: str, seed: int, storage: str = "mcap",
+def record_expert_bag(out: Path, world: WorldSpec, robot: str, seed: int, storage: Literal["mcap", "sqlite3"] = "mcap",
                       min_route_m: float = 10.0, max_time_s: float = 300.0) -> BagStats:
     profile = load_profile(robot)
     rng = np.random.default_rng(seed)

@@ -48,10 +48,10 @@ class JobResult:
     skipped_frames: int = 0
 
 
-_progress: "mp.Queue | None" = None
+_progress: "mp.Queue | _ListQueue | None" = None
 
 
-def _init_worker(progress: "mp.Queue | None", in_worker_process: bool = False) -> None:
+def _init_worker(progress: "mp.Queue | _ListQueue | None", in_worker_process: bool = False) -> None:
     global _progress
     _progress = progress
     if in_worker_process:

@@ -23,10 +23,10 @@ def render_map(spec: WorldSpec, trajectories: Sequence[np.ndarray] = (), px_per_
     img = np.full((h, w, 3), 235, dtype=np.uint8)
     for b in spec.decor:  # floor zones: thin non-solid boxes lying on the floor
         if b.z == 0.0 and b.height < 0.02:
-            colour = np.asarray(spec.materials[b.material].rgb) * 0.35 + 0.65
+            tint = np.asarray(spec.materials[b.material].rgb) * 0.35 + 0.65
             zone = np.zeros((h, w), dtype=bool)
             rasterize(zone, grid.origin, res, [b], [])
-            img[zone] = (colour * 255).astype(np.uint8)
+            img[zone] = (tint * 255).astype(np.uint8)
     img[grid.occupied] = (60, 60, 66)
     for i, traj in enumerate(trajectories):
         pts = np.asarray(traj, dtype=np.float64)[:, :2]

@@ -34,7 +34,8 @@ def _f(*values: float) -> str:
 
 def _box_xml(name: str, b: Box) -> str:
     return (f'<geom name="{name}" type="box" pos="{_f(b.center[0], b.center[1], b.z + b.height / 2)}" '
-            f'size="{_f(b.size[0] / 2, b.size[1] / 2, b.height / 2)}" euler="0 0 {b.yaw:.5g}" material="{b.material}"/>')
+            f'size="{_f(b.size[0] / 2, b.size[1] / 2, b.height / 2)}" euler="0 0 {b.yaw:.5g}" '
+            f'material="{b.material}"/>')
 
 
 def _cyl_xml(name: str, c: Cylinder) -> str:

@@ -23,7 +23,7 @@ class OccupancyGrid:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.occupied.shape  # type: ignore[return-value]
+        return self.occupied.shape[0], self.occupied.shape[1]
 
     def to_cell(self, x: float, y: float) -> tuple[int, int]:
         """(row, col) of a world point (may lie outside the grid)."""

@@ -64,11 +64,15 @@ def world_to_sdf(spec: WorldSpec) -> str:
     return f"""<?xml version="1.0"?>
 <sdf version="1.9">
   <world name="{escape(spec.name)}">
-    <physics name="default" type="ode"><max_step_size>0.005</max_step_size><real_time_factor>1</real_time_factor></physics>
+    <physics name="default" type="ode">
+      <max_step_size>0.005</max_step_size><real_time_factor>1</real_time_factor>
+    </physics>
     <plugin filename="gz-sim-physics-system" name="gz::sim::systems::Physics"/>
     <plugin filename="gz-sim-user-commands-system" name="gz::sim::systems::UserCommands"/>
     <plugin filename="gz-sim-scene-broadcaster-system" name="gz::sim::systems::SceneBroadcaster"/>
-    <plugin filename="gz-sim-sensors-system" name="gz::sim::systems::Sensors"><render_engine>ogre2</render_engine></plugin>
+    <plugin filename="gz-sim-sensors-system" name="gz::sim::systems::Sensors">
+      <render_engine>ogre2</render_engine>
+    </plugin>
     <scene><ambient>{amb} 1</ambient><background>0.7 0.7 0.7 1</background><shadows>false</shadows></scene>
     {body}
   </world>

@@ -33,8 +33,12 @@ class _Piece:
     cylinders: list[Cylinder]
     decor: list[Box]
 
+    @property
+    def solids(self) -> list[Box | Cylinder]:
+        return [*self.boxes, *self.cylinders]
+
     def centre(self) -> np.ndarray:
-        return np.mean([p.center for p in [*self.boxes, *self.cylinders]], axis=0)
+        return np.mean([p.center for p in self.solids], axis=0)
 
 
 def _radius(item: Box | Cylinder) -> float:
@@ -62,12 +66,15 @@ def _pieces(spec: WorldSpec) -> list[_Piece]:
     groups: dict[int, _Piece] = {}
     for i, item in enumerate(items):
         piece = groups.setdefault(root(i), _Piece([], [], []))
-        (piece.cylinders if isinstance(item, Cylinder) else piece.boxes).append(item)
+        if isinstance(item, Cylinder):
+            piece.cylinders.append(item)
+        else:
+            piece.boxes.append(item)
     pieces = []
     for piece in groups.values():
         if any(max(b.size) > MAX_PIECE_M for b in piece.boxes):
             continue
-        centres = [p.center for p in [*piece.boxes, *piece.cylinders]]
+        centres = [p.center for p in piece.solids]
         piece.decor = [d for d in spec.decor if not d.solid and d.z > 0.05
                        and any(math.dist(d.center, c) < 0.05 for c in centres)]
         pieces.append(piece)
@@ -81,12 +88,14 @@ def _moved(piece: _Piece, shift: np.ndarray, turn: float) -> _Piece:
     def place(item):
         out = copy.copy(item)
         d = np.asarray(item.center) - pivot
-        out.center = [float(pivot[0] + c * d[0] - s * d[1] + shift[0]), float(pivot[1] + s * d[0] + c * d[1] + shift[1])]
+        out.center = [float(pivot[0] + c * d[0] - s * d[1] + shift[0]),
+                      float(pivot[1] + s * d[0] + c * d[1] + shift[1])]
         if isinstance(item, Box):
             out.yaw = float(item.yaw + turn)
         return out
 
-    return _Piece([place(b) for b in piece.boxes], [place(c_) for c_ in piece.cylinders], [place(d) for d in piece.decor])
+    return _Piece([place(b) for b in piece.boxes], [place(c_) for c_ in piece.cylinders],
+                  [place(d) for d in piece.decor])
 
 
 def _replace(items: list, old: list, new: list) -> list:
@@ -112,8 +121,9 @@ def _route_open(spec: WorldSpec, route_points: list[tuple[float, float]], body_r
 
 def _within_bounds(spec: WorldSpec, piece: _Piece) -> bool:
     xmin, ymin, xmax, ymax = spec.bounds
-    return all(xmin + _radius(p) <= p.center[0] <= xmax - _radius(p) and ymin + _radius(p) <= p.center[1] <= ymax - _radius(p)
-               for p in [*piece.boxes, *piece.cylinders])
+    return all(xmin + _radius(p) <= p.center[0] <= xmax - _radius(p)
+               and ymin + _radius(p) <= p.center[1] <= ymax - _radius(p)
+               for p in piece.solids)
 
 
 def _overlaps_others(spec: WorldSpec, piece: _Piece, others: list[Box | Cylinder]) -> bool:
@@ -140,8 +150,8 @@ def move_furniture(spec: WorldSpec, rng: np.random.Generator, route_points: list
             angle, dist = rng.uniform(-math.pi, math.pi), rng.uniform(*MOVE_M)
             candidate = _moved(piece, dist * np.array([math.cos(angle), math.sin(angle)]),
                                float(rng.uniform(-TURN_RAD, TURN_RAD)))
-            others = [o for o in [*spec.walls, *spec.obstacles, *spec.pillars]
-                      if o.solid and all(o is not p for p in [*piece.boxes, *piece.cylinders])]
+            solids: list[Box | Cylinder] = [*spec.walls, *spec.obstacles, *spec.pillars]
+            others = [o for o in solids if o.solid and all(o is not p for p in piece.solids)]
             if not _within_bounds(spec, candidate) or _overlaps_others(spec, candidate, others):
                 continue
             trial = copy.copy(spec)
@@ -169,7 +179,8 @@ def relight(spec: WorldSpec, rng: np.random.Generator) -> int:
                          light.pos[2]]
     spec.ambient = [float(np.clip(spec.ambient[0] * rng.uniform(0.7, 1.3), 0.15, 0.55))] * 3
     finishes = sorted({w.material for w in spec.walls} | {d.material for d in spec.decor if not d.solid and d.z > 0.5})
-    changed = [finishes[i] for i in rng.permutation(len(finishes))[:max(1, int(round(RETEXTURED_SHARE * len(finishes))))]]
+    count = max(1, int(round(RETEXTURED_SHARE * len(finishes))))
+    changed = [finishes[i] for i in rng.permutation(len(finishes))[:count]]
     for name in changed:
         old = spec.materials[name]
         kind = TEXTURE_KINDS[int(rng.integers(len(TEXTURE_KINDS)))]

@@ -6,6 +6,7 @@ so every generated world is fully traversable by every robot profile we ship.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +24,8 @@ WALL_COLOURS = [(0.92, 0.90, 0.85), (0.85, 0.88, 0.92), (0.80, 0.86, 0.78), (0.9
 ACCENT_COLOURS = [(0.55, 0.25, 0.22), (0.20, 0.35, 0.55), (0.25, 0.50, 0.35), (0.60, 0.50, 0.20), (0.45, 0.30, 0.50),
                   (0.75, 0.45, 0.25), (0.30, 0.55, 0.60), (0.62, 0.62, 0.25)]
 FLOOR_LOOKS = [("wood", (0.62, 0.45, 0.30), 1.2), ("wood", (0.78, 0.62, 0.45), 1.0), ("tiles", (0.80, 0.80, 0.78), 1.2),
-               ("tiles", (0.55, 0.58, 0.60), 1.0), ("carpet", (0.35, 0.38, 0.45), 0.8), ("carpet", (0.50, 0.35, 0.30), 0.8),
+               ("tiles", (0.55, 0.58, 0.60), 1.0), ("carpet", (0.35, 0.38, 0.45), 0.8),
+               ("carpet", (0.50, 0.35, 0.30), 0.8),
                ("concrete", (0.60, 0.60, 0.58), 2.0), ("checker", (0.75, 0.72, 0.68), 1.0),
                ("carpet", (0.30, 0.42, 0.35), 0.8), ("tiles", (0.85, 0.80, 0.70), 0.8)]
 WALL_TEXTURES = ["plaster", "plaster", "plain", "brick", "stripes", "concrete"]
@@ -70,7 +72,7 @@ class _Builder:
         return self.material(name, rgb, WALL_TEXTURES[self.rng.integers(len(WALL_TEXTURES))], 1.5)
 
     def wall(self, x0: float, y0: float, x1: float, y1: float, material: str,
-             gaps: list[tuple[float, float]] = (), faces: tuple[int, ...] = (-1, 1)) -> None:
+             gaps: Sequence[tuple[float, float]] = (), faces: tuple[int, ...] = (-1, 1)) -> None:
         """An axis-aligned wall from (x0,y0) to (x1,y1) with door gaps given as (start, end) along it.
 
         `faces` are the sides (-1: towards -y/-x, +1: towards +y/+x) that can carry posters.
@@ -110,8 +112,8 @@ class _Builder:
                 self.material(name, (0.45, 0.32, 0.22), "wood", 0.6)
             else:
                 colour = ACCENT_COLOURS[int(self.rng.integers(len(ACCENT_COLOURS)))]
-                self.material(name, colour, ("stripes", "checker", "plain", "tiles", "brick")[int(self.rng.integers(5))],
-                              float(self.rng.uniform(0.3, 0.8)))
+                pattern = ("stripes", "checker", "plain", "tiles", "brick")[int(self.rng.integers(5))]
+                self.material(name, colour, pattern, float(self.rng.uniform(0.3, 0.8)))
             offset = side * (WALL_T / 2 + 0.01)
             center = [along, y0 + offset] if horizontal else [x0 + offset, along]
             size = [w, 0.02] if horizontal else [0.02, w]
@@ -150,7 +152,7 @@ class _Builder:
         dist = cv2.distanceTransform((~occupied).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
         return dist * DEFAULT_RESOLUTION >= PASSAGE_RADIUS
 
-    def try_place(self, boxes: list[Box], cylinders: list[Cylinder] = (), decor: list[Box] = ()) -> bool:
+    def try_place(self, boxes: Sequence[Box], cylinders: Sequence[Cylinder] = (), decor: Sequence[Box] = ()) -> bool:
         """Add an obstacle group unless it would cut the passable space in two."""
         occupied = self._grid()
         trial = occupied.copy()
@@ -162,7 +164,7 @@ class _Builder:
         if reach < self._reach - lost - 2:
             return False
         self._occupied, self._passable, self._reach = trial, after, reach
-        self.obstacles += boxes
+        self.obstacles += list(boxes)
         self.pillars += list(cylinders)
         self.decor += list(decor)
         return True
@@ -242,7 +244,8 @@ class _Builder:
             return [], [pot], [leaves]
         if kind == "shelf":
             mat = self.material(f"shelf_{len(self.materials)}", col, "wood", 0.8)
-            return [Box(center=[x, y], size=[self.rng.uniform(1.2, 2.2), 0.4], height=1.8, yaw=yaw, material=mat)], [], []
+            return [Box(center=[x, y], size=[self.rng.uniform(1.2, 2.2), 0.4], height=1.8, yaw=yaw,
+                        material=mat)], [], []
         mat = self.material(f"sofa_{len(self.materials)}", ACCENT_COLOURS[int(self.rng.integers(len(ACCENT_COLOURS)))],
                             "carpet", 0.5)
         return [Box(center=[x, y], size=[1.8, 0.8], height=0.45, yaw=yaw, material=mat),
@@ -339,7 +342,8 @@ def _hall(b: _Builder) -> None:
     for x in np.arange(xmin + spacing, xmax - 1.0, spacing):
         for y in np.arange(ymin + spacing, ymax - 1.0, spacing):
             if square:
-                b.try_place([Box(center=[float(x), float(y)], size=[0.5, 0.5], height=b.wall_height, material="pillar")])
+                b.try_place([Box(center=[float(x), float(y)], size=[0.5, 0.5], height=b.wall_height,
+                                 material="pillar")])
             else:
                 b.try_place([], [Cylinder(center=[float(x), float(y)], radius=0.3, height=b.wall_height,
                                           material="pillar")])
@@ -395,8 +399,8 @@ def _maze(b: _Builder) -> None:
     b.material("pillar", (0.7, 0.7, 0.68), "concrete", 1.0)
     for _ in range(int(round(b.rng.integers(2, 6) * b.scale ** 2))):
         i, j = int(b.rng.integers(nx)), int(b.rng.integers(ny))
-        cx, cy = xmin + (i + 0.5) * cell, ymin + (j + 0.5) * cell
-        boxes, cyls, decor = b.furniture(float(cx + b.rng.uniform(-0.3, 0.3)), float(cy + b.rng.uniform(-0.3, 0.3)),
+        px, py = xmin + (i + 0.5) * cell, ymin + (j + 0.5) * cell
+        boxes, cyls, decor = b.furniture(float(px + b.rng.uniform(-0.3, 0.3)), float(py + b.rng.uniform(-0.3, 0.3)),
                                          float(b.rng.uniform(-math.pi, math.pi)))
         b.try_place(boxes, cyls, decor)
 

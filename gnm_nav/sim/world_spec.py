@@ -129,7 +129,7 @@ def validate(spec: WorldSpec) -> None:
                                  f"got {mat.texture!r}")
         if mat.texture_scale_m <= 0:
             raise WorldSpecError(f"world spec: field 'materials.{name}.texture_scale_m' must be > 0")
-    used = [("floor_material", spec.floor_material)]
+    used: list[tuple[str, str]] = [("floor_material", spec.floor_material)]
     if spec.ceiling_material is not None:
         used.append(("ceiling_material", spec.ceiling_material))
     for group in ("walls", "obstacles", "decor", "pillars"):
@@ -145,9 +145,9 @@ def validate(spec: WorldSpec) -> None:
                 raise WorldSpecError(f"world spec: field '{where}.radius' must be > 0")
             if item.height <= 0:
                 raise WorldSpecError(f"world spec: field '{where}.height' must be > 0")
-    for where, mat in used:
-        if mat not in spec.materials:
-            raise WorldSpecError(f"world spec: field {where!r} names unknown material {mat!r} "
+    for where, material in used:
+        if material not in spec.materials:
+            raise WorldSpecError(f"world spec: field {where!r} names unknown material {material!r} "
                                  f"(defined: {', '.join(sorted(spec.materials))})")
     for i, light in enumerate(spec.lights):
         _check_len(f"lights[{i}].pos", light.pos, 3)
@@ -183,7 +183,7 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
             prefix = f"{where}." if where else ""
             raise WorldSpecError(f"world spec: missing field {prefix}{missing[0]!r}")
         kwargs = {k: _convert(hints[k], v, f"{where}.{k}" if where else k) for k, v in value.items()}
-        return tp(**kwargs)
+        return typing.cast(Any, tp)(**kwargs)
     if origin is list:
         if not isinstance(value, list):
             raise WorldSpecError(f"world spec: field {where!r} must be a list, got {type(value).__name__}")

@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
         "history": [{"epoch": r.epoch, "train_loss": r.train_loss, **r.metrics} for r in history],
         "held_out_data": reports,
     }
-    report = export_gnm(model.cpu().to(memory_format=torch.contiguous_format).eval(), out,
+    model = model.cpu().to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]  # (stubs)
+    report = export_gnm(model.eval(), out,
                         source_checkpoint=args.init or None, training=training, metrics=final.metrics)
     print(f"trained {final.epoch} epochs on {len(datasets)} datasets "
           f"({sum(d['frames'] for d in training['datasets'].values())} frames); held-out: " +

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -95,7 +96,8 @@ class GnmSampler:
     Yaw shifts apply only to datasets whose field of view is known (camera_hfov_rad).
     """
 
-    def __init__(self, datasets: list[GnmDataset], split: str, offsets: dict[tuple[str, str], int],
+    def __init__(self, datasets: list[GnmDataset], split: Literal["train", "test", "all"],
+                 offsets: dict[tuple[str, str], int],
                  context_size: int = 5, len_traj_pred: int = 5, negative_prob: float = 1.0 / (MAX_DIST + 1),
                  mirror_prob: float = 0.0, yaw_shift_prob: float = 0.0, max_yaw_shift_rad: float = math.radians(15),
                  image_width: int = DEFAULT_IMAGE_SIZE[0]) -> None:

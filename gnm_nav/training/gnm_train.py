@@ -174,7 +174,8 @@ def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) ->
         "test_loss": float(np.mean(losses)),
         "distance_spearman": _spearman(pred[positive], label[positive]),
         "distance_mae_steps": float(np.mean(np.abs(pred[positive] - label[positive]))),
-        "negative_minus_positive_distance": float(pred[~positive].mean() - pred[positive].mean()) if (~positive).any() else float("nan"),
+        "negative_minus_positive_distance": (float(pred[~positive].mean() - pred[positive].mean())
+                                             if (~positive).any() else float("nan")),
         "waypoint_error_m": float(err.mean()) if err.size else float("nan"),
         # does the model steer? ~0 when the action head only learned "drive straight" (a low error can hide that)
         "waypoint_lateral_r": _pearson(lateral_pairs[:, 0], lateral_pairs[:, 1]),
@@ -210,7 +211,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     device = pick_device(config.device)
     model.to(device)
     if device.type == "cpu":
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (stubs lack memory_format)
     try:
         train = GnmSampler(datasets, "train", cache.offsets, config.context_size, config.len_traj_pred,
                            mirror_prob=config.mirror_prob, yaw_shift_prob=config.yaw_shift_prob,
