@@ -15,7 +15,8 @@ from typing import Any, Iterator, Literal
 
 import numpy as np
 
-from gnm_nav.errors import DatasetError
+from gnm_nav.common.angles import quaternion_to_yaw, yaw_to_quaternion
+from gnm_nav.common.errors import DatasetError
 from gnm_nav.image_codec import decode_compressed, decode_raw, encode_rgb8
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -30,15 +31,6 @@ def _typestore() -> Any:
     from rosbags.typesys import Stores, get_typestore
 
     return get_typestore(Stores.ROS2_JAZZY)
-
-
-def yaw_to_quaternion(yaw: float) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation about +z."""
-    return 0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0)
-
-
-def quaternion_to_yaw(x: float, y: float, z: float, w: float) -> float:
-    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
 
 
 class BagWriter:

@@ -11,7 +11,7 @@ import importlib
 import logging
 import sys
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
 
 COMMANDS = {
     "export": "gnm_nav.commands.export",

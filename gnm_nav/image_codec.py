@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from gnm_nav.errors import ImageDecodeError
+from gnm_nav.common.errors import ImageDecodeError
 
 # encoding -> (channels, bytes per channel); pixel layout handled in _to_rgb
 _LAYOUTS: dict[str, tuple[int, int]] = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from gnm_nav.paths import config_dir
+from gnm_nav.common.paths import config_dir
 
 
 @dataclass(frozen=True)

@@ -3,44 +3,31 @@
 keyboard_teleop needs a terminal of its own: it is started under `teleop_prefix` (default an xterm);
 set use_teleop:=false to drive with another teleop (joystick...) publishing cmd_vel. Without the terminal
 program, the launch says so and records anyway: run `ros2 run gnm_nav keyboard_teleop` in another terminal.
-Ctrl-C on the launch saves the recorded session.
+Ctrl-C on the launch saves the recorded session. Which nodes start is
+gnm_nav.launching.node_sets.build_graph_set (`python -m gnm_nav.launching build_graph graph_dir:=...`).
 """
 import shlex
 import shutil
 
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
-from launch_ros.substitutions import FindPackageShare
+from launch.substitutions import LaunchConfiguration
 
-
-def _config(name: str) -> PathJoinSubstitution:
-    return PathJoinSubstitution([FindPackageShare("gnm_nav"), "config", name])
+from gnm_nav.launching.ros_launch import node_set_actions
 
 
 def _nodes(context):
+    """The build_graph node set; without the terminal program teleop would need, recording goes on without it."""
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-    overrides = [arg("params_file")] if arg("params_file") else []
-    common = {"use_sim_time": arg("use_sim_time").lower() == "true"}
-    ros_args = ["--ros-args", "--log-level", arg("log_level")]
-    builder_params = dict(common)
-    if arg("graph_dir"):
-        builder_params["graph_dir"] = arg("graph_dir")
-    actions = [Node(package="gnm_nav", executable="graph_builder_node", name="graph_builder_node",
-                    namespace=arg("namespace"), output="screen",
-                    parameters=[_config("graph_builder.yaml"), *overrides, builder_params], arguments=ros_args)]
     prefix = shlex.split(arg("teleop_prefix"))
-    if arg("use_teleop").lower() == "true" and prefix and shutil.which(prefix[0]) is None:
-        ns = f" --ros-args -r __ns:=/{arg('namespace').strip('/')}" if arg("namespace") else ""
-        actions.append(LogInfo(msg=f"{prefix[0]} not found, so keyboard_teleop cannot get a terminal of its own: "
-                                   f"drive from another terminal with `ros2 run gnm_nav keyboard_teleop{ns}` (or pass "
-                                   "teleop_prefix:=... / use_teleop:=false); recording goes on"))
-    elif arg("use_teleop").lower() == "true":
-        actions.append(Node(package="gnm_nav", executable="keyboard_teleop", name="keyboard_teleop",
-                            namespace=arg("namespace"), output="screen", prefix=arg("teleop_prefix"),
-                            parameters=[_config("teleop.yaml"), *overrides, common], arguments=ros_args))
-    return actions
+    if arg("use_teleop").lower() != "true" or not prefix or shutil.which(prefix[0]) is not None:
+        return node_set_actions("build_graph", context)
+    context.launch_configurations["use_teleop"] = "false"
+    ns = f" --ros-args -r __ns:=/{arg('namespace').strip('/')}" if arg("namespace") else ""
+    return [LogInfo(msg=f"{prefix[0]} not found, so keyboard_teleop cannot get a terminal of its own: drive from "
+                        f"another terminal with `ros2 run gnm_nav keyboard_teleop{ns}` (or pass teleop_prefix:=... / "
+                        "use_teleop:=false); recording goes on"),
+            *node_set_actions("build_graph", context)]
 
 
 def generate_launch_description() -> LaunchDescription:

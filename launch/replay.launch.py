@@ -2,20 +2,17 @@
 /clock, and topological_planner_node + gnm_policy_node (+ ldm_safety_filter_node) run on the bag's time.
 Record their outputs (gnm/subgoal, gnm/closest_node, cmd_vel_nav, ...) with `ros2 bag record` to compare.
 
-Without a ROS install, `gnm-nav replay` feeds a bag through the same nodes and scores them; the package
-launcher starts this node set with `python -m gnm_nav.launching replay graph_dir:=... goal_node:=...`.
+Without a ROS install, `gnm-nav replay` feeds a bag through the same nodes and scores them. Which nodes start
+is gnm_nav.launching.node_sets.replay_set; `python -m gnm_nav.launching replay graph_dir:=... goal_node:=...`
+starts the same list.
 """
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, IncludeLaunchDescription, OpaqueFunction
-from launch.launch_description_sources import PythonLaunchDescriptionSource
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.substitutions import FindPackageShare
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+
+from gnm_nav.launching.ros_launch import node_set_actions
 
 BAG_TOPICS = ("camera/image_raw", "camera/image_raw/compressed", "odom")  # what the nodes read from a bag
-
-# arguments handed on to navigate.launch.py unchanged
-PASSED_ON = ("namespace", "use_sim_time", "params_file", "log_level", "autostart", "graph_dir", "goal_node",
-             "use_safety_filter", "robot_profile")
 
 
 def _player(context):
@@ -29,13 +26,10 @@ def _player(context):
 
 
 def generate_launch_description() -> LaunchDescription:
-    navigate = IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(PathJoinSubstitution([FindPackageShare("gnm_nav"), "launch",
-                                                            "navigate.launch.py"])),
-        launch_arguments={name: LaunchConfiguration(name) for name in PASSED_ON}.items())
     return LaunchDescription([
         DeclareLaunchArgument("namespace", default_value="", description="robot namespace"),
-        DeclareLaunchArgument("use_sim_time", default_value="true", description="use /clock (the bag's)"),
+        DeclareLaunchArgument("use_sim_time", default_value="true",
+                              description="the navigation nodes run on the bag's /clock whatever this says"),
         DeclareLaunchArgument("params_file", default_value="",
                               description="optional parameter file applied over each node's package defaults"),
         DeclareLaunchArgument("log_level", default_value="info", description="logging level"),
@@ -48,6 +42,6 @@ def generate_launch_description() -> LaunchDescription:
                               description="put ldm_safety_filter_node between the policy and cmd_vel"),
         DeclareLaunchArgument("robot_profile", default_value="",
                               description="profile of the robot that recorded the bag (the policy's limits)"),
-        navigate,
+        OpaqueFunction(function=lambda context: node_set_actions("replay", context)),
         OpaqueFunction(function=_player),
     ])

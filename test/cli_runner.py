@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from types import ModuleType
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
 
 
 def run_command(module: ModuleType, argv: list[str]) -> int:

@@ -39,9 +39,9 @@ def ros():
 
 @pytest.fixture(scope="session")
 def gnm_model_path(tmp_path_factory):
-    """A default-size GNM with seeded random weights (gnm_nav.onnx_export.random_init_gnm(seed=0)),
+    """A default-size GNM with seeded random weights (gnm_nav.gnm.export.random_init_gnm(seed=0)),
     exported once per test session: returns the whole-network .onnx path (parts and card beside it)."""
-    from gnm_nav.onnx_export import export_gnm, random_init_gnm
+    from gnm_nav.gnm.export import export_gnm, random_init_gnm
 
     path = tmp_path_factory.mktemp("gnm_model") / "gnm_random.onnx"
     export_gnm(random_init_gnm(seed=0), path)
@@ -54,7 +54,7 @@ def far_gnm_model_path(tmp_path_factory):
     predicted distance far beyond any threshold), to drive a node into its "matches nothing" paths."""
     import torch
 
-    from gnm_nav.onnx_export import export_gnm, random_init_gnm
+    from gnm_nav.gnm.export import export_gnm, random_init_gnm
 
     model = random_init_gnm(seed=0)
     with torch.no_grad():
@@ -69,9 +69,9 @@ def random_ldm(gnm_model_path, tmp_path_factory) -> Path:
     """An untrained LDM head on the random GNM's encoder, with a threshold that allows every command."""
     import torch
 
+    from gnm_nav.gnm.card import load_model_card
     from gnm_nav.ldm.export import ActionGrid, export_head
     from gnm_nav.ldm.model import LdmHead
-    from gnm_nav.model_card import load_model_card
 
     torch.manual_seed(0)
     card = load_model_card(gnm_model_path)

@@ -65,30 +65,7 @@ def module_constant(tree: ast.Module, name: str):
                 if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == name)
 
 
-def launch_file_nodes(name: str) -> set[tuple[str, str, tuple[str, ...]]]:
-    """(executable, name, package config files in order) of every gnm_nav node the file starts, includes too."""
-    nodes = set()
-    for tree in with_includes(name):
-        for call in _calls(tree, "Node", "LifecycleNode"):
-            package = _kw(call, "package")
-            if not (isinstance(package, ast.Constant) and package.value == "gnm_nav"):
-                continue
-            configs = tuple(c.args[0].value for c in _calls(_kw(call, "parameters"), "_config"))
-            nodes.add((_kw(call, "executable").value, _kw(call, "name").value, configs))
-    return nodes
-
-
-def launch_file_parameter_keys(name: str) -> set[str]:
-    """Parameter names the file (and what it includes) sets: dict literal keys and `params["key"] = ...`
-    assignments, leaving out the launch arguments of includes."""
-    keys = set()
-    for tree in with_includes(name):
-        include_dicts = {id(d) for call in _calls(tree, "IncludeLaunchDescription") for d in ast.walk(call)}
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Dict) and id(node) not in include_dicts:
-                keys |= {k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)}
-            elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Subscript):
-                key = node.targets[0].slice
-                if isinstance(key, ast.Constant):
-                    keys.add(key.value)
-    return keys
+def node_sets(name: str) -> set[str]:
+    """The gnm_nav.launching node sets the file (and what it includes) starts through node_set_actions."""
+    return {c.args[0].value for tree in with_includes(name) for c in _calls(tree, "node_set_actions")
+            if c.args and isinstance(c.args[0], ast.Constant)}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from gnm_nav.bag_io import BagWriter, bag_topics, iter_images, iter_odometry
-from gnm_nav.errors import DatasetError
+from gnm_nav.common.errors import DatasetError
 
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])

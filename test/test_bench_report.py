@@ -3,7 +3,6 @@ between its markers."""
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 from cli_runner import run_command

@@ -4,8 +4,15 @@ import math
 import numpy as np
 import pytest
 
-from gnm_nav.controller import (STEER_MIN_RANGE_M, GnmController, Limits, SmoothController, make_controller,
-                                steer_toward, waypoints_to_metres)
+from gnm_nav.control.controller import (
+    STEER_MIN_RANGE_M,
+    GnmController,
+    Limits,
+    SmoothController,
+    make_controller,
+    steer_toward,
+    waypoints_to_metres,
+)
 
 LIMITS = Limits(max_v=0.2, max_w=0.4, max_acc_v=0.5, max_acc_w=1.0)
 
@@ -91,8 +98,8 @@ def test_a_target_behind_keeps_the_way_round_the_robot_already_turns():
 
 
 def test_policy_steers_toward_the_subgoal_odometry_place_by_its_weight():
+    from gnm_nav.control.policy import GNMPolicy
     from gnm_nav.graph.synthetic import PixelDistanceEngine
-    from gnm_nav.policy import GNMPolicy
 
     engine = PixelDistanceEngine()  # its waypoints run straight ahead
     obs, goal = np.zeros((1, 18, 64, 85), np.float32), np.zeros((3, 64, 85), np.float32)
@@ -112,8 +119,8 @@ def test_policy_steers_toward_the_subgoal_odometry_place_by_its_weight():
 
 def test_a_degraded_policy_turns_off_by_its_bias_and_noise_within_the_limit():
     """Evaluation only (TurnDegradation): the weaker policy the safety filter is measured on."""
+    from gnm_nav.control.policy import GNMPolicy, TurnDegradation
     from gnm_nav.graph.synthetic import PixelDistanceEngine
-    from gnm_nav.policy import GNMPolicy, TurnDegradation
 
     engine = PixelDistanceEngine()  # its waypoints run straight ahead: the clean policy turns 0
     obs, goal = np.zeros((1, 18, 64, 85), np.float32), np.zeros((3, 64, 85), np.float32)

@@ -6,8 +6,15 @@ import pickle
 import numpy as np
 import pytest
 
-from gnm_nav.data.gnm_format import (DatasetError, read_dataset, read_trajectory, remove_partial_trajectories,
-                                     write_data_config, write_splits, write_trajectory)
+from gnm_nav.data.gnm_format import (
+    DatasetError,
+    read_dataset,
+    read_trajectory,
+    remove_partial_trajectories,
+    write_data_config,
+    write_splits,
+    write_trajectory,
+)
 
 
 def _frames(n: int) -> list[np.ndarray]:

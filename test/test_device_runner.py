@@ -10,9 +10,9 @@ import logging
 import numpy as np
 import pytest
 
-from gnm_nav import inference
-from gnm_nav.device_runner import FixedBufferRunner, padded_size
-from gnm_nav.inference import CPU, CUDA, TENSORRT, GNMEngine, _provider_chain
+from gnm_nav.gnm import engine as engine_module
+from gnm_nav.gnm.device_runner import FixedBufferRunner, padded_size
+from gnm_nav.gnm.engine import CPU, CUDA, TENSORRT, GNMEngine, _provider_chain
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_fixed_buffers_give_the_plain_sessions_outputs_for_every_batch(engine):
 
 
 def test_provider_options(monkeypatch, tmp_path):
-    monkeypatch.setattr(inference, "_library_loads", lambda *names: True)
+    monkeypatch.setattr(engine_module, "_library_loads", lambda *names: True)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     (trt, trt_options), (cuda, cuda_opts), cpu = _provider_chain("tensorrt", [TENSORRT, CUDA, CPU], cuda_graph=True)
     assert (trt, cuda, cpu) == (TENSORRT, CUDA, CPU)
@@ -62,7 +62,7 @@ def test_provider_options(monkeypatch, tmp_path):
     (cuda, eager_options), _ = _provider_chain("auto", [CUDA, CPU])
     assert "enable_cuda_graph" not in eager_options and eager_options["cudnn_conv_algo_search"] == "EXHAUSTIVE"
     assert _provider_chain("cpu", [CUDA, CPU]) == [CPU]
-    monkeypatch.setattr(inference, "_library_loads", lambda *names: False)  # no NVIDIA driver
+    monkeypatch.setattr(engine_module, "_library_loads", lambda *names: False)  # no NVIDIA driver
     assert _provider_chain("auto", [CUDA, CPU], cuda_graph=True) == [CPU]
 
 
@@ -75,7 +75,7 @@ def test_a_failing_fast_path_falls_back_to_the_plain_session(gnm_model_path, cap
 
     engine._goal_runner = Broken()
     feeds = _inputs(engine, 2, 7)
-    with caplog.at_level(logging.WARNING, logger="gnm_nav.inference"):
+    with caplog.at_level(logging.WARNING, logger="gnm_nav.gnm.engine"):
         dist, action = engine.evaluate(feeds["obs_img"], feeds["goal_img"])
     assert dist.shape == (2,) and engine._goal_runner is None
     assert "running eagerly from now on" in caplog.text

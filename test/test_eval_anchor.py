@@ -6,7 +6,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from gnm_nav.errors import GraphError
+from gnm_nav.common.errors import GraphError
 from gnm_nav.graph.localization import WindowLocalizer
 
 
@@ -67,9 +67,9 @@ def test_no_relocalisation_outside_the_window():
 
 
 def test_navigator_rejects_unknown_mode(gnm_model_path, tmp_path):
+    from gnm_nav.gnm.engine import GNMEngine
     from gnm_nav.graph.navigator import Navigator
     from gnm_nav.graph.store import TopoGraph
-    from gnm_nav.inference import GNMEngine
 
     graph = TopoGraph()
     for i in range(3):

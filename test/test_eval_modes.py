@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gnm_nav.evaluation.modes import (DEFAULT_MODES, ModeError, base_modes, check_params_file, load_mode,
-                                      parse_modes)
+from gnm_nav.evaluation.modes import DEFAULT_MODES, ModeError, base_modes, check_params_file, load_mode, parse_modes
 from gnm_nav.evaluation.runner import EvalConfig, Graph, mode_nodes
 from gnm_nav.launching.node_sets import LaunchOptions
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from gnm_nav.commands.evaluate import parse_worlds, select_routes
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
 from gnm_nav.evaluation.report import markdown, route_png, summary, table, wilson_interval
-from gnm_nav.launching.__main__ import parse_arguments
+from gnm_nav.launching.arguments import parse_arguments
 
 
 def _run(success: bool, spl: float, collisions: int, interventions: int = 0, reason: str = "goal reached",

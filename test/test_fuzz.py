@@ -8,7 +8,7 @@ import math
 import cv2
 import numpy as np
 
-from gnm_nav.errors import ImageDecodeError
+from gnm_nav.common.errors import ImageDecodeError
 from gnm_nav.image_codec import SUPPORTED_ENCODINGS, decode_compressed, decode_raw
 from gnm_nav.ldm.export import ActionGrid
 from gnm_nav.ldm.filter import FilterSettings, SafetyFilter

@@ -8,14 +8,19 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from gnm_nav.errors import GraphError, ModelFileError
+from gnm_nav.common.errors import GraphError, ModelFileError
+from gnm_nav.gnm.preprocessing import to_model_input
 from gnm_nav.graph.bank import NodeBank
 from gnm_nav.graph.belief import BeliefConfig, BeliefLocalizer, LocalizationState, recorded_speed
-from gnm_nav.graph.likelihood import (DistanceLikelihood, collect_readings, fit_likelihood, load_likelihood,
-                                      save_likelihood)
+from gnm_nav.graph.likelihood import (
+    DistanceLikelihood,
+    collect_readings,
+    fit_likelihood,
+    load_likelihood,
+    save_likelihood,
+)
 from gnm_nav.graph.odometry import OdometryConfig, OdometryPrior
 from gnm_nav.graph.synthetic import PixelDistanceEngine, route_texture, view
-from gnm_nav.preprocessing import to_model_input
 
 SPACING_PX = 8
 N_NODES = 60

@@ -6,12 +6,11 @@ import json
 
 import numpy as np
 import pytest
-
 from cli_runner import run_command
 
 from gnm_nav.bag_io import BagWriter
 from gnm_nav.commands import graph as graph_command
-from gnm_nav.errors import DatasetError
+from gnm_nav.common.errors import DatasetError
 from gnm_nav.graph.builder import GraphBuilder, SessionLinker
 from gnm_nav.graph.planning import Planner
 from gnm_nav.graph.store import TopoGraph

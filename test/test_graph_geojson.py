@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from test_graph_store import cli_graph, small_graph
 
-from gnm_nav.errors import GraphError
+from gnm_nav.common.errors import GraphError
 from gnm_nav.graph.geojson import from_route_graph, route_graph_problems, to_route_graph
 from gnm_nav.graph.store import POSE_FRAME_KEY, TopoGraph
 

@@ -5,10 +5,10 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from gnm_nav.gnm.preprocessing import preprocess_frame, to_model_input
 from gnm_nav.graph.bank import NodeBank, descriptors, normalise, to_model_resolution
 from gnm_nav.graph.localization import Localizer, LocalizerConfig
 from gnm_nav.graph.synthetic import pixel_distance_evaluator, route_texture, view
-from gnm_nav.preprocessing import preprocess_frame, to_model_input
 
 SPACING_PX = 8
 N_NODES = 60
@@ -114,7 +114,7 @@ def test_kidnapped_robot_is_lost_then_relocalised(route):
 def test_start_hint_beats_a_far_look_alike_but_not_a_clear_match(route):
     """A robot put back at the start of its recording, where a far node looks like the start (the first match of
     two fresh evaluation routes went there): the hint scores the start's window and prefers it."""
-    from gnm_nav.errors import GraphError
+    from gnm_nav.common.errors import GraphError
 
     texture, graph, bank = route
     images = bank.images.copy()
@@ -145,7 +145,7 @@ def test_window_is_bounded_on_branchy_graphs(route):
 
 def test_real_engine_window_and_relocalisation(route, gnm_model_path):
     """Wiring with the real (random-init) ONNX model: shapes, one evaluate per tick, finite outputs."""
-    from gnm_nav.inference import GNMEngine
+    from gnm_nav.gnm.engine import GNMEngine
 
     texture, graph, bank = route
     engine = GNMEngine(gnm_model_path, providers="cpu")
@@ -166,7 +166,7 @@ def test_real_engine_window_and_relocalisation(route, gnm_model_path):
 
 
 def test_bank_cache_and_goal_images(tmp_path, route):
-    from gnm_nav.errors import GraphError
+    from gnm_nav.common.errors import GraphError
     from gnm_nav.graph.localization import bank_for_graph
     from gnm_nav.graph.navigator import Navigator
     from gnm_nav.graph.store import TopoGraph

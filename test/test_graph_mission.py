@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from test_graph_odometry import line_navigator, run_script
 
-from gnm_nav.errors import GnmNavError, GraphError
+from gnm_nav.common.errors import GnmNavError, GraphError
 from gnm_nav.graph.mission import Mission
 from gnm_nav.graph.nav_state import GoalProgress, NavState, mission_progress
 

@@ -250,7 +250,7 @@ def test_graph_builder_poses_nodes_from_odometry_at_their_own_stamps(ros, tmp_pa
 
 
 def test_graph_builder_refuses_a_missing_graph_dir(ros):
-    from gnm_nav.errors import GnmNavError
+    from gnm_nav.common.errors import GnmNavError
 
     with pytest.raises(GnmNavError, match="graph_dir is empty"):
         graph_builder_node.GraphBuilderNode(context=ros.context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from gnm_nav.errors import GraphError
+from gnm_nav.common.errors import GraphError
 from gnm_nav.graph.goal_checker import GoalChecker
 from gnm_nav.graph.planning import Planner
 

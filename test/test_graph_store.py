@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_runner import run_command
 from PIL import Image
 
-from cli_runner import run_command
-
 from gnm_nav.commands import graph as graph_command
-from gnm_nav.errors import GraphError
+from gnm_nav.common.errors import GraphError
 from gnm_nav.graph.stats import graph_summary
 from gnm_nav.graph.store import FORMAT_VERSION, TopoGraph
 from gnm_nav.graph.synthetic import route_views

@@ -3,7 +3,7 @@ import cv2
 import numpy as np
 import pytest
 
-from gnm_nav.errors import ImageDecodeError
+from gnm_nav.common.errors import ImageDecodeError
 from gnm_nav.image_codec import decode_compressed, decode_raw, encode_rgb8
 
 RNG = np.random.default_rng(0)

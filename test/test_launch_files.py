@@ -6,7 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
-from launch_ast import ROOT, declared_arguments, keyword_strings, with_includes
+from launch_ast import ROOT, declared_arguments, keyword_strings, node_sets, with_includes
+
+from gnm_nav.launching.node_sets import NODE_SETS, LaunchOptions
 
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
 STANDARD_ARGS = {"namespace", "use_sim_time", "params_file", "log_level"}
@@ -32,6 +34,7 @@ def test_launch_file_is_well_formed(path: Path):
     assert "generate_launch_description" in functions
     assert STANDARD_ARGS <= declared_arguments(tree), f"{path.name} lacks standard arguments"
     executables = {e for t in with_includes(path.name) for e in keyword_strings(t, "executable")}
+    executables |= {spec.executable for name in node_sets(path.name) for spec in NODE_SETS[name](LaunchOptions())}
     assert executables, f"{path.name} starts no node"
     assert executables <= _installed_executables(), f"unknown executables {executables - _installed_executables()}"
     assert set(keyword_strings(tree, "package")) <= {"gnm_nav", "ros_gz_bridge", "ros_gz_sim"}

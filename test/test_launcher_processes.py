@@ -11,9 +11,9 @@ from dataclasses import replace
 import pytest
 import yaml
 
+from gnm_nav.common.paths import config_dir
 from gnm_nav.launching.node_sets import LaunchOptions, NodeSpec, package_node
-from gnm_nav.launching.processes import LaunchError, Launcher, node_command
-from gnm_nav.paths import config_dir
+from gnm_nav.launching.processes import Launcher, LaunchError, node_command
 
 FAKE_NODES = {
     # exits cleanly on SIGINT after writing a marker, like a node saving its state

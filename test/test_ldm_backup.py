@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from test_ldm_support import torch_threads
 
 from gnm_nav.ldm.backup import BackupSchedule, LdmFitter, TransitionTensors, backup_target
-from test_ldm_support import torch_threads
 
 NUM_STATES = 10
 MOVES = np.array([-1, 0, 1])

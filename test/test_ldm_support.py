@@ -68,9 +68,9 @@ def make_encoder(path: Path, data_root: Path, seed: int = 0) -> Path:
     import torch
 
     from gnm_nav.data.gnm_format import read_dataset
+    from gnm_nav.gnm.export import export_gnm, random_init_gnm
+    from gnm_nav.gnm.preprocessing import preprocess_frame, stack_frames
     from gnm_nav.ldm.transitions import context_frame_indices
-    from gnm_nav.onnx_export import export_gnm, random_init_gnm
-    from gnm_nav.preprocessing import preprocess_frame, stack_frames
 
     obs = []
     for traj in read_dataset(data_root, DATASET)[0].trajectories[:3]:

@@ -6,14 +6,14 @@ import math
 
 import numpy as np
 import pytest
+from test_ldm_support import TRAIN_SETTINGS, make_dataset, run_train, trained_ldm
 
+from gnm_nav.common.errors import CheckpointError
 from gnm_nav.data.gnm_format import read_dataset
-from gnm_nav.errors import CheckpointError
+from gnm_nav.gnm.card import load_model_card
 from gnm_nav.ldm.embeddings import EmbeddingCache
 from gnm_nav.ldm.export import LdmScorer, load_ldm_card
 from gnm_nav.ldm.transitions import context_frame_indices, pose_actions, trajectory_transitions
-from gnm_nav.model_card import load_model_card
-from test_ldm_support import TRAIN_SETTINGS, make_dataset, run_train, trained_ldm
 
 
 def test_pose_actions_are_robot_frame_velocities():
@@ -72,8 +72,8 @@ def test_trained_model_card_and_held_out_separation(tmp_path_factory):
 
 def test_exported_head_ranks_recorded_commands_above_far_ones(tmp_path_factory):
     """At a training observation, the recorded command has lower G than commands far outside the data."""
-    from gnm_nav.inference import GNMEngine
-    from gnm_nav.preprocessing import to_model_input
+    from gnm_nav.gnm.engine import GNMEngine
+    from gnm_nav.gnm.preprocessing import to_model_input
 
     model, encoder = trained_ldm(tmp_path_factory)
     scorer = LdmScorer(model)

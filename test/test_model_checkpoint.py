@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from gnm_nav.checkpoint import load_gnm, load_state_dict_from_checkpoint, read_checkpoint
-from gnm_nav.errors import CheckpointError
-from gnm_nav.model import GNM
-from gnm_nav.model.mobilenet import ConvBNReLU6, InvertedResidual
 from test_model_gnm import one_torch_thread  # noqa: F401 - autouse fixture
+
+from gnm_nav.common.errors import CheckpointError
+from gnm_nav.gnm.checkpoint import load_gnm, load_state_dict_from_checkpoint, read_checkpoint
+from gnm_nav.gnm.mobilenet import ConvBNReLU6, InvertedResidual
+from gnm_nav.gnm.modeling import GNM
 
 # Stand-ins for the classes the published checkpoint names, at the upstream module paths.
 STAND_IN_PACKAGE = {
@@ -218,8 +218,8 @@ def test_resume_checkpoints_load_weights_only(tmp_path):
 
     import torch
 
-    from gnm_nav.checkpoint import load_resume_state
-    from gnm_nav.errors import CheckpointError
+    from gnm_nav.common.errors import CheckpointError
+    from gnm_nav.gnm.checkpoint import load_resume_state
 
     class Planted:
         def __reduce__(self):

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gnm_nav.model import GNM, parameter_count
+from gnm_nav.gnm.modeling import GNM, parameter_count
 
 # shared/ lies beside the checkout, for sessions and CI alike
 _CANDIDATES = [root / "shared/reference/gnm_state_dict_keys.tsv" for root in (Path(__file__).resolve().parents[2],

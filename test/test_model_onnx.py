@@ -11,19 +11,18 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-
-from gnm_nav import cli
-from gnm_nav.errors import ModelFileError
-from gnm_nav.inference import GNMEngine, NonFiniteOutputError
-from gnm_nav.model import GNM
-from gnm_nav.model_card import ModelCard, card_path_for, load_model_card, part_path_for, sha256_file
-from gnm_nav.onnx_export import random_init_gnm
 from test_model_gnm import one_torch_thread  # noqa: F401 - autouse fixture
 
+from gnm_nav import cli
+from gnm_nav.common.errors import ModelFileError
+from gnm_nav.gnm.card import ModelCard, card_path_for, load_model_card, part_path_for, sha256_file
+from gnm_nav.gnm.engine import GNMEngine, NonFiniteOutputError
+from gnm_nav.gnm.export import random_init_gnm
+from gnm_nav.gnm.modeling import GNM
 
 
 def assert_close(actual: np.ndarray, expected: np.ndarray) -> None:
-    """Equal up to float32 summation order: 1e-4 of the output scale (see gnm_nav.onnx_export)."""
+    """Equal up to float32 summation order: 1e-4 of the output scale (see gnm_nav.gnm.export)."""
     assert actual.shape == expected.shape
     np.testing.assert_allclose(actual, expected, rtol=0, atol=1e-4 * float(np.abs(expected).max()) + 1e-6)
 
@@ -103,7 +102,7 @@ def test_engine_rejects_bad_shapes_and_flags_non_finite_output(engine, inputs):
 
 
 def test_unavailable_gpu_provider_falls_back_with_a_warning(gnm_model_path, caplog, capfd):
-    with caplog.at_level(logging.INFO, logger="gnm_nav.inference"):
+    with caplog.at_level(logging.INFO, logger="gnm_nav.gnm.engine"):
         quiet = GNMEngine(gnm_model_path, providers="auto")
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert any("CPUExecutionProvider" in r.getMessage() for r in caplog.records)  # logs what really runs
@@ -111,7 +110,7 @@ def test_unavailable_gpu_provider_falls_back_with_a_warning(gnm_model_path, capl
     if quiet.providers != ["CPUExecutionProvider"]:
         pytest.skip("a GPU provider works here")
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="gnm_nav.inference"):
+    with caplog.at_level(logging.WARNING, logger="gnm_nav.gnm.engine"):
         fallback = GNMEngine(gnm_model_path, providers="cuda")
     assert fallback.providers == ["CPUExecutionProvider"]
     assert any("cuda requested" in r.getMessage() and "CPU" in r.getMessage() for r in caplog.records)
@@ -194,7 +193,7 @@ def test_export_command_random_init(tmp_path, capsys):
 
 
 def test_failed_verification_writes_nothing(tmp_path, monkeypatch):
-    from gnm_nav import onnx_export
+    from gnm_nav.gnm import export as onnx_export
 
     monkeypatch.setattr(onnx_export, "RELATIVE_TOLERANCE", -1.0)
     with pytest.raises(onnx_export.ExportError, match="ONNX Runtime disagrees with torch"):

@@ -11,12 +11,12 @@ from nav_msgs.msg import Odometry
 from rclpy.parameter import Parameter
 from std_msgs.msg import Bool
 
-from gnm_nav.controller import Limits, make_controller
-from gnm_nav.errors import GraphError
+from gnm_nav.common.errors import GraphError
+from gnm_nav.control.controller import Limits, make_controller
+from gnm_nav.control.odometry_replay import OdometryReplay, recorded_path
 from gnm_nav.graph.store import TopoGraph
 from gnm_nav.nodes.mujoco_sim_node import MujocoSimNode
 from gnm_nav.nodes.odometry_replay_node import OdometryReplayNode
-from gnm_nav.odometry_replay import OdometryReplay, recorded_path
 from gnm_nav.ros.qos import LATCHED
 
 

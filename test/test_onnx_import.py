@@ -6,9 +6,9 @@ import json
 import pytest
 import torch
 
-from gnm_nav.errors import ModelFileError
-from gnm_nav.onnx_export import export_gnm, random_init_gnm
-from gnm_nav.onnx_import import gnm_from_onnx, recentre_batchnorm
+from gnm_nav.common.errors import ModelFileError
+from gnm_nav.gnm.export import export_gnm, random_init_gnm
+from gnm_nav.gnm.onnx_import import gnm_from_onnx, recentre_batchnorm
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,10 @@ from nav_msgs.msg import Path
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 
+from gnm_nav.control.supervisor import Mode, Reason
 from gnm_nav.nodes.policy_node import PolicyNode
 from gnm_nav.ros.images import rgb_to_msg
 from gnm_nav.ros.time import stamp_to_sec
-from gnm_nav.supervisor import Mode, Reason
 
 MAX_V, MAX_W = 0.3, 0.5
 
@@ -140,7 +140,7 @@ def test_subgoal_pose_reaches_the_policy_while_fresh(ros, gnm_model_path):
 def test_lost_robot_turns_on_the_spot_then_gives_up(ros, gnm_model_path):
     from std_msgs.msg import Bool
 
-    from gnm_nav.recovery import HeadingSweep, SweepConfig
+    from gnm_nav.control.recovery import HeadingSweep, SweepConfig
 
     node = _node(ros, gnm_model_path)
     with _configured(node):  # a short sweep: the core's defaults take half a minute
@@ -175,7 +175,7 @@ def test_pushing_without_moving_backs_up_then_drives_again(ros, gnm_model_path):
     backs up (straight, reversing) until the odometry has moved backup_distance_m, then the model drives again."""
     from nav_msgs.msg import Odometry
 
-    from gnm_nav.recovery import BackUpConfig, StallBackUp
+    from gnm_nav.control.recovery import BackUpConfig, StallBackUp
 
     node = _node(ros, gnm_model_path)
     with _configured(node):  # a short stall window and back-up

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gnm_nav.context_buffer import ContextBuffer
-from gnm_nav.preprocessing import center_crop_4_3, preprocess_frame, to_model_input
+from gnm_nav.gnm.context_buffer import ContextBuffer
+from gnm_nav.gnm.preprocessing import center_crop_4_3, preprocess_frame, to_model_input
 
 MEAN = np.array([0.485, 0.456, 0.406])
 STD = np.array([0.229, 0.224, 0.225])

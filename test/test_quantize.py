@@ -7,14 +7,13 @@ import json
 import numpy as np
 import onnx
 import pytest
-
 from cli_runner import run_command
 
 from gnm_nav.commands import export as export_command
 from gnm_nav.data.gnm_format import write_data_config, write_trajectory
+from gnm_nav.gnm.card import PARTS, load_model_card, part_path_for
+from gnm_nav.gnm.engine import GNMEngine
 from gnm_nav.graph.synthetic import route_texture, view
-from gnm_nav.inference import GNMEngine
-from gnm_nav.model_card import PARTS, load_model_card, part_path_for
 
 
 @pytest.fixture(scope="module")

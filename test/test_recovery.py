@@ -2,13 +2,12 @@
 then gives up) and the stall back-up (pushing without moving: back up a little, bounded)."""
 from __future__ import annotations
 
-import pytest
-
 import math
 
 import numpy as np
+import pytest
 
-from gnm_nav.recovery import BackUpConfig, BumpMemory, HeadingSweep, StallBackUp, SweepConfig
+from gnm_nav.control.recovery import BackUpConfig, BumpMemory, HeadingSweep, StallBackUp, SweepConfig
 
 
 def _run(sweep: HeadingSweep, seconds: float, dt: float = 0.05, lost: bool = True, t0: float = 0.0):

@@ -9,14 +9,14 @@ import pytest
 
 from gnm_nav.bag_io import BagWriter, iter_images
 from gnm_nav.commands import replay as replay_command
-from gnm_nav.controller import Limits, make_controller
-from gnm_nav.errors import DatasetError
+from gnm_nav.common.errors import DatasetError
+from gnm_nav.control.controller import Limits, make_controller
+from gnm_nav.control.policy import GNMPolicy
 from gnm_nav.graph.builder import GraphBuilder
 from gnm_nav.graph.navigator import Navigator
 from gnm_nav.graph.replay import replay_bag
 from gnm_nav.graph.store import TopoGraph
 from gnm_nav.graph.synthetic import PixelDistanceEngine, route_texture, view
-from gnm_nav.policy import GNMPolicy
 
 SPEED_PX_S = 8.0  # one node per second of driving, as recorded every 1 s
 ROUTE_S = 20

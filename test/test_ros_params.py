@@ -7,7 +7,7 @@ import math
 import pytest
 from rclpy.parameter import Parameter
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
 from gnm_nav.ros.params import ParamSpec
 
 

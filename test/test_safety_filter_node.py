@@ -12,12 +12,12 @@ from geometry_msgs.msg import TwistStamped
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
+from test_ldm_support import trained_ldm
 
 from gnm_nav.data.gnm_format import read_dataset
 from gnm_nav.ldm.export import load_ldm_card
 from gnm_nav.ros.images import rgb_to_msg
 from gnm_nav.ros.time import sec_to_stamp, stamp_to_sec
-from test_ldm_support import trained_ldm
 
 FAST = {"source_timeout": 0.6, "stop_pub_timeout": 0.5, "fallback_timeout": 0.4, "image_qos": "reliable",
         "providers": "cpu"}

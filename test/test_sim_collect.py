@@ -9,8 +9,8 @@ import pytest
 
 from gnm_nav.bag_io import bag_topics, iter_images, iter_odometry
 from gnm_nav.commands import sim as sim_command
+from gnm_nav.common.errors import GnmNavError
 from gnm_nav.data.gnm_format import read_dataset
-from gnm_nav.errors import GnmNavError
 from gnm_nav.sim.env import load_profile
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
 from gnm_nav.sim.env import SimEnv, load_profile
 from gnm_nav.sim.odometry_error import PRESETS, OdometryErrorModel, WheelOdometry, drift_statistics, odometry_preset
 from gnm_nav.sim.worlds import resolve_world

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from gnm_nav.recovery import BackUpConfig, HeadingSweep, StallBackUp, SweepConfig
-from gnm_nav.supervisor import Decision, Inputs, Mode, PolicySupervisor, Reason
+from gnm_nav.control.recovery import BackUpConfig, HeadingSweep, StallBackUp, SweepConfig
+from gnm_nav.control.supervisor import Decision, Inputs, Mode, PolicySupervisor, Reason
 
 TIMEOUT = 1.0
 

@@ -3,19 +3,18 @@ from __future__ import annotations
 
 import json
 import math
-
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from gnm_nav.checkpoint import load_gnm
 from gnm_nav.data.gnm_format import read_dataset, write_data_config, write_splits, write_trajectory
-from gnm_nav.model.gnm import GNM
-from gnm_nav.training.frame_cache import build_frame_cache
-from gnm_nav.training.gnm_samples import MAX_DIST, GnmSampler, action_label
-from gnm_nav.training.gnm_train import BatchMaker, TrainConfig, gnm_loss, train_gnm
+from gnm_nav.gnm.checkpoint import load_gnm
+from gnm_nav.gnm.modeling import GNM
+from gnm_nav.gnm.training.frame_cache import build_frame_cache
+from gnm_nav.gnm.training.samples import MAX_DIST, GnmSampler, action_label
+from gnm_nav.gnm.training.train import BatchMaker, TrainConfig, gnm_loss, train_gnm
 
 
 def _arc(n: int, speed: float, turn: float, x0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -134,7 +133,7 @@ class _Planted:
 
 
 def test_resume_never_runs_a_planted_checkpoint_and_refuses_a_foreign_one(tiny_data, tmp_path):
-    from gnm_nav.errors import CheckpointError
+    from gnm_nav.common.errors import CheckpointError
 
     datasets = read_dataset(tiny_data)
     cache = build_frame_cache(datasets, tiny_data / ".cache")
@@ -163,7 +162,7 @@ class _Scripted(torch.nn.Module):
 
 
 def test_held_out_report_tells_a_steering_model_from_a_straight_driving_one(tiny_data):
-    from gnm_nav.training.gnm_train import evaluate
+    from gnm_nav.gnm.training.train import evaluate
 
     datasets = read_dataset(tiny_data)
     cache = build_frame_cache(datasets, tiny_data / ".cache")
@@ -203,7 +202,7 @@ def test_mirrored_samples_flip_images_and_negate_lateral_labels(tiny_data):
 
 def test_train_cli_continues_from_one_of_our_onnx_exports_and_reports_on_held_out_data(tiny_data, tmp_path):
     from gnm_nav.cli import main as cli_main
-    from gnm_nav.onnx_export import export_gnm, random_init_gnm
+    from gnm_nav.gnm.export import export_gnm, random_init_gnm
 
     start = tmp_path / "start.onnx"
     export_gnm(random_init_gnm(seed=1), start)
@@ -221,7 +220,7 @@ def test_train_cli_continues_from_one_of_our_onnx_exports_and_reports_on_held_ou
 
 
 def test_dense_layers_learn_at_their_own_rate():
-    from gnm_nav.training.gnm_train import gnm_optimizer
+    from gnm_nav.gnm.training.train import gnm_optimizer
 
     model = GNM()
     conv_group, dense_group = gnm_optimizer(model, 7e-4, 0.1).param_groups
@@ -235,7 +234,7 @@ def test_dense_layers_learn_at_their_own_rate():
 
 
 def test_held_out_report_counts_dead_dense_units(tiny_data):
-    from gnm_nav.training.gnm_train import evaluate
+    from gnm_nav.gnm.training.train import evaluate
 
     datasets = read_dataset(tiny_data)
     cache = build_frame_cache(datasets, tiny_data / ".cache")
@@ -252,7 +251,7 @@ def test_held_out_report_counts_dead_dense_units(tiny_data):
 
 
 def test_turned_samples_shift_the_observation_and_rotate_the_label(tiny_data):
-    from gnm_nav.training.gnm_samples import rotate_label
+    from gnm_nav.gnm.training.samples import rotate_label
 
     # a left turn by delta: what was straight ahead is now to the right, and so is the heading
     turned = rotate_label(np.array([[1.0, 0.0, 1.0, 0.0]], np.float32), 0.1)
@@ -288,9 +287,9 @@ def test_turned_samples_shift_the_observation_and_rotate_the_label(tiny_data):
 
 def test_a_shifted_frame_looks_like_the_camera_turned(tmp_path):
     """The shift's sign and size against the simulator: turning the robot left moves the scene right."""
+    from gnm_nav.gnm.training.frame_cache import FrameCache
     from gnm_nav.sim.env import SimEnv, load_profile
     from gnm_nav.sim.worlds import resolve_world
-    from gnm_nav.training.frame_cache import FrameCache
 
     profile = load_profile("turtlebot")
     focal = 85 / 2 / math.tan(math.radians(profile.camera_hfov_deg) / 2)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
 from gnm_nav.evaluation.routes import plan_routes
 from gnm_nav.sim.expert import GridPlanner
 from gnm_nav.sim.occupancy import occupancy_grid

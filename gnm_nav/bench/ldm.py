@@ -26,10 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _random_models(folder: Path) -> tuple[Path, Path]:
     import torch
 
+    from gnm_nav.gnm.card import load_model_card
+    from gnm_nav.gnm.export import export_gnm, random_init_gnm
     from gnm_nav.ldm.export import ActionGrid, export_head
     from gnm_nav.ldm.model import LdmHead
-    from gnm_nav.model_card import load_model_card
-    from gnm_nav.onnx_export import export_gnm, random_init_gnm
 
     encoder = folder / "gnm.onnx"
     export_gnm(random_init_gnm(seed=0), encoder)
@@ -45,8 +45,8 @@ def _random_models(folder: Path) -> tuple[Path, Path]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from gnm_nav.context_buffer import ContextBuffer
-    from gnm_nav.inference import GNMEngine
+    from gnm_nav.gnm.context_buffer import ContextBuffer
+    from gnm_nav.gnm.engine import GNMEngine
     from gnm_nav.ldm.export import LdmScorer
     from gnm_nav.ldm.filter import FilterSettings, SafetyFilter
 

@@ -60,18 +60,18 @@ def synthetic_graph(n: int):
 def _export_random_model(directory: Path) -> Path:
     """Exported in a child process, so torch does not count in this process's memory figures."""
     path = directory / "gnm_random.onnx"
-    code = ("import sys; from gnm_nav.onnx_export import export_gnm, random_init_gnm; "
+    code = ("import sys; from gnm_nav.gnm.export import export_gnm, random_init_gnm; "
             "export_gnm(random_init_gnm(seed=0), sys.argv[1])")
     subprocess.run([sys.executable, "-c", code, str(path)], check=True)
     return path
 
 
 def run(args: argparse.Namespace) -> dict:
+    from gnm_nav.gnm.engine import GNMEngine
+    from gnm_nav.gnm.preprocessing import to_model_input
     from gnm_nav.graph.bank import NodeBank
     from gnm_nav.graph.localization import Localizer, LocalizerConfig
     from gnm_nav.graph.synthetic import view
-    from gnm_nav.inference import GNMEngine
-    from gnm_nav.preprocessing import to_model_input
 
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:

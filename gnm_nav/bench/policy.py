@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _export_random_model(folder: Path) -> Path:
-    from gnm_nav.onnx_export import export_gnm, random_init_gnm
+    from gnm_nav.gnm.export import export_gnm, random_init_gnm
 
     path = folder / "gnm_random.onnx"
     export_gnm(random_init_gnm(seed=0), path)
@@ -59,7 +59,7 @@ def bench_policy_step(model_path: Path, iters: int, providers: str = "auto",
     """p50/p99 step latency of both variants, measured alternately so load changes hit both alike."""
     from tqdm import tqdm
 
-    from gnm_nav.inference import GNMEngine
+    from gnm_nav.gnm.engine import GNMEngine
 
     engine = GNMEngine(model_path, providers=providers, threads=threads)
     whole = engine.open_session("whole")  # same settings as the engine's own sessions

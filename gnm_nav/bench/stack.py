@@ -50,8 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from gnm_nav.atomic import atomic_write_json
     from gnm_nav.commands.evaluate import resolve_models
+    from gnm_nav.common.atomic import atomic_write_json
     from gnm_nav.evaluation.campaign import private_domain_id
     from gnm_nav.evaluation.modes import parse_modes
     from gnm_nav.evaluation.monitor import StackMonitor

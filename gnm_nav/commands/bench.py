@@ -13,7 +13,7 @@ import json
 import platform
 from pathlib import Path
 
-from gnm_nav.atomic import atomic_write_json
+from gnm_nav.common.atomic import atomic_write_json
 
 HELP = "speed and memory benchmarks (write JSON; compare variants in one run)"
 
@@ -60,7 +60,7 @@ def _runner(module):
 
 def bench_markdown(results: dict) -> str:
     """A bench's results as Markdown, by the module of its area (GnmNavError when the area has no table)."""
-    from gnm_nav.errors import GnmNavError
+    from gnm_nav.common.errors import GnmNavError
 
     module_name = AREAS.get(str(results.get("area")))
     module = importlib.import_module(module_name) if module_name else None
@@ -70,7 +70,7 @@ def bench_markdown(results: dict) -> str:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from gnm_nav.errors import GnmNavError
+    from gnm_nav.common.errors import GnmNavError
     from gnm_nav.evaluation.report import update_document
 
     try:

@@ -14,7 +14,7 @@ import hashlib
 import math
 from pathlib import Path
 
-from gnm_nav.errors import GnmNavError, ModelFileError
+from gnm_nav.common.errors import GnmNavError, ModelFileError
 
 HELP = "closed-loop navigation benchmark in simulation: our stack, its ablations and baselines on the same graphs"
 DEFAULT_FIRST_SEED = 1000  # world seeds from here are held out of training
@@ -91,9 +91,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def resolve_models(model: str, ldm: str, need_filter: bool) -> tuple[Path, Path | None, str]:
     """(GNM, LDM or None, a note on the filter). A missing GNM, or an asked-for LDM that is missing or was
     trained on another encoder, is an error; the shipped LDM is used only with the encoder it was made for."""
+    from gnm_nav.common.paths import resolve_model_path
+    from gnm_nav.gnm.card import load_model_card
     from gnm_nav.ldm.export import EncoderMismatchError, check_encoder, load_ldm_card
-    from gnm_nav.model_card import load_model_card
-    from gnm_nav.paths import resolve_model_path
 
     gnm = resolve_model_path(model)
     if not gnm.is_file():

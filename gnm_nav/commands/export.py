@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
 
 HELP = "export a GNM checkpoint (published .pth or state_dict) to ONNX with a model card; --int8 quantises one"
 
@@ -46,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_fp32(args: argparse.Namespace, out: Path) -> int:
-    from gnm_nav.checkpoint import load_gnm
-    from gnm_nav.onnx_export import export_gnm, random_init_gnm
+    from gnm_nav.gnm.checkpoint import load_gnm
+    from gnm_nav.gnm.export import export_gnm, random_init_gnm
 
     if args.context_spacing <= 0:
         raise GnmNavError(f"--context-spacing must be > 0 seconds, got {args.context_spacing}")
@@ -79,9 +79,9 @@ def run_int8(args: argparse.Namespace) -> int:
     import sys
     import tempfile
 
+    from gnm_nav.common.paths import resolve_model_path
     from gnm_nav.data.gnm_format import read_dataset
-    from gnm_nav.paths import resolve_model_path
-    from gnm_nav.quantize import quantize_gnm
+    from gnm_nav.gnm.quantize import quantize_gnm
 
     if args.calibration_data is None:
         raise GnmNavError("--int8 needs --calibration-data: frames from the robot's camera set the int8 ranges")

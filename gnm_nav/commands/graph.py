@@ -6,7 +6,7 @@ import bisect
 import time
 from pathlib import Path
 
-from gnm_nav.errors import DatasetError, GraphError
+from gnm_nav.common.errors import DatasetError, GraphError
 
 HELP = ("topological graphs: build from a bag, import a topomap folder, add shortcuts, info, render to PNG, "
         "export/import Nav2 route graphs (GeoJSON)")
@@ -89,8 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_engine(model: str, providers: str = "auto"):
-    from gnm_nav.inference import GNMEngine
-    from gnm_nav.paths import resolve_model_path
+    from gnm_nav.common.paths import resolve_model_path
+    from gnm_nav.gnm.engine import GNMEngine
 
     return GNMEngine(resolve_model_path(model), providers=providers)
 
@@ -151,7 +151,7 @@ def run_render(args: argparse.Namespace) -> int:
 
 
 def run_export_geojson(args: argparse.Namespace) -> int:
-    from gnm_nav.atomic import atomic_write_json
+    from gnm_nav.common.atomic import atomic_write_json
     from gnm_nav.graph.geojson import to_route_graph
     from gnm_nav.graph.store import TopoGraph
 
@@ -288,9 +288,9 @@ def run_fit_likelihood(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
+    from gnm_nav.common.paths import resolve_model_path
     from gnm_nav.data.gnm_format import read_dataset
     from gnm_nav.graph.likelihood import collect_readings, fit_likelihood, likelihood_path_for, save_likelihood
-    from gnm_nav.paths import resolve_model_path
 
     if args.contexts < 1:
         raise ValueError("--contexts must be >= 1")

@@ -26,12 +26,12 @@ def run(args: argparse.Namespace) -> int:
 
     from gnm_nav.bag_io import bag_topics, iter_images
     from gnm_nav.commands.graph import load_engine
-    from gnm_nav.controller import Limits, make_controller
-    from gnm_nav.errors import DatasetError
+    from gnm_nav.common.errors import DatasetError
+    from gnm_nav.control.controller import Limits, make_controller
+    from gnm_nav.control.policy import GNMPolicy
     from gnm_nav.graph.navigator import Navigator
     from gnm_nav.graph.replay import replay_bag
     from gnm_nav.graph.store import TopoGraph
-    from gnm_nav.policy import GNMPolicy
     from gnm_nav.robot_profile import load_robot_profile
 
     topics = bag_topics(args.bag)

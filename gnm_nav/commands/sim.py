@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
 
 HELP = ("simulator tools: collect GNM datasets, record rosbags, render maps, save world specs, export SDF, "
         "measure the odometry error presets")
@@ -111,7 +111,7 @@ def _load_track(path: Path):
 def run_render_map(args: argparse.Namespace) -> int:
     import cv2
 
-    from gnm_nav.atomic import atomic_write_bytes
+    from gnm_nav.common.atomic import atomic_write_bytes
     from gnm_nav.sim.map_render import render_map
     from gnm_nav.sim.worlds import resolve_world
 
@@ -156,7 +156,7 @@ def run_make_world(args: argparse.Namespace) -> int:
 
 
 def run_export_sdf(args: argparse.Namespace) -> int:
-    from gnm_nav.atomic import atomic_write_text
+    from gnm_nav.common.atomic import atomic_write_text
     from gnm_nav.sim.sdf import world_to_sdf
     from gnm_nav.sim.worlds import resolve_world
 

@@ -10,7 +10,7 @@ import importlib
 
 HELP = "train models (gnm: the navigation policy; ldm: the safety filter's Lyapunov density model)"
 
-TRAINERS = {"gnm": "gnm_nav.training.gnm_cli", "ldm": "gnm_nav.ldm.train"}
+TRAINERS = {"gnm": "gnm_nav.gnm.training.cli", "ldm": "gnm_nav.ldm.train"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -22,9 +22,9 @@ import cv2
 import numpy as np
 import yaml
 
-from gnm_nav.atomic import atomic_write_text
+from gnm_nav.common.atomic import atomic_write_text
+from gnm_nav.common.errors import DatasetError
 from gnm_nav.data.array_pickle import load_array_pickle
-from gnm_nav.errors import DatasetError
 
 FRAME_RATE_HZ = 4.0
 TRAJ_DATA = "traj_data.pkl"

@@ -10,8 +10,8 @@ import signal
 from pathlib import Path
 from typing import Any, Iterator
 
-from gnm_nav.atomic import atomic_write_json
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.atomic import atomic_write_json
+from gnm_nav.common.errors import GnmNavError
 from gnm_nav.evaluation.modes import Mode, fingerprint
 from gnm_nav.evaluation.report import mode_order, overview_png, route_png, summary, write_png, write_route
 from gnm_nav.evaluation.routes import RouteTask

@@ -15,7 +15,7 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
 from gnm_nav.ros.cmd_vel import CmdVelPublisher
 from gnm_nav.ros.lifecycle import spin_node
 from gnm_nav.ros.odometry import pose_2d
@@ -35,7 +35,8 @@ PARAMS = [
 class ExpertDriverNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("expert_driver", **kwargs)
-        from gnm_nav.sim.env import Pose2D, load_profile
+        from gnm_nav.common.pose import Pose2D
+        from gnm_nav.sim.env import load_profile
         from gnm_nav.sim.expert import GridPlanner
         from gnm_nav.sim.occupancy import occupancy_grid
         from gnm_nav.sim.worlds import resolve_world

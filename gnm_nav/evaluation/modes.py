@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
+from gnm_nav.common.paths import config_dir
 from gnm_nav.launching.node_sets import EXECUTABLES
-from gnm_nav.paths import config_dir
 
 NO_FILTER = "_no_filter"
 DEFAULT_MODES = ("ours", "vision_only", "odometry_replay", "anchor")

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from gnm_nav.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from gnm_nav.common.errors import GnmNavError
 
 EXPERT_COLOUR = (230, 60, 40)
 MODE_COLOURS = [(40, 110, 230), (40, 170, 60), (200, 120, 20), (150, 60, 200), (20, 170, 180), (120, 120, 120),

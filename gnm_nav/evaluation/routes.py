@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gnm_nav.errors import GnmNavError
-from gnm_nav.sim.env import Pose2D
+from gnm_nav.common.errors import GnmNavError
+from gnm_nav.common.pose import Pose2D
 
 START_PERTURBATION = (0.25, 0.25)  # m, rad: a repeat starts within this of where the recording started
 BRANCH_AT = (0.35, 0.65)  # where along the trunk the branch recording starts (share of its length)
@@ -150,7 +150,7 @@ def perturbed_start(world: str, robot: str, start: Pose2D, rng: np.random.Genera
                     xy_m: float = START_PERTURBATION[0], yaw_rad: float = START_PERTURBATION[1],
                     tries: int = 30) -> Pose2D:
     """The start moved by a small random offset (within xy_m, yaw within +-yaw_rad) where the body fits."""
-    from gnm_nav.angles import wrap_angle
+    from gnm_nav.common.angles import wrap_angle
     from gnm_nav.sim.env import load_profile
     from gnm_nav.sim.occupancy import occupancy_grid
     from gnm_nav.sim.worlds import resolve_world

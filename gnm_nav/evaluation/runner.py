@@ -22,14 +22,20 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
+from gnm_nav.common.pose import Pose2D
 from gnm_nav.evaluation.modes import FILTER_NODE, Mode, fingerprint
 from gnm_nav.evaluation.monitor import Observations, StackMonitor, latency_summary
-from gnm_nav.evaluation.routes import (START_PERTURBATION, RouteTask, perturbed_start, route_progress, shortest_path_m,
-                                       steering_report)
+from gnm_nav.evaluation.routes import (
+    START_PERTURBATION,
+    RouteTask,
+    perturbed_start,
+    route_progress,
+    shortest_path_m,
+    steering_report,
+)
 from gnm_nav.launching.node_sets import LaunchOptions, NodeSpec, build_graph_set, navigate_set, package_node, sim_node
 from gnm_nav.launching.processes import Launcher
-from gnm_nav.sim.env import Pose2D
 
 EXPERT_MODULE = "gnm_nav.evaluation.expert_node"
 INTERVENTION_STATES = ("MODIFIED", "FALLBACK", "TURN", "STOP")
@@ -229,7 +235,7 @@ def odometry_drift(truth: np.ndarray, odom: np.ndarray) -> dict[str, float]:
     error, which is what a blind replay inherits). truth, odom: [N, 4] (t, x, y, yaw)."""
     if len(truth) < 2 or len(odom) < 2:
         return {}
-    from gnm_nav.angles import wrap_angle
+    from gnm_nav.common.angles import wrap_angle
 
     t0, t1 = max(truth[0, 0], odom[0, 0]), min(truth[-1, 0], odom[-1, 0])
     a, b = truth[np.searchsorted(truth[:, 0], [t0, t1]).clip(0, len(truth) - 1)], \

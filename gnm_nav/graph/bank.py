@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image
 
-from gnm_nav.preprocessing import DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, center_crop_4_3
+from gnm_nav.gnm.preprocessing import DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD, center_crop_4_3
 
 DESCRIPTOR_CELL_PX = 5  # 64x85 model images -> 12x17 cells of 5x5 px (the centre 60 rows)
 _CACHE_DIR = ".cache"
@@ -119,7 +119,7 @@ class NodeBank:
 def _save_cache(path: Path, bank: NodeBank) -> None:
     import io
 
-    from gnm_nav.atomic import atomic_write_bytes
+    from gnm_nav.common.atomic import atomic_write_bytes
 
     buf = io.BytesIO()
     np.savez(buf, ids=bank.ids, images=bank.images, descs=bank.descs)

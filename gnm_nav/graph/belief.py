@@ -24,7 +24,7 @@ from enum import Enum
 import networkx as nx
 import numpy as np
 
-from gnm_nav.errors import GraphError
+from gnm_nav.common.errors import GraphError
 from gnm_nav.graph.bank import NodeBank
 from gnm_nav.graph.likelihood import MAX_OFFSET, DistanceLikelihood
 from gnm_nav.graph.localization import Evaluator, Localization, global_candidates, graph_window

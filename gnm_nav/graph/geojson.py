@@ -15,7 +15,7 @@ from typing import Any
 
 import networkx as nx
 
-from gnm_nav.errors import GraphError
+from gnm_nav.common.errors import GraphError
 from gnm_nav.graph.store import EDGE_KINDS, POSE_FRAME_KEY, TopoGraph
 
 GEOJSON_FORMAT_VERSION = 1

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from gnm_nav.atomic import atomic_write_json
-from gnm_nav.errors import ModelFileError
+from gnm_nav.common.atomic import atomic_write_json
+from gnm_nav.common.errors import ModelFileError
 
 MAX_OFFSET = 20  # model steps (5 s at 4 Hz): the GNM's training goals lie at most this far ahead
 MIN_SD = 0.75  # model steps: no offset is read more precisely than this (a few samples can look exact)
@@ -145,8 +145,8 @@ def collect_readings(engine, datasets: list, contexts: int, rng: np.random.Gener
     """Predicted distances from `contexts` random contexts of the datasets' trajectories to goals at every offset
     within MAX_OFFSET frames of the context's last frame (one batched model call per context), and to
     `far_per_context` frames of other trajectories. The datasets' frame rate must be the model's step rate."""
-    from gnm_nav.errors import DatasetError
-    from gnm_nav.preprocessing import preprocess_frame, stack_frames
+    from gnm_nav.common.errors import DatasetError
+    from gnm_nav.gnm.preprocessing import preprocess_frame, stack_frames
 
     card = engine.card
     for ds in datasets:

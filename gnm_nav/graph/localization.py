@@ -26,11 +26,11 @@ from typing import Protocol, Sequence
 import networkx as nx
 import numpy as np
 
-from gnm_nav.errors import GraphError
+from gnm_nav.common.errors import GraphError
+from gnm_nav.gnm.preprocessing import preprocess_frame, stack_frames
 from gnm_nav.graph.bank import NodeBank, to_model_resolution
 from gnm_nav.graph.odometry import OdometryPrior
 from gnm_nav.graph.store import TopoGraph
-from gnm_nav.preprocessing import preprocess_frame, stack_frames
 
 
 class Evaluator(Protocol):

@@ -8,7 +8,7 @@ import json
 import math
 from dataclasses import asdict, dataclass
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
 
 STATES = ("initialising", "tracking", "lost", "relocalising", "arrived")  # LocalizationState's values
 

@@ -15,18 +15,25 @@ from typing import Sequence
 
 import numpy as np
 
-from gnm_nav.context_buffer import ContextBuffer
-from gnm_nav.errors import GraphError
+from gnm_nav.common.errors import GraphError
+from gnm_nav.gnm.context_buffer import ContextBuffer
 from gnm_nav.graph.bank import NodeBank
 from gnm_nav.graph.belief import BeliefConfig, BeliefLocalizer
+from gnm_nav.graph.goal_checker import GOAL_THRESHOLD, GoalCheck, GoalChecker
 from gnm_nav.graph.likelihood import DistanceLikelihood
-from gnm_nav.graph.localization import (Localization, Localizer, LocalizerConfig, WindowLocalizer, bank_for_graph,
-                                        match_image, single_frame_obs)
+from gnm_nav.graph.localization import (
+    Localization,
+    Localizer,
+    LocalizerConfig,
+    WindowLocalizer,
+    bank_for_graph,
+    match_image,
+    single_frame_obs,
+)
 from gnm_nav.graph.mission import Mission, WaypointReached
 from gnm_nav.graph.nav_state import GoalProgress, NavState, mission_progress
 from gnm_nav.graph.odometry import OdometryConfig, OdometryPrior
-from gnm_nav.graph.goal_checker import GOAL_THRESHOLD, GoalCheck, GoalChecker
-from gnm_nav.graph.planning import LOOKAHEAD, PlanStep, Planner
+from gnm_nav.graph.planning import LOOKAHEAD, Planner, PlanStep
 from gnm_nav.graph.store import TopoGraph
 
 

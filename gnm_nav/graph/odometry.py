@@ -9,8 +9,8 @@ uses it twice: a node far from the prediction must be that much closer in the mo
 (look-alikes across a wall lose), and while the images match nothing the belief follows the odometry for up to
 `max_dead_reckoning_m` (the robot keeps its place in the graph through a view the model does not recognise).
 The policy may also steer partly toward where the odometry puts a node a little along the path (`carrot`, see
-gnm_nav.controller.steer_toward). Odometry can veto a goal the model sees (`disagreement_m`), and declare one the
-model does not (`arrived`): freshly anchored, with the model's belief near the goal too, it puts the robot on the
+gnm_nav.control.controller.steer_toward). Odometry can veto a goal the model sees (`disagreement_m`), and declare one
+the model does not (`arrived`): freshly anchored, with the model's belief near the goal too, it puts the robot on the
 goal node (the model often never scores the last node of a recording close once it arrives a little turned).
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from gnm_nav.angles import wrap_angle
+from gnm_nav.common.angles import wrap_angle
 
 Pose = tuple[float, float, float]  # x, y, yaw
 

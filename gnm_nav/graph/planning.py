@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from gnm_nav.errors import GraphError
+from gnm_nav.common.errors import GraphError
 
 # Default of the planner node and replay. Graphs get a node per second of driving, ~0.2 m apart: the next node
 # is too near to steer by, three along is not.

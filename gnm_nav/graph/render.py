@@ -7,7 +7,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
-from gnm_nav.atomic import atomic_write_bytes
+from gnm_nav.common.atomic import atomic_write_bytes
 from gnm_nav.graph.store import TopoGraph
 
 EDGE_COLOURS = {"temporal": "tab:blue", "shortcut": "tab:orange", "manual": "tab:green"}

@@ -15,9 +15,9 @@ from typing import Any, Callable, Iterable
 import networkx as nx
 import numpy as np
 
-from gnm_nav.errors import DatasetError
+from gnm_nav.common.errors import DatasetError
+from gnm_nav.gnm.preprocessing import preprocess_frame
 from gnm_nav.graph.navigator import Navigator
-from gnm_nav.preprocessing import preprocess_frame
 
 
 @dataclass
@@ -41,7 +41,7 @@ def remaining_route(graph: nx.DiGraph, goal: int) -> dict[int, float]:
 
 def run_replay(frames: Iterable[tuple[float, np.ndarray]], nav: Navigator, policy=None,
                progress: Callable[[int], None] | None = None) -> list[TickRecord]:
-    """`frames`: (stamp, rgb) in bag order; `policy`: a gnm_nav.policy.GNMPolicy or None (planner only)."""
+    """`frames`: (stamp, rgb) in bag order; `policy`: a gnm_nav.control.policy.GNMPolicy or None (planner only)."""
     goal = nav.planner.goal
     remaining = remaining_route(nav.graph.g, goal) if goal is not None else {}
     card = nav.card
@@ -120,7 +120,7 @@ def plot_replay(records: list[TickRecord], out: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gnm_nav.atomic import atomic_write_bytes
+    from gnm_nav.common.atomic import atomic_write_bytes
 
     t = np.array([r.t for r in records])
     fig, axes = plt.subplots(3, 1, figsize=(9, 8), dpi=100, sharex=True)
@@ -156,7 +156,7 @@ def plot_replay(records: list[TickRecord], out: Path, title: str) -> None:
 def replay_bag(frames: Iterable[tuple[float, np.ndarray]], nav: Navigator, policy, out_dir: Path,
                progress: Callable[[int], None] | None = None) -> dict[str, Any]:
     """Run, score, and write report.json + replay.png into out_dir; returns the report."""
-    from gnm_nav.atomic import atomic_write_json
+    from gnm_nav.common.atomic import atomic_write_json
 
     counted = 0
 

@@ -19,8 +19,8 @@ import networkx as nx
 import numpy as np
 from PIL import Image
 
-from gnm_nav.atomic import atomic_write_bytes, atomic_write_json, remove_orphan_temp_files
-from gnm_nav.errors import GraphError
+from gnm_nav.common.atomic import atomic_write_bytes, atomic_write_json, remove_orphan_temp_files
+from gnm_nav.common.errors import GraphError
 
 FORMAT_VERSION = 1
 GRAPH_FILE = "graph.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gnm_nav.errors import GraphError
+from gnm_nav.common.errors import GraphError
 from gnm_nav.graph.store import TopoGraph, read_rgb
 
 # The reference saves one frame per second of driving, so adjacent nodes are 1 s apart.

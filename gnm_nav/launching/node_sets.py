@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
+LIFECYCLE_EXECUTABLES = {"gnm_policy_node", "ldm_safety_filter_node"}  # launch files start them as LifecycleNode
 # executable (setup.py NODES) -> module run with `python -m`
 EXECUTABLES = {
     "gnm_policy_node": "gnm_nav.nodes.policy_node",

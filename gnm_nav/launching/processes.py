@@ -20,9 +20,9 @@ from typing import IO, Iterable
 
 import yaml
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
+from gnm_nav.common.paths import config_dir
 from gnm_nav.launching.node_sets import LaunchOptions, NodeSpec
-from gnm_nav.paths import config_dir
 
 LOG_TAIL_LINES = 20
 

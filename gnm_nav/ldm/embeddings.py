@@ -15,10 +15,10 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from gnm_nav.atomic import atomic_write_bytes
+from gnm_nav.common.atomic import atomic_write_bytes
 from gnm_nav.data.gnm_format import Trajectory
+from gnm_nav.gnm.preprocessing import preprocess_frame, stack_frames
 from gnm_nav.ldm.transitions import context_frame_indices
-from gnm_nav.preprocessing import preprocess_frame, stack_frames
 
 
 class ObservationEncoder(Protocol):

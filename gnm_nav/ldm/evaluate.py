@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gnm_nav.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from gnm_nav.gnm.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
 OBSERVATION_PERTURBATIONS = ("noise", "inverted")
 

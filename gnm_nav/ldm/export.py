@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from gnm_nav.atomic import atomic_write_bytes, atomic_write_json
-from gnm_nav.errors import ModelFileError
-from gnm_nav.model_card import card_path_for, sha256_file
+from gnm_nav.common.atomic import atomic_write_bytes, atomic_write_json
+from gnm_nav.common.errors import ModelFileError
+from gnm_nav.gnm.card import card_path_for, sha256_file
 
 LDM_CARD_FORMAT = "gnm_nav.ldm"
 LDM_CARD_VERSION = 1

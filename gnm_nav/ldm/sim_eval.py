@@ -70,8 +70,8 @@ def summarise(runs: list[dict]) -> dict:
 
 def evaluate(model: str, encoder_path: str, world_seed: int, robot: str, routes: int, bias_w: float, noise: float,
              seed: int, min_route_m: float) -> dict:
-    from gnm_nav.context_buffer import ContextBuffer
-    from gnm_nav.inference import GNMEngine
+    from gnm_nav.gnm.context_buffer import ContextBuffer
+    from gnm_nav.gnm.engine import GNMEngine
     from gnm_nav.ldm.export import LdmScorer, check_encoder
     from gnm_nav.ldm.filter import SafetyFilter
     from gnm_nav.sim.env import SimEnv, load_profile

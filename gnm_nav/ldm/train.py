@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gnm_nav.atomic import atomic_write_bytes
-from gnm_nav.errors import CheckpointError, DatasetError, GnmNavError
+from gnm_nav.common.atomic import atomic_write_bytes
+from gnm_nav.common.errors import CheckpointError, DatasetError, GnmNavError
 
 HELP = "train the LDM safety filter (density + Lyapunov density model) on GNM-format datasets"
 CHECKPOINT = "checkpoint.pt"
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from gnm_nav.data.gnm_format import FRAME_RATE_HZ, read_dataset
-    from gnm_nav.inference import GNMEngine
+    from gnm_nav.gnm.engine import GNMEngine
     from gnm_nav.ldm.backup import BackupSchedule, LdmFitter, TransitionTensors
     from gnm_nav.ldm.density import fit_density
     from gnm_nav.ldm.export import export_head
@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if not ckpt_path.is_file():
             raise CheckpointError(f"--resume: no checkpoint at {ckpt_path}")
-        from gnm_nav.checkpoint import load_resume_state
+        from gnm_nav.gnm.checkpoint import load_resume_state
 
         state = load_resume_state(ckpt_path)
         if state.get("config") != config:
@@ -267,9 +267,9 @@ def calibrate_and_evaluate(head, engine, corpus: Corpus, u, grid, quantile: floa
     calibration ones when there is a single held-out trajectory, flagged in the report)."""
     import torch
 
+    from gnm_nav.gnm.preprocessing import preprocess_frame
     from gnm_nav.ldm.embeddings import encode_contexts
     from gnm_nav.ldm.evaluate import OBSERVATION_PERTURBATIONS, allowed_fraction, perturb_frames, shifted_commands
-    from gnm_nav.preprocessing import preprocess_frame
 
     rng = np.random.default_rng(seed)
     cal = np.flatnonzero(corpus.role == CALIBRATE)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gnm_nav.angles import wrap_angle
-from gnm_nav.errors import DatasetError
+from gnm_nav.common.angles import wrap_angle
+from gnm_nav.common.errors import DatasetError
 
 
 def pose_actions(positions: np.ndarray, yaws: np.ndarray, dt: float) -> np.ndarray:

@@ -15,16 +15,16 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
+from gnm_nav.common.paths import resolve_model_path
 from gnm_nav.graph.builder import LINK_DISTANCE, GraphBuilder, SessionLinker
 from gnm_nav.graph.render import graph_layout
 from gnm_nav.graph.ros_markers import graph_markers
 from gnm_nav.graph.store import GRAPH_FILE, POSE_FRAME_KEY, TopoGraph
-from gnm_nav.paths import resolve_model_path
+from gnm_nav.ros import legacy_params
 from gnm_nav.ros.images import CameraSubscriber
 from gnm_nav.ros.lifecycle import spin_node
 from gnm_nav.ros.odometry import PoseHistory, pose_2d
-from gnm_nav.ros import legacy_params
 from gnm_nav.ros.params import ParamSpec, declare_parameters, legacy_values
 from gnm_nav.ros.qos import LATCHED, RELIABLE
 from gnm_nav.ros.time import stamp_to_sec
@@ -94,7 +94,7 @@ class GraphBuilderNode(Node):
         linker = None
         if len(graph) and self.p["gnm_model_path"]:
             try:
-                from gnm_nav.inference import GNMEngine
+                from gnm_nav.gnm.engine import GNMEngine
 
                 engine = GNMEngine(resolve_model_path(self.p["gnm_model_path"]), providers=self.p["providers"])
                 linker = SessionLinker.for_graph(engine, graph, self.p["link_distance"])

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from rclpy.node import Node
 
-from gnm_nav.ros.cmd_vel import CmdVelPublisher
 from gnm_nav.ros import legacy_params
+from gnm_nav.ros.cmd_vel import CmdVelPublisher
 from gnm_nav.ros.params import ParamSpec, declare_parameters, legacy_values
 
 # key -> (linear direction, angular direction)

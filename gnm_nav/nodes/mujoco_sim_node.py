@@ -16,7 +16,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.angles import yaw_to_quaternion
+from gnm_nav.common.errors import GnmNavError
 from gnm_nav.ros.cmd_vel import subscribe_cmd_vel
 from gnm_nav.ros.images import rgb_to_msg
 from gnm_nav.ros.lifecycle import spin_node
@@ -150,8 +151,7 @@ def _odometry(stamp, frame_id: str, child: str, pose, v: float, w: float) -> Odo
     msg.child_frame_id = child
     msg.pose.pose.position.x = pose.x
     msg.pose.pose.position.y = pose.y
-    msg.pose.pose.orientation.z = math.sin(pose.yaw / 2)
-    msg.pose.pose.orientation.w = math.cos(pose.yaw / 2)
+    _, _, msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = yaw_to_quaternion(pose.yaw)
     msg.twist.twist.linear.x = v
     msg.twist.twist.angular.z = w
     return msg

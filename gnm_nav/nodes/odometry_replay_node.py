@@ -1,4 +1,4 @@
-"""odometry_replay_node: blind teach and repeat (gnm_nav.odometry_replay) as a ROS node, the baseline with no
+"""odometry_replay_node: blind teach and repeat (gnm_nav.control.odometry_replay) as a ROS node, the baseline with no
 camera: it follows the odometry poses recorded in a graph by pure pursuit on `odom`.
 
 Publishes cmd_vel, the steering carrot on gnm/subgoal_pose (base frame) and gnm/goal_reached (latched) when the
@@ -15,9 +15,9 @@ from nav_msgs.msg import Odometry
 from rclpy.node import Node
 from std_msgs.msg import Bool
 
-from gnm_nav.controller import Limits, make_controller
-from gnm_nav.errors import GnmNavError
-from gnm_nav.odometry_replay import OdometryReplay, ReplayConfig, recorded_path
+from gnm_nav.common.errors import GnmNavError
+from gnm_nav.control.controller import Limits, make_controller
+from gnm_nav.control.odometry_replay import OdometryReplay, ReplayConfig, recorded_path
 from gnm_nav.ros.cmd_vel import CmdVelPublisher
 from gnm_nav.ros.diagnostics import DiagnosticsPublisher
 from gnm_nav.ros.lifecycle import spin_node

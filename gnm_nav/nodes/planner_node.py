@@ -14,17 +14,18 @@ from collections import deque
 from pathlib import Path
 
 import numpy as np
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from geometry_msgs.msg import PoseStamped
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
-from nav_msgs.msg import Odometry
 from std_msgs.msg import Bool, Int32, Int32MultiArray, String
 from visualization_msgs.msg import MarkerArray
 
-from gnm_nav.errors import GnmNavError, ImageDecodeError
+from gnm_nav.common.errors import GnmNavError, ImageDecodeError
+from gnm_nav.common.paths import resolve_model_path
 from gnm_nav.graph.belief import BELIEF_SHARED, BeliefConfig
 from gnm_nav.graph.goal_checker import GOAL_THRESHOLD
 from gnm_nav.graph.likelihood import DistanceLikelihood, likelihood_path_for, load_likelihood
@@ -35,7 +36,6 @@ from gnm_nav.graph.odometry import OdometryConfig
 from gnm_nav.graph.render import graph_layout
 from gnm_nav.graph.ros_markers import graph_markers
 from gnm_nav.graph.store import TopoGraph
-from gnm_nav.paths import resolve_model_path
 from gnm_nav.ros import legacy_params
 from gnm_nav.ros.diagnostics import DIAGNOSTICS_PERIOD_S, DiagnosticsPublisher
 from gnm_nav.ros.images import CameraSubscriber, msg_to_rgb, rgb_to_msg
@@ -138,7 +138,7 @@ class PlannerNode(Node):
 
     def _load(self) -> None:
         """(Re)load graph + model; on failure keep running without a navigator and say why."""
-        from gnm_nav.inference import GNMEngine  # onnxruntime is heavy: import when needed
+        from gnm_nav.gnm.engine import GNMEngine  # onnxruntime is heavy: import when needed
 
         with self._lock:
             self._nav, self._layout, self._last, self._reached = None, None, None, False
@@ -337,7 +337,7 @@ class PlannerNode(Node):
                 self._publish_waypoint()
             self._reached = self._reached or plan.goal_reached
             self._reached_pub.publish(Bool(data=self._reached))
-            # lost on the way to a goal: the policy may turn on the spot to help relocalise (gnm_nav.recovery)
+            # lost on the way to a goal: the policy may turn on the spot to help relocalise (gnm_nav.control.recovery)
             lost = loc.closest is None and nav.planner.goal is not None and not self._reached
             self._lost_pub.publish(Bool(data=lost))
             if self._reached or step.subgoal_image is None:

@@ -4,39 +4,40 @@ Lifecycle node (autostart configures and activates it). It runs the model on cam
 they arrive (at most max_rate_hz), so command latency is one inference, not a timer period. While
 it cannot act (no model, stale camera or subgoal, bad model output) it commands zero and says why;
 except that while the planner reports the robot lost (gnm/localization_lost) and sends no subgoal, it
-turns on the spot to look for the graph (gnm_nav.recovery: nearest headings first, bounded); and when the
+turns on the spot to look for the graph (gnm_nav.control.recovery: nearest headings first, bounded); and when the
 base has been told to go forward while the wheel odometry stands still (pushing against an obstacle), it
 backs up a little, and the model's heading is then turned clear of where it stalled (bounded too: after
 a few tries at one place it stops until moved). Which of these it does is decided by
-gnm_nav.supervisor from typed inputs; this node only turns messages into those inputs and the decision into
+gnm_nav.control.supervisor from typed inputs; this node only turns messages into those inputs and the decision into
 a command, a log line and /diagnostics.
 """
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
 from collections import deque
+from typing import Any, Callable
 
 import numpy as np
-from nav_msgs.msg import Odometry, Path
 from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry, Path
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool
 
-from gnm_nav.context_buffer import ContextBuffer
-from gnm_nav.controller import CONTROLLERS, WAYPOINT_INDEX, Limits, make_controller
-from gnm_nav.errors import GnmNavError, ImageDecodeError
-from gnm_nav.paths import resolve_model_path
-from gnm_nav.policy import GNMPolicy, TurnDegradation
-from gnm_nav.preprocessing import preprocess_frame
-from gnm_nav.recovery import BackUpConfig, HeadingSweep, StallBackUp, SweepConfig
-from gnm_nav.supervisor import Decision, Inputs, Mode, PolicySupervisor, Reason
+from gnm_nav.common.angles import yaw_to_quaternion
+from gnm_nav.common.errors import GnmNavError, ImageDecodeError
+from gnm_nav.common.paths import resolve_model_path
+from gnm_nav.control.controller import CONTROLLERS, WAYPOINT_INDEX, Limits, make_controller
+from gnm_nav.control.policy import GNMPolicy, TurnDegradation
+from gnm_nav.control.recovery import BackUpConfig, HeadingSweep, StallBackUp, SweepConfig
+from gnm_nav.control.supervisor import Decision, Inputs, Mode, PolicySupervisor, Reason
+from gnm_nav.gnm.context_buffer import ContextBuffer
+from gnm_nav.gnm.preprocessing import preprocess_frame
 from gnm_nav.robot_profile import load_robot_profile
-from gnm_nav.ros.cmd_vel import CmdVelPublisher, subscribe_cmd_vel
 from gnm_nav.ros import legacy_params
+from gnm_nav.ros.cmd_vel import CmdVelPublisher, subscribe_cmd_vel
 from gnm_nav.ros.diagnostics import DIAGNOSTICS_PERIOD_S, DiagnosticsPublisher
 from gnm_nav.ros.images import CameraSubscriber, msg_to_rgb
 from gnm_nav.ros.lifecycle import ConfigurableNode, schedule_autostart, spin_node
@@ -132,7 +133,7 @@ class PolicyNode(ConfigurableNode):
 
     # lifecycle -------------------------------------------------------------------------------
     def _configure(self) -> None:
-        from gnm_nav.inference import GNMEngine  # onnxruntime is heavy: load only when configuring
+        from gnm_nav.gnm.engine import GNMEngine  # onnxruntime is heavy: load only when configuring
 
         p = self.p
         if p["controller"] not in CONTROLLERS:
@@ -322,8 +323,7 @@ class PolicyNode(ConfigurableNode):
             pose = PoseStamped()
             pose.header = path.header
             pose.pose.position.x, pose.pose.position.y = float(x), float(y)
-            yaw = np.arctan2(s, c)
-            pose.pose.orientation.z, pose.pose.orientation.w = float(np.sin(yaw / 2)), float(np.cos(yaw / 2))
+            _, _, pose.pose.orientation.z, pose.pose.orientation.w = yaw_to_quaternion(float(np.arctan2(s, c)))
             path.poses.append(pose)
         self._waypoints_pub.publish(path)
 

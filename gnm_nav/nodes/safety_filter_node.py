@@ -17,12 +17,12 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from std_msgs.msg import String
 
-from gnm_nav.context_buffer import ContextBuffer
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
+from gnm_nav.common.paths import resolve_model_path
+from gnm_nav.gnm.context_buffer import ContextBuffer
 from gnm_nav.ldm.filter import Decision, FilterSettings, SafetyFilter, SafetyState
-from gnm_nav.paths import resolve_model_path
-from gnm_nav.ros.cmd_vel import CmdVelPublisher, subscribe_cmd_vel
 from gnm_nav.ros import legacy_params
+from gnm_nav.ros.cmd_vel import CmdVelPublisher, subscribe_cmd_vel
 from gnm_nav.ros.diagnostics import DIAGNOSTICS_PERIOD_S, DiagnosticsPublisher
 from gnm_nav.ros.images import CameraSubscriber
 from gnm_nav.ros.lifecycle import ConfigurableNode, schedule_autostart, spin_node
@@ -106,7 +106,7 @@ class SafetyFilterNode(ConfigurableNode):
 
     # lifecycle -------------------------------------------------------------------------------
     def _configure(self) -> None:
-        from gnm_nav.inference import GNMEngine  # onnxruntime is heavy: load only when configuring
+        from gnm_nav.gnm.engine import GNMEngine  # onnxruntime is heavy: load only when configuring
         from gnm_nav.ldm.export import ActionGrid, LdmScorer, check_encoder
 
         p = self.p

@@ -7,7 +7,7 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
 
-from gnm_nav.errors import ImageDecodeError
+from gnm_nav.common.errors import ImageDecodeError
 from gnm_nav.image_codec import decode_compressed, decode_raw, encode_rgb8
 from gnm_nav.ros.qos import image_qos
 from gnm_nav.ros.time import sec_to_stamp, stamp_to_sec

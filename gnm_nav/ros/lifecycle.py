@@ -10,12 +10,11 @@ from typing import Callable
 import rclpy
 from rclpy.context import Context
 from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor
-from rclpy.signals import SignalHandlerOptions
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
-from gnm_nav.errors import GnmNavError
-
+from gnm_nav.common.errors import GnmNavError
 
 SPIN_PAUSE_S = 0.001
 

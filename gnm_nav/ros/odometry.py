@@ -6,7 +6,7 @@ import math
 import threading
 from collections import deque
 
-from gnm_nav.bag_io import quaternion_to_yaw
+from gnm_nav.common.angles import quaternion_to_yaw
 
 Pose2D = tuple[float, float, float]
 

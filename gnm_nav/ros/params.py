@@ -12,7 +12,7 @@ from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
 
 
 @dataclass(frozen=True)

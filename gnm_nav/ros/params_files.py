@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import yaml
 
-from gnm_nav.atomic import atomic_write_text
+from gnm_nav.common.atomic import atomic_write_text
 from gnm_nav.ros.params import ParamSpec
 
 # config file -> (node name, module holding PARAMS)

@@ -17,8 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from gnm_nav.data.gnm_format import (FRAME_RATE_HZ, TRAJ_DATA, read_trajectory, remove_partial_trajectories,
-                                     write_data_config, write_splits, write_trajectory)
+from gnm_nav.data.gnm_format import (
+    FRAME_RATE_HZ,
+    TRAJ_DATA,
+    read_trajectory,
+    remove_partial_trajectories,
+    write_data_config,
+    write_splits,
+    write_trajectory,
+)
 from gnm_nav.sim.env import load_profile
 from gnm_nav.sim.world_gen import generate_world
 from gnm_nav.sim.world_spec import save_world_spec

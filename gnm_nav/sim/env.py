@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gnm_nav.angles import wrap_angle
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.angles import wrap_angle
+from gnm_nav.common.errors import GnmNavError
+from gnm_nav.common.pose import Pose2D
 from gnm_nav.robot_profile import RobotProfile
 from gnm_nav.sim.mjcf import CameraGeometry
 from gnm_nav.sim.occupancy import OccupancyGrid, largest_free_component, occupancy_grid
@@ -24,13 +25,6 @@ MAX_SUBSTEP_M = 0.02
 
 class SimError(GnmNavError):
     """A simulator request is invalid (spawn pose inside an obstacle, NaN command...)."""
-
-
-@dataclass
-class Pose2D:
-    x: float
-    y: float
-    yaw: float
 
 
 @dataclass

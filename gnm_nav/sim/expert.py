@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.angles import wrap_angle
+from gnm_nav.common.errors import GnmNavError
+from gnm_nav.common.pose import Pose2D
 from gnm_nav.robot_profile import RobotProfile
-from gnm_nav.angles import wrap_angle
-from gnm_nav.sim.env import Pose2D
 from gnm_nav.sim.occupancy import OccupancyGrid, largest_free_component
 
 PLAN_RESOLUTION = 0.1  # planner cell size (m); the occupancy grid is coarsened to this

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from gnm_nav.angles import wrap_angle
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.angles import wrap_angle
+from gnm_nav.common.errors import GnmNavError
 
 
 @dataclass(frozen=True)

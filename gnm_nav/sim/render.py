@@ -1,7 +1,6 @@
 """Headless MuJoCo rendering of the robot camera (EGL, falling back to OSMesa)."""
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -9,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.angles import yaw_to_quaternion
+from gnm_nav.common.errors import GnmNavError
 from gnm_nav.sim.mjcf import ROBOT_BODY, ROBOT_CAMERA, CameraGeometry, world_to_mjcf
 from gnm_nav.sim.world_spec import WorldSpec
 
@@ -94,7 +94,8 @@ class CameraRenderer:
     def _render(self, x: float, y: float, yaw: float) -> np.ndarray:
         mj = self._mujoco
         self.data.mocap_pos[self._mocap] = (x, y, self._cam_h)
-        self.data.mocap_quat[self._mocap] = (math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2))
+        qx, qy, qz, qw = yaw_to_quaternion(yaw)
+        self.data.mocap_quat[self._mocap] = (qw, qx, qy, qz)  # MuJoCo orders w first
         mj.mj_kinematics(self.model, self.data)
         mj.mj_camlight(self.model, self.data)
         self._renderer.update_scene(self.data, camera=self._cam)

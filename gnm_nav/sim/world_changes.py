@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
 from gnm_nav.sim.world_spec import TEXTURE_KINDS, Box, Cylinder, WorldSpec
 
 CHANGES = ("none", "furniture", "lighting", "both")

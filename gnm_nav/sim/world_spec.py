@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from gnm_nav.atomic import atomic_write_text
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.atomic import atomic_write_text
+from gnm_nav.common.errors import GnmNavError
 
 TEXTURE_KINDS = ("plain", "wood", "tiles", "carpet", "concrete", "plaster", "brick", "stripes", "cardboard", "metal",
                  "checker")

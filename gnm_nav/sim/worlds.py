@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gnm_nav.paths import config_dir
+from gnm_nav.common.paths import config_dir
 from gnm_nav.sim.world_gen import GENERATED_FAMILIES, LARGE_SCALE, generate_world
 from gnm_nav.sim.world_spec import WorldSpec, WorldSpecError, load_world_spec
 

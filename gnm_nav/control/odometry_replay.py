@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from gnm_nav.angles import wrap_angle
-from gnm_nav.errors import GraphError
+from gnm_nav.common.angles import wrap_angle
+from gnm_nav.common.errors import GraphError
 
 Pose = tuple[float, float, float]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from gnm_nav.errors import ModelFileError
-from gnm_nav.model.gnm import GNM
-from gnm_nav.model_card import load_model_card
+from gnm_nav.common.errors import ModelFileError
+from gnm_nav.gnm.card import load_model_card
+from gnm_nav.gnm.modeling import GNM
 
 
 def _running_stats(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from gnm_nav.angles import wrap_angle
+from gnm_nav.common.angles import wrap_angle
 
 
 @dataclass(frozen=True)

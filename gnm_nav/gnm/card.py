@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gnm_nav.atomic import atomic_write_json
-from gnm_nav.errors import ModelFileError
+from gnm_nav.common.atomic import atomic_write_json
+from gnm_nav.common.errors import ModelFileError
 
 CARD_FORMAT_VERSION = 1
 # Model parts: the whole network, the observation branch, and goal branch + trunk + heads.

@@ -11,8 +11,7 @@ from collections import deque
 
 import numpy as np
 
-from gnm_nav.preprocessing import DEFAULT_IMAGE_SIZE, preprocess_frame, stack_frames
-
+from gnm_nav.gnm.preprocessing import DEFAULT_IMAGE_SIZE, preprocess_frame, stack_frames
 
 FUTURE_TOLERANCE_S = 0.5  # a frame stamped further ahead of the receiver's clock is refused
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gnm_nav.model.mobilenet import FEATURE_CHANNELS, mobilenet_v2_features
+from gnm_nav.gnm.mobilenet import FEATURE_CHANNELS, mobilenet_v2_features
 
 TRUNK_HIDDEN = 256
 TRUNK_OUT = 32

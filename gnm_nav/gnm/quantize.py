@@ -18,11 +18,18 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from gnm_nav.common.errors import DatasetError, ModelFileError
 from gnm_nav.data.gnm_format import GnmDataset
-from gnm_nav.errors import DatasetError, ModelFileError
-from gnm_nav.model_card import (PARTS, ModelCard, card_path_for, load_model_card, part_path_for, save_model_card,
-                                sha256_file)
-from gnm_nav.preprocessing import preprocess_frame
+from gnm_nav.gnm.card import (
+    PARTS,
+    ModelCard,
+    card_path_for,
+    load_model_card,
+    part_path_for,
+    save_model_card,
+    sha256_file,
+)
+from gnm_nav.gnm.preprocessing import preprocess_frame
 
 MAX_GOAL_STEPS = 20  # goals up to this many frames ahead, as the GNM's training samples
 CANDIDATES = 10  # the speed check times one step against this many goals (a planner window, the filter's grid)
@@ -143,7 +150,7 @@ def quantize_gnm(src: Path, out: Path, datasets: list[GnmDataset], calibration_s
                  held_out_samples: int = 256, held_out_share: float = 0.25, seed: int = 0,
                  command: str = "") -> ModelCard:
     """Quantise the GNM at `src` (fp32, with its card) into `out` (+ parts and card); returns the new card."""
-    from gnm_nav.inference import GNMEngine
+    from gnm_nav.gnm.engine import GNMEngine
 
     src_card = load_model_card(src)
     if src_card.architecture != "gnm":

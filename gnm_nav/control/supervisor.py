@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from gnm_nav.recovery import HeadingSweep, StallBackUp
+from gnm_nav.control.recovery import HeadingSweep, StallBackUp
 
 
 class Mode(Enum):

@@ -27,8 +27,8 @@ try:  # numpy >= 2 moved numpy.core to numpy._core
 except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core import multiarray as _numpy_multiarray  # type: ignore[no-redef]
 
-from gnm_nav.errors import CheckpointError
-from gnm_nav.model.gnm import GNM
+from gnm_nav.common.errors import CheckpointError
+from gnm_nav.gnm.modeling import GNM
 
 # Class names that are GNM network parts under whatever package path a release used.
 _NETWORK_CLASS_NAMES = frozenset({

@@ -1,6 +1,6 @@
 """Every dataset frame resized once to the model's input size (uint8), so training batches are array lookups.
 
-The resize is the same PIL call deployment uses (gnm_nav.preprocessing), so a cached frame is
+The resize is the same PIL call deployment uses (gnm_nav.gnm.preprocessing), so a cached frame is
 bit-identical to what the robot's model sees before normalisation.
 """
 from __future__ import annotations
@@ -13,9 +13,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from gnm_nav.atomic import atomic_write_json
+from gnm_nav.common.atomic import atomic_write_json
 from gnm_nav.data.gnm_format import GnmDataset
-from gnm_nav.preprocessing import center_crop_4_3
+from gnm_nav.gnm.preprocessing import center_crop_4_3
 
 
 class FrameCache:

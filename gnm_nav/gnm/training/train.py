@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from gnm_nav.common.errors import CheckpointError, DatasetError
 from gnm_nav.data.gnm_format import GnmDataset
-from gnm_nav.checkpoint import load_resume_state
-from gnm_nav.errors import CheckpointError, DatasetError
-from gnm_nav.preprocessing import IMAGENET_MEAN, IMAGENET_STD
-from gnm_nav.training.frame_cache import FrameCache
-from gnm_nav.training.gnm_samples import MAX_DIST, Batch, GnmSampler
+from gnm_nav.gnm.checkpoint import load_resume_state
+from gnm_nav.gnm.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from gnm_nav.gnm.training.frame_cache import FrameCache
+from gnm_nav.gnm.training.samples import MAX_DIST, Batch, GnmSampler
 
 DIST_WEIGHT = 0.5 * 1e-2
 TURNED_METRICS = ("distance_spearman", "distance_mae_steps", "waypoint_lateral_r")

@@ -44,14 +44,14 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from gnm_nav.checkpoint import load_gnm
+    from gnm_nav.common.errors import DatasetError
     from gnm_nav.data.gnm_format import read_dataset
-    from gnm_nav.errors import DatasetError
-    from gnm_nav.onnx_export import export_gnm, random_init_gnm
-    from gnm_nav.onnx_import import gnm_from_onnx, recentre_batchnorm
-    from gnm_nav.training.frame_cache import build_frame_cache
-    from gnm_nav.training.gnm_samples import GnmSampler
-    from gnm_nav.training.gnm_train import BatchMaker, TrainConfig, format_metrics, report_on, train_gnm
+    from gnm_nav.gnm.checkpoint import load_gnm
+    from gnm_nav.gnm.export import export_gnm, random_init_gnm
+    from gnm_nav.gnm.onnx_import import gnm_from_onnx, recentre_batchnorm
+    from gnm_nav.gnm.training.frame_cache import build_frame_cache
+    from gnm_nav.gnm.training.samples import GnmSampler
+    from gnm_nav.gnm.training.train import BatchMaker, TrainConfig, format_metrics, report_on, train_gnm
 
     out = Path(args.out)
     workdir = Path(args.workdir) if args.workdir else Path("runs") / out.stem

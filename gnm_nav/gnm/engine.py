@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from gnm_nav.errors import GnmNavError, ModelFileError
-from gnm_nav.model_card import ModelCard, load_model_card
-from gnm_nav.paths import resolve_model_path
+from gnm_nav.common.errors import GnmNavError, ModelFileError
+from gnm_nav.common.paths import resolve_model_path
+from gnm_nav.gnm.card import ModelCard, load_model_card
 
 if TYPE_CHECKING:  # onnxruntime is heavy: imported where a session is opened
     import onnxruntime as ort
 
-    from gnm_nav.device_runner import FixedBufferRunner
+    from gnm_nav.gnm.device_runner import FixedBufferRunner
 
 LOG = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def tensorrt_options(cache: Path) -> dict[str, str]:
 
 def cuda_options(cuda_graph: bool) -> dict[str, str]:
     """The CUDA EP: the best convolution algorithms searched once at load; with cuda_graph, runs are captured
-    as CUDA graphs (the session must then run through fixed I/O-bound buffers: gnm_nav.device_runner)."""
+    as CUDA graphs (the session must then run through fixed I/O-bound buffers: gnm_nav.gnm.device_runner)."""
     options = {"cudnn_conv_algo_search": "EXHAUSTIVE", "do_copy_in_default_stream": "1"}
     if cuda_graph:
         options["enable_cuda_graph"] = "1"
@@ -113,7 +113,7 @@ def _session_options(threads: int):
 
 class GNMEngine:
     """A GNM model (OUT.onnx + parts + card) ready to run. Arrays are float32 NCHW, preprocessed
-    as the card says (gnm_nav.preprocessing.to_model_input)."""
+    as the card says (gnm_nav.gnm.preprocessing.to_model_input)."""
 
     def __init__(self, model_path: str | Path, providers: str = "auto", threads: int | None = None):
         import onnxruntime as ort
@@ -152,7 +152,7 @@ class GNMEngine:
         CUDA EP cannot take whole), the plain sessions serve, as on any other provider."""
         import onnxruntime as ort
 
-        from gnm_nav.device_runner import FixedBufferRunner
+        from gnm_nav.gnm.device_runner import FixedBufferRunner
 
         chain = _provider_chain(providers, ort.get_available_providers(), cuda_graph=True)
         try:

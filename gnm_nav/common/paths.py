@@ -8,7 +8,7 @@ from pathlib import Path
 @lru_cache(maxsize=1)
 def share_dir() -> Path:
     """The package share directory: the ament install location, else the source checkout."""
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = Path(__file__).resolve().parents[2]
     if (checkout / "package.xml").is_file():
         return checkout
     try:

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 
 from gnm_nav.data.gnm_format import GnmDataset, Trajectory
-from gnm_nav.preprocessing import DEFAULT_IMAGE_SIZE
+from gnm_nav.gnm.preprocessing import DEFAULT_IMAGE_SIZE
 from gnm_nav.robot_profile import load_robot_profile
 
 MAX_DIST = 20

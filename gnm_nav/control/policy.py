@@ -7,8 +7,8 @@ from typing import Callable
 
 import numpy as np
 
-from gnm_nav.controller import WAYPOINT_INDEX, Controller, steer_toward, waypoints_to_metres
-from gnm_nav.errors import GnmNavError
+from gnm_nav.common.errors import GnmNavError
+from gnm_nav.control.controller import WAYPOINT_INDEX, Controller, steer_toward, waypoints_to_metres
 
 
 class NonFiniteModelOutput(GnmNavError):
@@ -63,7 +63,7 @@ class GNMPolicy:
              clear_heading: Callable[[np.ndarray], np.ndarray] | None = None) -> PolicyOutput:
         """obs_img [1,3*(ctx+1),H,W], goal_img [3,H,W] (preprocessed); subgoal_offset_m: [x, y] of the subgoal
         in the base frame from odometry (the planner's gnm/subgoal_pose), when known; clear_heading: turns the
-        target clear of obstacles the robot stalled on (gnm_nav.recovery.StallBackUp)."""
+        target clear of obstacles the robot stalled on (gnm_nav.control.recovery.StallBackUp)."""
         dist, actions = self.engine.evaluate(obs_img, goal_img[None])
         if not (np.all(np.isfinite(dist)) and np.all(np.isfinite(actions))):
             self.controller.reset()

@@ -4,7 +4,7 @@ Files written for OUT.onnx:
   OUT.onnx       whole network      obs_img [B,C,H,W], goal_img [B,3,H,W] -> dist [B,1], action [B,L,4]
   OUT.obs.onnx   observation branch obs_img [B,C,H,W] -> obs_encoding [B,E]
   OUT.goal.onnx  goal branch + heads obs_img [1,C,H,W], goal_img [N,3,H,W], obs_encoding [1,E] -> dist, action
-  OUT.json       model card (gnm_nav.model_card)
+  OUT.json       model card (gnm_nav.gnm.card)
 The split lets the engine run the observation branch once for N goal images.
 """
 from __future__ import annotations
@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from gnm_nav.atomic import atomic_write_bytes
-from gnm_nav.errors import GnmNavError
-from gnm_nav.model.gnm import GNM, parameter_count
-from gnm_nav.model_card import ModelCard, part_path_for, save_model_card, sha256_file
-from gnm_nav.preprocessing import DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD
+from gnm_nav.common.atomic import atomic_write_bytes
+from gnm_nav.common.errors import GnmNavError
+from gnm_nav.gnm.card import ModelCard, part_path_for, save_model_card, sha256_file
+from gnm_nav.gnm.modeling import GNM, parameter_count
+from gnm_nav.gnm.preprocessing import DEFAULT_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD
 
 DEFAULT_OPSET = 17
 DEFAULT_CONTEXT_SPACING_S = 0.25  # training data is sampled at 4 Hz

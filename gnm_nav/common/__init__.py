@@ -1,0 +1,1 @@
+"""What every part shares: errors, angles and poses, atomic writes, the package's file paths."""
