@@ -319,3 +319,71 @@ def test_training_on_trajectories_too_short_is_one_clear_error(tmp_path, capsys)
     rc = cli_main(["train", "gnm", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "m.onnx"),
                    "--workdir", str(tmp_path / "run"), "--epochs", "1", "--steps-per-epoch", "1"])
     assert rc == 2 and "nothing to train on" in capsys.readouterr().err
+
+
+def _where(cache, datasets, index: int):
+    """(trajectory, time) of a frame-cache index."""
+    for ds in datasets:
+        for traj in ds.trajectories:
+            start = cache.offsets[(ds.name, traj.name)]
+            if start <= index < start + len(traj):
+                return ds, traj, index - start
+    raise AssertionError(f"cache index {index} is in no trajectory")
+
+
+def test_batched_labels_are_each_samples_own(tiny_data):
+    """The sampler builds a whole batch with array operations: every row's label is still action_label of the
+    trajectory and time its context ends at, its positive goal in the same trajectory `distance` frames on, its
+    negative goal in another trajectory."""
+    datasets = read_dataset(tiny_data)
+    cache = build_frame_cache(datasets, tiny_data / ".cache")
+    batch = GnmSampler(datasets, "train", cache.offsets).sample(400, np.random.default_rng(7))
+    for b in range(len(batch.distance)):
+        ds, traj, t = _where(cache, datasets, int(batch.context[b, -1]))
+        assert t >= 5 and _where(cache, datasets, int(batch.context[b, 0]))[1] is traj
+        np.testing.assert_allclose(batch.action[b], action_label(traj, t, 5, ds.metric_waypoint_spacing), atol=1e-6)
+        assert batch.spacing_m[b] == np.float32(ds.metric_waypoint_spacing)
+        goal_traj = _where(cache, datasets, int(batch.goal[b]))[1]
+        assert (goal_traj is not traj) == (batch.distance[b] == MAX_DIST and batch.action_mask[b] == 0)
+
+
+def test_prefetched_batches_are_the_drawn_ones_and_errors_reach_the_loop(tiny_data):
+    from gnm_nav.gnm.training.train import Prefetcher
+
+    datasets = read_dataset(tiny_data)
+    cache = build_frame_cache(datasets, tiny_data / ".cache")
+    sampler = GnmSampler(datasets, "train", cache.offsets, mirror_prob=0.5)
+    maker = BatchMaker(cache, torch.device("cpu"))
+    rng = np.random.default_rng(9)
+    expected = [maker.tensors(sampler.sample(8, rng)) for _ in range(5)]
+    with Prefetcher(sampler, maker, 8, np.random.default_rng(9), 5, depth=2) as batches:
+        got = list(batches)
+    assert len(got) == 5
+    for a, b in zip(expected, got):
+        assert all(torch.equal(a[key], b[key]) for key in a)
+    with Prefetcher(sampler, maker, 8, np.random.default_rng(9), 1000, depth=2) as batches:
+        next(iter(batches))  # leaving early stops the thread (it waits on a full queue)
+
+    class Broken:
+        def sample(self, batch_size, rng):
+            raise ValueError("no frames")
+
+    with pytest.raises(ValueError, match="no frames"), Prefetcher(Broken(), maker, 8, rng, 3) as batches:
+        list(batches)
+
+
+def test_training_bench_times_the_pipeline_and_the_network(tiny_data, tmp_path, capsys):
+    """`gnm-nav bench training` writes every figure of its table (it measures speed; nothing here asserts one)."""
+    from cli_runner import run_command
+
+    from gnm_nav.commands import bench as bench_command
+
+    out = tmp_path / "training.json"
+    assert run_command(bench_command, ["training", "--out", str(out), "--data", str(tiny_data), "--batch-size", "8",
+                                       "--batches", "2", "--network-batches", "1", "--device", "cpu"]) == 0
+    results = json.loads(out.read_text())
+    table = bench_command.bench_markdown(results)
+    for key in ("sample_per_s", "gather_per_s", "finish_per_s", "pipeline_per_s", "prefetched_per_s",
+                "network_step_per_s"):
+        assert results[key] > 0, key
+    assert table.count("\n| ") == 7 and "cpu, batch 8" in table

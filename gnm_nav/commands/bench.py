@@ -23,6 +23,7 @@ AREAS = {
     "localize": "gnm_nav.bench.localize",
     "ldm": "gnm_nav.bench.ldm",
     "stack": "gnm_nav.bench.stack",
+    "training": "gnm_nav.bench.training",
 }
 
 

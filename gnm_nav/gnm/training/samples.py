@@ -32,15 +32,6 @@ MAX_DIST = 20
 MIN_ACTION_DIST, MAX_ACTION_DIST = 2, 10  # exclusive bounds
 
 
-@dataclass(frozen=True)
-class SampleIndex:
-    """Where a trainable context ends: dataset, trajectory, current frame."""
-
-    dataset: int
-    trajectory: int
-    t: int
-
-
 @dataclass
 class Batch:
     context: np.ndarray  # [B, ctx+1] frame-cache indices, oldest first
@@ -64,14 +55,19 @@ def camera_hfov_rad(ds: GnmDataset) -> float | None:
     return math.radians(float(deg)) if deg is not None else None
 
 
-def rotate_label(action: np.ndarray, delta: float) -> np.ndarray:
-    """The action label [L, 4] as seen by the robot turned left by delta: xy and (cos, sin) rotated by -delta."""
-    c, s = math.cos(delta), math.sin(delta)
-    out = action.copy()
+def rotate_labels(actions: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+    """Action labels [B, L, 4] as seen by robots turned left by deltas [B]: xy and (cos, sin) rotated by -delta."""
+    c, s = np.cos(deltas)[:, None], np.sin(deltas)[:, None]
+    out = actions.copy()
     for i in (0, 2):  # (x, y) and (cos yaw, sin yaw) turn alike
-        out[:, i] = c * action[:, i] + s * action[:, i + 1]
-        out[:, i + 1] = -s * action[:, i] + c * action[:, i + 1]
+        out[..., i] = c * actions[..., i] + s * actions[..., i + 1]
+        out[..., i + 1] = -s * actions[..., i] + c * actions[..., i + 1]
     return out
+
+
+def rotate_label(action: np.ndarray, delta: float) -> np.ndarray:
+    """One label [L, 4] turned by delta (rotate_labels)."""
+    return rotate_labels(action[None], np.array([delta]))[0]
 
 
 def action_label(traj: Trajectory, t: int, len_traj_pred: int, spacing_m: float) -> np.ndarray:
@@ -80,13 +76,22 @@ def action_label(traj: Trajectory, t: int, len_traj_pred: int, spacing_m: float)
     Past the end of the trajectory the last pose repeats (the robot has stopped).
     """
     idx = np.minimum(np.arange(t + 1, t + 1 + len_traj_pred), len(traj) - 1)
-    yaw0 = traj.yaws[t]
+    return labels_between(np.asarray(traj.positions, np.float64), np.asarray(traj.yaws, np.float64),
+                          np.array([t]), idx[None], np.array([spacing_m]))[0]
+
+
+def labels_between(positions: np.ndarray, yaws: np.ndarray, now: np.ndarray, later: np.ndarray,
+                   spacing_m: np.ndarray) -> np.ndarray:
+    """Action labels [B, L, 4] float32: the poses at indices later [B, L] in the robot frame of the pose at now [B],
+    xy / spacing_m [B], yaw delta as (cos, sin)."""
+    yaw0 = yaws[now][:, None]
     c, s = np.cos(yaw0), np.sin(yaw0)
-    delta = traj.positions[idx] - traj.positions[t]
-    local_x = c * delta[:, 0] + s * delta[:, 1]
-    local_y = -s * delta[:, 0] + c * delta[:, 1]
-    dyaw = traj.yaws[idx] - yaw0
-    return np.stack([local_x / spacing_m, local_y / spacing_m, np.cos(dyaw), np.sin(dyaw)], axis=1).astype(np.float32)
+    delta = positions[later] - positions[now][:, None, :]
+    local_x = c * delta[..., 0] + s * delta[..., 1]
+    local_y = -s * delta[..., 0] + c * delta[..., 1]
+    dyaw = yaws[later] - yaw0
+    scale = np.asarray(spacing_m, np.float64)[:, None]
+    return np.stack([local_x / scale, local_y / scale, np.cos(dyaw), np.sin(dyaw)], axis=-1).astype(np.float32)
 
 
 class GnmSampler:
@@ -94,6 +99,9 @@ class GnmSampler:
 
     split: "train", "test", or "all" (every trajectory: data held out of training altogether).
     Yaw shifts apply only to datasets whose field of view is known (camera_hfov_rad).
+
+    A batch is built with array operations over the whole batch (no per-sample Python): the trajectories'
+    poses are concatenated once, and every label is an indexed computation on them.
     """
 
     def __init__(self, datasets: list[GnmDataset], split: Literal["train", "test", "all"],
@@ -102,8 +110,6 @@ class GnmSampler:
                  mirror_prob: float = 0.0, yaw_shift_prob: float = 0.0, max_yaw_shift_rad: float = math.radians(15),
                  image_width: int = DEFAULT_IMAGE_SIZE[0]) -> None:
         self.datasets = datasets
-        self.trajs = [ds.trajectories if split == "all" else ds.split(split) for ds in datasets]
-        self.offsets = offsets
         self.context_size = context_size
         self.len_traj_pred = len_traj_pred
         self.negative_prob = negative_prob
@@ -118,57 +124,63 @@ class GnmSampler:
         # focal length in model pixels per dataset (None: field of view unknown, never shifted)
         hfovs = [camera_hfov_rad(ds) if yaw_shift_prob > 0 else None for ds in datasets]
         self.focal_px = [None if h is None else image_width / 2 / math.tan(h / 2) for h in hfovs]
-        self._all_trajs = [(d, k) for d, trajs in enumerate(self.trajs) for k in range(len(trajs))]
-        self._traj_position = {dk: i for i, dk in enumerate(self._all_trajs)}
-        self.index = [SampleIndex(d, k, t) for d, trajs in enumerate(self.trajs) for k, traj in enumerate(trajs)
-                      for t in range(context_size, len(traj) - 1)]
-        if not self.index:
+        trajs = [(d, traj) for d, ds in enumerate(datasets)
+                 for traj in (ds.trajectories if split == "all" else ds.split(split))]
+        # per trajectory j: where its frames start in the frame cache and in the concatenated poses, its length,
+        # its dataset's waypoint spacing and focal length (nan: never turned)
+        lengths = np.array([len(traj) for _, traj in trajs], np.int64)
+        self._cache_start = np.array([offsets[(datasets[d].name, traj.name)] for d, traj in trajs], np.int64)
+        self._pose_start = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        self._length = lengths
+        self._spacing = np.array([datasets[d].metric_waypoint_spacing for d, _ in trajs], np.float32)
+        self._focal = np.array([np.nan if self.focal_px[d] is None else self.focal_px[d] for d, _ in trajs])
+        self._positions = (np.concatenate([traj.positions for _, traj in trajs]).astype(np.float64)
+                           if trajs else np.zeros((0, 2)))
+        self._yaws = np.concatenate([traj.yaws for _, traj in trajs]).astype(np.float64) if trajs else np.zeros(0)
+        # every trainable (trajectory, time): a full context behind it and at least one frame ahead
+        usable = np.maximum(lengths - 1 - context_size, 0)
+        self._sample_traj = np.repeat(np.arange(len(trajs)), usable)
+        self._sample_t = (np.arange(usable.sum()) - np.repeat(np.cumsum(usable) - usable, usable) + context_size
+                          if usable.sum() else np.zeros(0, np.int64))
+        if not len(self._sample_traj):
             raise ValueError(f"no {split} samples: trajectories must be longer than {context_size + 1} frames")
 
     def __len__(self) -> int:
-        return len(self.index)
-
-    def _cache_index(self, d: int, k: int, i: int) -> int:
-        return self.offsets[(self.datasets[d].name, self.trajs[d][k].name)] + i
+        return len(self._sample_traj)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> Batch:
-        picks = rng.integers(0, len(self.index), batch_size)
-        ctx = self.context_size + 1
-        context = np.empty((batch_size, ctx), np.int64)
-        goal = np.empty(batch_size, np.int64)
-        distance = np.empty(batch_size, np.float32)
-        action = np.empty((batch_size, self.len_traj_pred, 4), np.float32)
-        mask = np.empty(batch_size, np.float32)
-        spacing = np.empty(batch_size, np.float32)
-        mirror = rng.random(batch_size) < self.mirror_prob
-        turn = rng.random(batch_size) < self.yaw_shift_prob
-        turn_by = rng.uniform(-self.max_yaw_shift_rad, self.max_yaw_shift_rad, batch_size)
-        shift_px = np.zeros(batch_size, np.int64)
-        for b, p in enumerate(picks):
-            s = self.index[p]
-            traj = self.trajs[s.dataset][s.trajectory]
-            context[b] = [self._cache_index(s.dataset, s.trajectory, s.t - self.context_size + j) for j in range(ctx)]
-            spacing[b] = self.datasets[s.dataset].metric_waypoint_spacing
-            action[b] = action_label(traj, s.t, self.len_traj_pred, spacing[b])
-            if mirror[b]:
-                action[b, :, 1] *= -1.0  # y left -> right
-                action[b, :, 3] *= -1.0  # sin(yaw)
-            focal = self.focal_px[s.dataset]
-            if turn[b] and focal is not None:
-                shift_px[b] = round(focal * math.tan(turn_by[b]))
-                action[b] = rotate_label(action[b], math.atan(shift_px[b] / focal))  # the turn the pixels make
-            if len(self._all_trajs) > 1 and rng.random() < self.negative_prob:
-                d2, k2 = self._other_trajectory(s, rng)
-                goal[b] = self._cache_index(d2, k2, int(rng.integers(0, len(self.trajs[d2][k2]))))
-                distance[b], mask[b] = MAX_DIST, 0.0
-                continue
-            d = int(rng.integers(1, min(MAX_DIST, len(traj) - 1 - s.t) + 1))
-            goal[b] = self._cache_index(s.dataset, s.trajectory, s.t + d)
-            distance[b] = d
-            mask[b] = float(MIN_ACTION_DIST < d < MAX_ACTION_DIST)
+        n = batch_size
+        picks = rng.integers(0, len(self), n)
+        mirror = rng.random(n) < self.mirror_prob
+        turn = rng.random(n) < self.yaw_shift_prob
+        turn_by = rng.uniform(-self.max_yaw_shift_rad, self.max_yaw_shift_rad, n)
+        negative = (rng.random(n) < self.negative_prob) & (len(self._length) > 1)
+        other = (self._sample_traj[picks] + 1 + rng.integers(0, max(len(self._length) - 1, 1), n)) % len(self._length)
+        goal_draw = rng.random(n)  # where in the goal's trajectory (a negative) or how far ahead (a positive)
+
+        j, t = self._sample_traj[picks], self._sample_t[picks]
+        context = self._cache_start[j][:, None] + t[:, None] + np.arange(-self.context_size, 1)[None, :]
+        spacing = self._spacing[j]
+        action = self._action_labels(j, t, spacing)
+        action[mirror] = action[mirror] * np.array([1.0, -1.0, 1.0, -1.0], np.float32)  # y and sin(yaw) mirrored
+        focal = self._focal[j]
+        turned = turn & np.isfinite(focal)
+        shift_px = np.zeros(n, np.int64)
+        shift_px[turned] = np.round(focal[turned] * np.tan(turn_by[turned])).astype(np.int64)
+        if turned.any():  # the turn the pixels make
+            action[turned] = rotate_labels(action[turned], np.arctan(shift_px[turned] / focal[turned]))
+
+        ahead = 1 + np.floor(goal_draw * np.minimum(MAX_DIST, self._length[j] - 1 - t)).astype(np.int64)
+        goal = self._cache_start[j] + t + ahead
+        distance = ahead.astype(np.float32)
+        mask = ((ahead > MIN_ACTION_DIST) & (ahead < MAX_ACTION_DIST)).astype(np.float32)
+        goal[negative] = (self._cache_start[other[negative]]
+                          + np.floor(goal_draw[negative] * self._length[other[negative]]).astype(np.int64))
+        distance[negative], mask[negative] = MAX_DIST, 0.0
         return Batch(context, goal, distance, action, mask, spacing, mirror, shift_px)
 
-    def _other_trajectory(self, s: SampleIndex, rng: np.random.Generator) -> tuple[int, int]:
-        """A uniformly drawn trajectory other than the sample's own (there are at least two)."""
-        own = self._traj_position[(s.dataset, s.trajectory)]
-        return self._all_trajs[(own + 1 + int(rng.integers(0, len(self._all_trajs) - 1))) % len(self._all_trajs)]
+    def _action_labels(self, j: np.ndarray, t: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+        """action_label of many (trajectory, time) at once (past a trajectory's end its last pose repeats)."""
+        ahead = np.minimum(t[:, None] + 1 + np.arange(self.len_traj_pred)[None, :], self._length[j][:, None] - 1)
+        return labels_between(self._positions, self._yaws, self._pose_start[j] + t,
+                              self._pose_start[j][:, None] + ahead, spacing)

@@ -2,14 +2,18 @@
 
 Labels and loss follow the reference (gnm_samples); optimiser Adam(lr 7e-4, betas 0.9/0.98) as in
 the GNM paper, except that the dense layers learn at a tenth of that by default (gnm_optimizer).
-Batches come from a uint8 frame cache (frame_cache) and are normalised in torch.
+Batches come from a uint8 frame cache (frame_cache), are drawn and gathered ahead in a thread (Prefetcher) and
+normalised in torch on the device.
 """
 from __future__ import annotations
 
 import math
+import queue
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -26,6 +30,7 @@ from gnm_nav.gnm.training.samples import MAX_DIST, Batch, GnmSampler
 DIST_WEIGHT = 0.5 * 1e-2
 TURNED_METRICS = ("distance_spearman", "distance_mae_steps", "waypoint_lateral_r")
 ACTION_WEIGHT = 0.5
+PROGRESS_EVERY = 20  # steps between progress-bar loss updates (each waits for the device)
 
 
 @dataclass
@@ -61,42 +66,119 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+@dataclass
+class HostBatch:
+    """A batch gathered on the host: its frames (uint8 [B, K, H, W, 3]) and labels as tensors, pinned when they go
+    to a GPU, so `BatchMaker.finish` copies them without waiting for the device."""
+
+    tensors: dict[str, torch.Tensor]
+    any_mirror: bool
+    any_shift: bool
+
+
 class BatchMaker:
-    """Frame-cache indices -> normalised tensors on the device (channels_last on CPU, where it is faster)."""
+    """Frame-cache indices -> normalised tensors on the device (channels_last on CPU, where it is faster), in two
+    halves: `gather` (the host's array work, which a Prefetcher runs ahead in a thread) and `finish` (asynchronous
+    copies to the device, then float, mirror, turn and normalise there: nothing in it waits for the device)."""
 
     def __init__(self, cache: FrameCache, device: torch.device) -> None:
         self.cache = cache
         self.device = device
-        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 1, 3, 1, 1)
-        self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 1, 3, 1, 1)
+        # (x / 255 - mean) / std as one subtraction and one product on the uint8 values
+        self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 1, 3, 1, 1) * 255.0
+        self.inv_std = 1.0 / (torch.tensor(IMAGENET_STD, device=device).view(1, 1, 3, 1, 1) * 255.0)
         self.memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
+        self.pin = device.type == "cuda"
 
-    def images(self, indices: np.ndarray, mirror: np.ndarray, shift_px: np.ndarray | None = None) -> torch.Tensor:
-        """[B, K] cache indices -> [B, 3K, H, W] float32; rows where mirror is set flipped left-right, then
-        rows shifted right by shift_px (left if negative), the uncovered edge filled with the edge column."""
-        flat = torch.from_numpy(np.ascontiguousarray(self.cache.frames[indices.reshape(-1)])).to(self.device)
-        b, k = indices.shape
-        x = flat.view(b, k, *flat.shape[1:]).permute(0, 1, 4, 2, 3).float().div_(255.0)
-        if mirror.any():
-            rows = torch.from_numpy(np.flatnonzero(mirror)).to(self.device)
-            x[rows] = x[rows].flip(-1)
-        if shift_px is not None and shift_px.any():
-            rows_np = np.flatnonzero(shift_px)
-            rows = torch.from_numpy(rows_np).to(self.device)
-            width = x.shape[-1]
-            shift = torch.from_numpy(shift_px[rows_np]).to(self.device)
-            src = (torch.arange(width, device=self.device)[None, :] - shift[:, None]).clamp_(0, width - 1)
-            part = x[rows]
-            x[rows] = part.gather(-1, src[:, None, None, None, :].expand_as(part))
-        x = ((x - self.mean) / self.std).reshape(b, 3 * k, x.shape[-2], x.shape[-1])
-        return x.contiguous(memory_format=self.memory_format)
+    def frames(self, indices: np.ndarray) -> torch.Tensor:
+        """[B, K] cache indices -> uint8 [B, K, H, W, 3] on the host."""
+        flat = torch.from_numpy(np.ascontiguousarray(self.cache.frames[indices.reshape(-1)]))
+        return flat.view(*indices.shape, *flat.shape[1:])
+
+    def gather(self, batch: Batch) -> HostBatch:
+        tensors = {"obs": self.frames(batch.context), "goal": self.frames(batch.goal[:, None]),
+                   "distance": torch.from_numpy(batch.distance), "action": torch.from_numpy(batch.action),
+                   "mask": torch.from_numpy(batch.action_mask), "spacing": torch.from_numpy(batch.spacing_m),
+                   "mirror": torch.from_numpy(batch.mirror), "shift": torch.from_numpy(batch.shift_px)}
+        if self.pin:
+            tensors = {k: v.pin_memory() for k, v in tensors.items()}
+        return HostBatch(tensors, bool(batch.mirror.any()), bool(batch.shift_px.any()))
+
+    def finish(self, host: HostBatch) -> dict[str, torch.Tensor]:
+        t = {k: v.to(self.device, non_blocking=True) for k, v in host.tensors.items()}
+        mirror, shift = t.pop("mirror"), t.pop("shift")
+        mirror_rows = mirror if host.any_mirror else None
+        t["obs"] = self._images(t["obs"], mirror_rows, shift if host.any_shift else None)
+        t["goal"] = self._images(t["goal"], mirror_rows, None)
+        return t
 
     def tensors(self, batch: Batch) -> dict[str, torch.Tensor]:
-        t = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
-        return {"obs": self.images(batch.context, batch.mirror, batch.shift_px),
-                "goal": self.images(batch.goal[:, None], batch.mirror),
-                "distance": t(batch.distance), "action": t(batch.action), "mask": t(batch.action_mask),
-                "spacing": t(batch.spacing_m)}
+        return self.finish(self.gather(batch))
+
+    def images(self, indices: np.ndarray, mirror: np.ndarray, shift_px: np.ndarray | None = None) -> torch.Tensor:
+        """[B, K] cache indices -> [B, 3K, H, W] float32 (see _images)."""
+        to = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
+        return self._images(self.frames(indices).to(self.device), to(mirror) if mirror.any() else None,
+                            to(shift_px) if shift_px is not None and shift_px.any() else None)
+
+    def _images(self, frames: torch.Tensor, mirror: torch.Tensor | None, shift: torch.Tensor | None) -> torch.Tensor:
+        """uint8 [B, K, H, W, 3] on the device -> [B, 3K, H, W] float32; rows where mirror is set flipped
+        left-right, then rows shifted right by shift (left if negative), the uncovered edge filled with the edge
+        column. Whole-batch operations (no host-side row lists), so nothing waits for the device."""
+        b, k = frames.shape[:2]
+        x = frames.permute(0, 1, 4, 2, 3)  # still uint8: flipping and shifting move a quarter of the bytes
+        if mirror is not None:
+            x = torch.where(mirror.view(b, 1, 1, 1, 1), x.flip(-1), x)
+        if shift is not None:
+            width = x.shape[-1]
+            src = (torch.arange(width, device=x.device)[None, :] - shift[:, None]).clamp_(0, width - 1)
+            x = x.gather(-1, src[:, None, None, None, :].expand_as(x))
+        x = x.float().sub_(self.mean).mul_(self.inv_std).reshape(b, 3 * k, x.shape[-2], x.shape[-1])
+        return x.contiguous(memory_format=self.memory_format)
+
+
+class Prefetcher:
+    """`count` batches, each drawn and gathered on the host in a background thread while the model trains on
+    the one before (numpy's indexing and copies release the GIL); the same batches, in the same order, as
+    drawing them in the loop. Use as a context manager: leaving it stops the thread."""
+
+    def __init__(self, sampler: GnmSampler, maker: BatchMaker, batch_size: int, rng: np.random.Generator,
+                 count: int, depth: int = 3) -> None:
+        self._maker = maker
+        self._count = count
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, args=(sampler, batch_size, rng), daemon=True)
+        self._thread.start()
+
+    def _produce(self, sampler: GnmSampler, batch_size: int, rng: np.random.Generator) -> None:
+        try:
+            for _ in range(self._count):
+                item: HostBatch | BaseException = self._maker.gather(sampler.sample(batch_size, rng))
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            self._queue.put(exc)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        for _ in range(self._count):
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                raise item
+            yield self._maker.finish(item)
+
+    def __enter__(self) -> "Prefetcher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def gnm_loss(dist: torch.Tensor, action: torch.Tensor, b: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -252,22 +334,23 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     model.train()
     for epoch in range(start_epoch, config.epochs):
         t0 = time.monotonic()
-        total = 0.0
-        bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch")
-        for step in bar:
-            b = maker.tensors(train.sample(config.batch_size, rng))
-            dist, action = model(b["obs"], b["goal"])
-            loss = gnm_loss(dist, action, b)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-            bar.set_postfix(loss=f"{total / (step + 1):.4f}")
+        total = torch.zeros((), device=device)  # summed on the device: reading it each step would wait for it
+        with Prefetcher(train, maker, config.batch_size, rng, steps) as batches:
+            bar = tqdm(batches, total=steps, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch")
+            for step, b in enumerate(bar):
+                dist, action = model(b["obs"], b["goal"])
+                loss = gnm_loss(dist, action, b)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += loss.detach()
+                if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == steps:
+                    bar.set_postfix(loss=f"{float(total) / (step + 1):.4f}")
         metrics = evaluate(model, maker, eval_batches)
         if turned_batches:
             metrics.update({f"turned_{k}": v for k, v in evaluate(model, maker, turned_batches).items()
                             if k in TURNED_METRICS})
-        record = EpochRecord(epoch + 1, total / steps, metrics, time.monotonic() - t0)
+        record = EpochRecord(epoch + 1, float(total) / steps, metrics, time.monotonic() - t0)
         history.append(record)
         print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, {format_metrics(record.metrics)}")
         workdir.mkdir(parents=True, exist_ok=True)
