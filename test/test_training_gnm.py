@@ -387,3 +387,20 @@ def test_training_bench_times_the_pipeline_and_the_network(tiny_data, tmp_path, 
                 "network_step_per_s"):
         assert results[key] > 0, key
     assert table.count("\n| ") == 7 and "cpu, batch 8" in table
+
+
+def test_bf16_forward_trains_and_precision_is_checked(tiny_data, tmp_path):
+    """--precision bf16 runs the forward pass under autocast (on a GPU by default; here on the CPU), the loss and
+    the weights staying fp32; an unknown precision is refused."""
+    from gnm_nav.gnm.training.train import use_bf16
+
+    datasets = read_dataset(tiny_data)
+    cache = build_frame_cache(datasets, tiny_data / ".cache")
+    torch.manual_seed(0)
+    model = GNM()
+    history = train_gnm(model, datasets, cache, TrainConfig(epochs=1, steps_per_epoch=2, batch_size=8,
+                                                            eval_samples=16, precision="bf16"), tmp_path)
+    assert math.isfinite(history[0].train_loss) and next(model.parameters()).dtype == torch.float32
+    assert use_bf16("auto", torch.device("cuda")) and not use_bf16("auto", torch.device("cpu"))
+    with pytest.raises(ValueError, match="precision must be one of"):
+        use_bf16("fp8", torch.device("cpu"))

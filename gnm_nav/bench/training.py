@@ -21,6 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--batches", type=int, default=40, help="batches timed per measurement")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                        help="the network step's forward pass under bf16 autocast (auto: on a GPU), as `train gnm`")
     parser.add_argument("--network-batches", type=int, default=5,
                         help="training steps of the network timed (0 = skip: slow on a CPU)")
 
@@ -40,7 +42,14 @@ def run(args: argparse.Namespace) -> dict:
     from gnm_nav.gnm.modeling import GNM
     from gnm_nav.gnm.training.frame_cache import build_frame_cache
     from gnm_nav.gnm.training.samples import GnmSampler
-    from gnm_nav.gnm.training.train import BatchMaker, Prefetcher, gnm_loss, gnm_optimizer, pick_device
+    from gnm_nav.gnm.training.train import (
+        BatchMaker,
+        Prefetcher,
+        gnm_loss,
+        gnm_optimizer,
+        pick_device,
+        use_bf16,
+    )
 
     datasets = read_dataset(args.data)
     cache = build_frame_cache(datasets, args.data / ".cache")
@@ -73,13 +82,18 @@ def run(args: argparse.Namespace) -> dict:
                "pipeline_per_s": _rate(pipeline, n, size),
                "prefetched_per_s": _rate(prefetched, 1, n * size)}
     if args.network_batches > 0:
-        model = GNM().to(device).train()
+        model = GNM().to(device)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (stubs lack memory_format)
+        model.train()
         optimizer = gnm_optimizer(model, 7e-4, 0.1)
         fixed = maker.finish(host)
+        bf16 = use_bf16(args.precision, device)
+        results["precision"] = "bf16" if bf16 else "fp32"
 
         def step() -> None:
-            dist, action = model(fixed["obs"], fixed["goal"])
-            loss = gnm_loss(dist, action, fixed)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                dist, action = model(fixed["obs"], fixed["goal"])
+            loss = gnm_loss(dist.float(), action.float(), fixed)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset roots held out of training altogether (comma-separated, e.g. a robot body "
                              "kept out): their report goes into the model card too")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                        help="the forward pass under bf16 autocast (auto: on a GPU only); weights stay fp32")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--restart", action="store_true", help="ignore an existing checkpoint in --workdir")
     parser.set_defaults(func=run)
@@ -77,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
                          lr=args.lr, seed=args.seed, eval_samples=args.eval_samples, device=args.device,
                          mirror_prob=args.mirror_prob, dense_lr_scale=args.dense_lr_scale,
                          yaw_shift_prob=args.yaw_shift_prob, max_yaw_shift_deg=args.max_yaw_shift_deg,
-                         context_size=model.context_size, len_traj_pred=model.len_traj_pred)
+                         context_size=model.context_size, len_traj_pred=model.len_traj_pred,
+                         precision=args.precision)
     history = train_gnm(model, datasets, cache, config, workdir, resume=not args.restart)
     final = history[-1]
     reports = {root: report_on(model, sets, build_frame_cache(sets, workdir / "cache"), config)
@@ -95,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         "yaw_shift_prob": args.yaw_shift_prob,
         "max_yaw_shift_deg": args.max_yaw_shift_deg,
         "dense_lr_scale": args.dense_lr_scale,
+        "precision": args.precision,
         "train_loss": final.train_loss,
         "history": [{"epoch": r.epoch, "train_loss": r.train_loss, **r.metrics} for r in history],
         "held_out_data": reports,

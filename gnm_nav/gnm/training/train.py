@@ -48,6 +48,7 @@ class TrainConfig:
     dense_lr_scale: float = 0.1  # learning rate of the dense (Linear) layers relative to lr; 1 = the paper
     yaw_shift_prob: float = 0.5  # training samples turned on the spot (gnm_samples); held-out ones never
     max_yaw_shift_deg: float = 15.0
+    precision: str = "auto"  # auto (bf16 on a GPU, fp32 on a CPU) | fp32 | bf16: the forward pass under autocast
 
 
 @dataclass
@@ -56,6 +57,16 @@ class EpochRecord:
     train_loss: float
     metrics: dict = field(default_factory=dict)
     seconds: float = 0.0
+
+
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether the forward pass runs under bf16 autocast (the weights, the optimiser and the loss stay fp32)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
 
 
 def pick_device(name: str) -> torch.device:
@@ -77,7 +88,7 @@ class HostBatch:
 
 
 class BatchMaker:
-    """Frame-cache indices -> normalised tensors on the device (channels_last on CPU, where it is faster), in two
+    """Frame-cache indices -> normalised tensors on the device (channels_last, as the model's weights), in two
     halves: `gather` (the host's array work, which a Prefetcher runs ahead in a thread) and `finish` (asynchronous
     copies to the device, then float, mirror, turn and normalise there: nothing in it waits for the device)."""
 
@@ -87,7 +98,6 @@ class BatchMaker:
         # (x / 255 - mean) / std as one subtraction and one product on the uint8 values
         self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 1, 3, 1, 1) * 255.0
         self.inv_std = 1.0 / (torch.tensor(IMAGENET_STD, device=device).view(1, 1, 3, 1, 1) * 255.0)
-        self.memory_format = torch.channels_last if device.type == "cpu" else torch.contiguous_format
         self.pin = device.type == "cuda"
 
     def frames(self, indices: np.ndarray) -> torch.Tensor:
@@ -134,7 +144,7 @@ class BatchMaker:
             src = (torch.arange(width, device=x.device)[None, :] - shift[:, None]).clamp_(0, width - 1)
             x = x.gather(-1, src[:, None, None, None, :].expand_as(x))
         x = x.float().sub_(self.mean).mul_(self.inv_std).reshape(b, 3 * k, x.shape[-2], x.shape[-1])
-        return x.contiguous(memory_format=self.memory_format)
+        return x.contiguous(memory_format=torch.channels_last)
 
 
 class Prefetcher:
@@ -292,8 +302,8 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     """Train in place; a checkpoint after every epoch makes an interrupted run resumable."""
     device = pick_device(config.device)
     model.to(device)
-    if device.type == "cpu":
-        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (stubs lack memory_format)
+    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # (stubs lack memory_format)
+    bf16 = use_bf16(config.precision, device)
     try:
         train = GnmSampler(datasets, "train", cache.offsets, config.context_size, config.len_traj_pred,
                            mirror_prob=config.mirror_prob, yaw_shift_prob=config.yaw_shift_prob,
@@ -338,8 +348,9 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
         with Prefetcher(train, maker, config.batch_size, rng, steps) as batches:
             bar = tqdm(batches, total=steps, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch")
             for step, b in enumerate(bar):
-                dist, action = model(b["obs"], b["goal"])
-                loss = gnm_loss(dist, action, b)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    dist, action = model(b["obs"], b["goal"])
+                loss = gnm_loss(dist.float(), action.float(), b)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
