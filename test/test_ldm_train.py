@@ -68,6 +68,11 @@ def test_trained_model_card_and_held_out_separation(tmp_path_factory):
     assert m["ood_observation_rejected_noise"] >= 0.9
     assert m["ood_observation_rejected"] > 1.0 - m["recorded_allowed"]
     assert m["perturbed_command_rejected"] > 1.0 - m["recorded_allowed"]
+    # the LDM's own condition on held-out transitions, and the grid it is judged on
+    assert 0.0 <= m["backup_violated"] <= 0.25 and m["backup_tolerance_nats"] == 0.5
+    assert m["backup_excess_p95_nats"] >= 0.0 and 0.0 <= m["critic_below_energy"] <= 1.0
+    grid = card.action_grid
+    assert m["grid_resolution"]["v"] == pytest.approx((grid.v_max - grid.v_min) / (grid.v_count - 1))
 
 
 def test_exported_head_ranks_recorded_commands_above_far_ones(tmp_path_factory):

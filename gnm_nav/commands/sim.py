@@ -21,6 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="first world seed, and seed of the expert's routes")
     p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own renderer")
     p.add_argument("--min-route-m", type=float, default=8.0, help="shortest route the expert is sent on (m)")
+    p.add_argument("--perturb", default="none", choices=("none", "recovery"),
+                   help="disturb drives so their futures show the way back: recovery = starts off the route and "
+                        "turned, more and stronger swerves, half toward the nearer obstacle (gnm_nav/sim/perturb.py)")
+    p.add_argument("--perturb-share", type=float, default=0.5,
+                   help="share of the drives disturbed (the rest clean); recorded in data_config.yaml")
     p.set_defaults(func=run_collect)
 
     p = sub.add_parser("record-bag", help="expert drives one route; camera, odom, ground truth, cmd_vel to rosbag2")
@@ -72,7 +77,8 @@ def run_collect(args: argparse.Namespace) -> int:
     if args.worlds < 1 or args.frames < 1 or args.workers < 1:
         raise GnmNavError("--worlds, --frames and --workers must be >= 1")
     robots = _robots(args.robots)
-    s = collect(args.out, args.worlds, robots, args.frames, args.seed, args.workers, args.min_route_m)
+    s = collect(args.out, args.worlds, robots, args.frames, args.seed, args.workers, args.min_route_m,
+                perturb=args.perturb, perturb_share=args.perturb_share)
     print(f"dataset: {s.frames} frames, {s.metres:.0f} m in {s.trajectories} trajectories "
           f"({s.new_frames} frames new, {s.skipped} trajectories reused from an earlier run); "
           f"worlds: {len(s.worlds)} ({', '.join(s.worlds)}); robots: {', '.join(s.robots)}; "

@@ -50,12 +50,14 @@ class LdmHead(nn.Module):
         """E for feature rows u [B, d] with raw actions [B, 2]."""
         return self.density.energy(u, self.normalise_actions(actions))
 
+    def critic_features(self, u: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """G's critic alone, in nats (score_features clamps it from below by E)."""
+        return self.energy_loc + self.energy_scale * self.critic(u, self.normalise_actions(actions))
+
     def score_features(self, u: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Feature rows u [B, d] with raw actions [B, 2] -> (E [B], G [B]); G := max(E, G) so G >= E exactly."""
-        a = self.normalise_actions(actions)
-        energy = self.density.energy(u, a)
-        ldm = self.energy_loc + self.energy_scale * self.critic(u, a)
-        return energy, torch.maximum(energy, ldm)
+        energy = self.density.energy(u, self.normalise_actions(actions))
+        return energy, torch.maximum(energy, self.critic_features(u, actions))
 
     def forward(self, embedding: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.score_features(self.features(embedding).expand(actions.shape[0], -1), actions)

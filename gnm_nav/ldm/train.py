@@ -262,6 +262,31 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+BACKUP_TOLERANCE_NATS = 0.5  # a next state's best G may exceed G(s, a) by this much before it counts as a violation
+
+
+def lyapunov_report(head, u, actions: np.ndarray, u_next, candidates: np.ndarray) -> dict:
+    """How well the learned G keeps the LDM's defining condition on held-out transitions (Kang et al. 2022):
+    G(s, a) >= E(s, a) and G(s, a) >= min over a' of G(s', a'), the a' from the candidate grid. G is max(E, critic)
+    at run time, so G >= E always holds; its critic alone is reported. A violated backup means G promises a way
+    on from s that the next state does not offer."""
+    import torch
+
+    with torch.no_grad():
+        a = torch.from_numpy(actions.astype(np.float32))
+        energy, g = head.score_features(u, a)
+        critic = head.critic_features(u, a)
+        k = len(candidates)
+        grid = torch.from_numpy(candidates.astype(np.float32)).repeat(len(u_next), 1)
+        _, g_next = head.score_features(u_next.repeat_interleave(k, dim=0), grid)
+        best_next = g_next.view(len(u_next), k).min(dim=1).values
+    excess = (best_next - g).numpy()
+    return {"backup_violated": float(np.mean(excess > BACKUP_TOLERANCE_NATS)),
+            "backup_tolerance_nats": BACKUP_TOLERANCE_NATS,
+            "backup_excess_p95_nats": float(np.percentile(np.maximum(excess, 0.0), 95)),
+            "critic_below_energy": float(torch.mean((critic < energy).float()))}
+
+
 def calibrate_and_evaluate(head, engine, corpus: Corpus, u, grid, quantile: float, seed: int) -> tuple[dict, float]:
     """Threshold = quantile of G over calibration transitions; metrics on evaluation transitions (the
     calibration ones when there is a single held-out trajectory, flagged in the report)."""
@@ -291,6 +316,10 @@ def calibrate_and_evaluate(head, engine, corpus: Corpus, u, grid, quantile: floa
         "calibration_overlaps_evaluation": overlap, "threshold": threshold,
         "recorded_allowed": allowed_fraction(g_ev, threshold),
         "perturbed_command_rejected": 1.0 - allowed_fraction(ldm_at(u[corpus.context[ev]], shifted), threshold),
+        **lyapunov_report(head, u[corpus.context[ev]], corpus.action[ev], u[corpus.next_context[ev]],
+                          grid.candidates()),
+        "grid_resolution": {"v": (grid.v_max - grid.v_min) / max(grid.v_count - 1, 1),
+                            "w": (grid.w_max - grid.w_min) / max(grid.w_count - 1, 1)},
     }
     sample = rng.choice(ev, size=min(64, len(ev)), replace=False)
     card = engine.card

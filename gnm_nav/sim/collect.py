@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gnm_nav.common.errors import GnmNavError
 from gnm_nav.data.gnm_format import (
     FRAME_RATE_HZ,
     TRAJ_DATA,
@@ -44,6 +45,8 @@ class CollectJob:
     seed: int
     frames: int  # frame quota for this job
     min_route_m: float
+    perturb: str = "none"  # a gnm_nav.sim.perturb preset ...
+    perturb_share: float = 0.0  # ... applied to this share of the drives
 
 
 @dataclass
@@ -78,7 +81,8 @@ def dataset_name(robot: str) -> str:
 def run_job(job: CollectJob) -> JobResult:
     """Drive routes in one world with one robot until the job's frame quota is met."""
     from gnm_nav.sim.env import SimEnv
-    from gnm_nav.sim.expert import GridPlanner, PlanningError, sample_route
+    from gnm_nav.sim.expert import ExpertConfig, GridPlanner, PlanningError, sample_route
+    from gnm_nav.sim.perturb import PERTURBATIONS, perturbed_route
     from gnm_nav.sim.rollout import expert_rollout
 
     world = generate_world(job.world_seed)
@@ -109,10 +113,14 @@ def run_job(job: CollectJob) -> JobResult:
                 route = sample_route(planner, rng, job.min_route_m)
             except PlanningError:
                 route = sample_route(planner, rng, job.min_route_m / 3)
+            expert = ExpertConfig()
+            if job.perturb != "none" and rng.random() < job.perturb_share:  # (clean data draws nothing here)
+                perturbation = PERTURBATIONS[job.perturb]
+                route, expert = perturbed_route(route, planner, perturbation, rng), perturbation.expert
             remaining = job.frames - result.frames
             max_time = min(2.5 * route.length / profile.max_v + 20.0, remaining / FRAME_RATE_HZ)
             frames, poses = [], []
-            for step in expert_rollout(env, planner, route, rng, FRAME_RATE_HZ, max_time):
+            for step in expert_rollout(env, planner, route, rng, FRAME_RATE_HZ, max_time, config=expert):
                 if step.frame is not None:
                     frames.append(step.frame)
                     poses.append((step.state.pose.x, step.state.pose.y, step.state.pose.yaw))
@@ -143,11 +151,11 @@ class CollectSummary:
 
 
 def plan_jobs(out: Path, n_worlds: int, robots: list[str], frames: int, seed: int,
-              min_route_m: float) -> list[CollectJob]:
+              min_route_m: float, perturb: str = "none", perturb_share: float = 0.0) -> list[CollectJob]:
     n_jobs = n_worlds * len(robots)
     quota = max(MIN_TRAJ_FRAMES, math.ceil(frames / n_jobs))
     return [CollectJob(out=str(out), world_seed=seed + i, world_index=i, robot=r, robot_index=j, seed=seed,
-                       frames=quota, min_route_m=min_route_m)
+                       frames=quota, min_route_m=min_route_m, perturb=perturb, perturb_share=perturb_share)
             for i in range(n_worlds) for j, r in enumerate(robots)]
 
 
@@ -158,20 +166,30 @@ def held_out_worlds(n_worlds: int) -> set[int]:
 
 
 def collect(out: Path, n_worlds: int, robots: list[str], frames: int, seed: int, workers: int = 1,
-            min_route_m: float = 8.0, progress_bar: bool = True) -> CollectSummary:
-    """Write a GNM-format dataset root at `out` (one dataset per robot), resuming any earlier partial run."""
+            min_route_m: float = 8.0, progress_bar: bool = True, perturb: str = "none",
+            perturb_share: float = 0.5) -> CollectSummary:
+    """Write a GNM-format dataset root at `out` (one dataset per robot), resuming any earlier partial run.
+    perturb: a gnm_nav.sim.perturb preset applied to a share `perturb_share` of the drives (the rest clean)."""
     from tqdm import tqdm
+
+    from gnm_nav.sim.perturb import PERTURBATIONS
+
+    if perturb not in PERTURBATIONS:
+        raise GnmNavError(f"unknown perturbation preset {perturb!r}; one of {', '.join(PERTURBATIONS)}")
+    if not 0.0 <= perturb_share <= 1.0:
+        raise GnmNavError(f"the perturbed share must be in [0, 1], got {perturb_share}")
 
     for r in robots:
         load_profile(r)  # fail fast on an unknown robot name, before any worker starts
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    _check_same_perturbation(out, robots, perturb, perturb_share)
     worlds = [generate_world(seed + i) for i in range(n_worlds)]
     for w in worlds:
         save_world_spec(w, out / "worlds" / f"{w.name}.yaml")
     for r in robots:
         remove_partial_trajectories(out / dataset_name(r))
-    jobs = plan_jobs(out, n_worlds, robots, frames, seed, min_route_m)
+    jobs = plan_jobs(out, n_worlds, robots, frames, seed, min_route_m, perturb, perturb_share)
     start = time.monotonic()
     results: list[JobResult] = []
     bar = tqdm(total=sum(j.frames for j in jobs), unit="frame", desc="collect", disable=not progress_bar)
@@ -214,6 +232,27 @@ class _ListQueue:
         self._bar.update(n)
 
 
+def _check_same_perturbation(out: Path, robots: list[str], perturb: str, share: float) -> None:
+    """A resumed dataset keeps the perturbation it was started with (its trajectories would otherwise mix two)."""
+    from gnm_nav.data.gnm_format import read_data_config
+
+    config = read_data_config(out) if (out / "data_config.yaml").is_file() else {}
+    wanted = (perturb, share if perturb != "none" else 0.0)
+    for robot in robots:
+        record = config.get(dataset_name(robot), {}).get("perturbation", {"preset": "none", "share": 0.0})
+        if dataset_name(robot) in config and (record["preset"], record["share"]) != wanted:
+            raise GnmNavError(f"{out} was collected with perturbation {record['preset']} (share {record['share']}); "
+                              f"asked for {wanted[0]} (share {wanted[1]}): collect into another folder")
+
+
+def _perturbation_record(job: CollectJob) -> dict:
+    """How the drives were disturbed (data_config.yaml): the preset, the share of drives, and its settings."""
+    from gnm_nav.sim.perturb import PERTURBATIONS
+
+    share = job.perturb_share if job.perturb != "none" else 0.0
+    return {"preset": job.perturb, "share": share, "settings": PERTURBATIONS[job.perturb].as_config()}
+
+
 def _write_metadata(out: Path, jobs: list[CollectJob], results: list[JobResult], robots: list[str],
                     n_worlds: int) -> None:
     from gnm_nav.data.gnm_format import read_data_config
@@ -228,7 +267,8 @@ def _write_metadata(out: Path, jobs: list[CollectJob], results: list[JobResult],
         spacing = metres / steps if steps > 0 else 0.0
         config[dataset_name(robot)] = {"metric_waypoint_spacing": round(spacing, 4), "robot": robot,
                                        "frame_rate_hz": FRAME_RATE_HZ, "source": "gnm_nav sim collect",
-                                       "worlds": [f"seed {j.world_seed}" for j, _ in mine]}
+                                       "worlds": [f"seed {j.world_seed}" for j, _ in mine],
+                                       "perturbation": _perturbation_record(jobs[0])}
         train = [t for j, r in mine if j.world_index not in held_out for t in r.trajectories]
         test = [t for j, r in mine if j.world_index in held_out for t in r.trajectories]
         if not test:  # one world: hold out every tenth trajectory instead

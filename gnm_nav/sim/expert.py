@@ -149,12 +149,14 @@ def sample_route(planner: GridPlanner, rng: np.random.Generator, min_length: flo
     raise PlanningError(f"no route of {within} found in {tries} tries (longest {longest:.1f} m)")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExpertConfig:
     steer_noise: float = 0.15  # OU noise on the turn rate, as a fraction of max_w
     speed_range: tuple[float, float] = (0.6, 1.0)  # cruise speed as a fraction of max_v, varies slowly
     swerve_rate_hz: float = 0.05  # how often a recoverable perturbation starts
     swerve_duration_s: tuple[float, float] = (0.5, 1.5)
+    swerve_strength: tuple[float, float] = (0.4, 0.7)  # turn rate of a swerve, as a fraction of max_w
+    toward_obstacles: float = 0.0  # share of swerves that turn toward the nearer obstacle (a short drift at it)
 
 
 @dataclass
@@ -187,6 +189,12 @@ class ExpertDriver:
         r, c = self.planner.cell(x, y)
         clearance = self.planner.clearance
         return float(clearance[r, c]) if 0 <= r < clearance.shape[0] and 0 <= c < clearance.shape[1] else 0.0
+
+    def _nearer_obstacle_side(self, pose: Pose2D) -> float:
+        """+1 when the obstacle nearer the robot's flank is on its left, -1 on its right."""
+        left = self._clearance(pose.x - 0.4 * math.sin(pose.yaw), pose.y + 0.4 * math.cos(pose.yaw))
+        right = self._clearance(pose.x + 0.4 * math.sin(pose.yaw), pose.y - 0.4 * math.cos(pose.yaw))
+        return 1.0 if left < right else -1.0
 
     def _in_view(self, pose: Pose2D, point: np.ndarray) -> bool:
         """Can the body drive straight from pose to point without touching anything?"""
@@ -246,7 +254,9 @@ class ExpertDriver:
         self._speed = float(np.clip(self._speed + 0.3 * math.sqrt(dt) * float(self.rng.standard_normal()), lo, hi))
         if self._swerve_left <= 0 and self.rng.random() < cfg.swerve_rate_hz * dt:
             self._swerve_left = float(self.rng.uniform(*cfg.swerve_duration_s))
-            self._swerve_w = float(self.rng.choice([-1.0, 1.0]) * self.rng.uniform(0.4, 0.7) * p.max_w)
+            self._swerve_w = float(self.rng.choice([-1.0, 1.0]) * self.rng.uniform(*cfg.swerve_strength) * p.max_w)
+            if cfg.toward_obstacles > 0 and self.rng.random() < cfg.toward_obstacles:
+                self._swerve_w = math.copysign(self._swerve_w, self._nearer_obstacle_side(pose))
         room = float(np.clip((self._clearance(pose.x, pose.y) - self.profile.body_radius_m) / 0.5, 0.0, 1.0))
         w = float(np.clip(2.0 * err, -p.max_w, p.max_w)) + self._noise * room  # steadier hands in tight spots
         if self._swerve_left > 0:

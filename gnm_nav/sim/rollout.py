@@ -7,7 +7,7 @@ from typing import Iterator
 import numpy as np
 
 from gnm_nav.sim.env import SimEnv, StepResult
-from gnm_nav.sim.expert import ExpertDriver, GridPlanner, Route
+from gnm_nav.sim.expert import ExpertConfig, ExpertDriver, GridPlanner, Route
 
 CONTROL_DT = 0.05
 
@@ -21,13 +21,14 @@ class RolloutStep:
 
 
 def expert_rollout(env: SimEnv, planner: GridPlanner, route: Route, rng: np.random.Generator,
-                   frame_rate_hz: float, max_time_s: float, control_dt: float = CONTROL_DT) -> Iterator[RolloutStep]:
+                   frame_rate_hz: float, max_time_s: float, control_dt: float = CONTROL_DT,
+                   config: ExpertConfig = ExpertConfig()) -> Iterator[RolloutStep]:
     """Reset to the route start, then step until the goal is reached or time runs out.
 
     Frames are rendered at t=0 and every round(1/(frame_rate_hz*control_dt)) control steps after.
     """
     env.reset((route.start.x, route.start.y, route.start.yaw))
-    driver = ExpertDriver(planner, env.profile, route, rng)
+    driver = ExpertDriver(planner, env.profile, route, rng, config)
     frame_every = max(1, int(round(1.0 / (frame_rate_hz * control_dt))))
     state = StepResult(pose=env.pose, odom=env.odom, v=0.0, w=0.0, collided=False)
     k = 0
