@@ -45,9 +45,9 @@ def run(args: argparse.Namespace) -> dict:
     from gnm_nav.gnm.training.train import (
         BatchMaker,
         Prefetcher,
-        gnm_loss,
         gnm_optimizer,
         pick_device,
+        train_step,
         use_bf16,
     )
 
@@ -91,12 +91,7 @@ def run(args: argparse.Namespace) -> dict:
         results["precision"] = "bf16" if bf16 else "fp32"
 
         def step() -> None:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                dist, action = model(fixed["obs"], fixed["goal"])
-            loss = gnm_loss(dist.float(), action.float(), fixed)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            train_step(model, optimizer, fixed, bf16)
             sync()
 
         results["network_step_per_s"] = _rate(step, args.network_batches, size)

@@ -164,17 +164,20 @@ class Prefetcher:
     def _produce(self, sampler: GnmSampler, batch_size: int, rng: np.random.Generator) -> None:
         try:
             for _ in range(self._count):
-                item: HostBatch | BaseException = self._maker.gather(sampler.sample(batch_size, rng))
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if self._stop.is_set():
+                if not self._put(self._maker.gather(sampler.sample(batch_size, rng))):
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
-            self._queue.put(exc)
+            self._put(exc)
+
+    def _put(self, item: HostBatch | BaseException) -> bool:
+        """Queue item unless the consumer has left (False then): a full queue never holds the thread past that."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         for _ in range(self._count):
@@ -197,6 +200,19 @@ def gnm_loss(dist: torch.Tensor, action: torch.Tensor, b: dict[str, torch.Tensor
     per_sample = ((action - b["action"]) ** 2).mean(dim=(1, 2))
     action_loss = (per_sample * b["mask"]).sum() / b["mask"].sum().clamp(min=1.0)
     return DIST_WEIGHT * dist_loss + ACTION_WEIGHT * action_loss
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, b: dict[str, torch.Tensor],
+               bf16: bool) -> torch.Tensor:
+    """One optimiser step on a finished batch (forward under bf16 autocast when asked; loss and weights fp32);
+    returns the loss, detached and still on the device."""
+    with torch.autocast(b["obs"].device.type, dtype=torch.bfloat16, enabled=bf16):
+        dist, action = model(b["obs"], b["goal"])
+    loss = gnm_loss(dist.float(), action.float(), b)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
 
 
 def gnm_optimizer(model: torch.nn.Module, lr: float, dense_lr_scale: float) -> torch.optim.Adam:
@@ -348,13 +364,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
         with Prefetcher(train, maker, config.batch_size, rng, steps) as batches:
             bar = tqdm(batches, total=steps, desc=f"epoch {epoch + 1}/{config.epochs}", unit="batch")
             for step, b in enumerate(bar):
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    dist, action = model(b["obs"], b["goal"])
-                loss = gnm_loss(dist.float(), action.float(), b)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += loss.detach()
+                total += train_step(model, optimizer, b, bf16)
                 if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == steps:
                     bar.set_postfix(loss=f"{float(total) / (step + 1):.4f}")
         metrics = evaluate(model, maker, eval_batches)
