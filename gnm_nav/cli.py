@@ -19,6 +19,7 @@ COMMANDS = {
     "sim": "gnm_nav.commands.sim",
     "train": "gnm_nav.commands.train",
     "eval": "gnm_nav.commands.evaluate",
+    "closed-loop": "gnm_nav.commands.closed_loop",
     "replay": "gnm_nav.commands.replay",
     "bench": "gnm_nav.commands.bench",
     "demo": "gnm_nav.commands.demo",
@@ -26,8 +27,8 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gnm-nav",
-                                     description="gnm_nav tools: export, graph, sim, train, replay, bench, demo")
+    parser = argparse.ArgumentParser(
+        prog="gnm-nav", description="gnm_nav tools: export, graph, sim, train, eval, closed-loop, replay, bench, demo")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module_name in COMMANDS.items():

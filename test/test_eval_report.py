@@ -181,13 +181,6 @@ def test_steering_report_measures_the_path_offset_and_the_carrots():
     assert empty["carrot_share"] == 0.0 and "carrot_offset_m_p50" not in empty
 
 
-def test_episodes_count_starts_and_time_without_a_break():
-    from gnm_nav.evaluation.runner import _Episode
-
-    stuck = _Episode()
-    assert [stuck.update(h, t) for t, h in [(0, False), (1, True), (2, True), (3, False), (4, True), (9, True)]] == \
-        [0.0, 0.0, 1.0, 0.0, 0.0, 5.0]
-    assert stuck.events == 2
 
 
 def test_odometry_drift_compares_the_run_with_the_truth_started_together():

@@ -100,3 +100,23 @@ def test_goal_progress_starts_from_the_first_path_to_each_goal():
     assert progress.update(7, None, False) is None  # the route was lost on the way: unknown
     assert progress.update(9, 4, False) == 0.0 and progress.update(9, 0, True) == 1.0  # a new goal starts afresh
     assert progress.update(None, None, False) is None
+
+
+def test_a_tick_is_lost_only_on_the_way_to_a_goal():
+    """`NavStep.lost` (the planner's gnm/localization_lost, the policy's cue to sweep): no node matches and a goal
+    is still ahead; a robot without a goal, or one that has arrived, is never lost."""
+    import numpy as np
+
+    nav, view_of, n = line_navigator(None)
+    nav.set_goal(None)
+    noise = np.random.default_rng(0).integers(0, 255, view_of(0).shape, dtype=np.uint8)
+    for k in range(8):
+        nav.on_frame(noise, 0.25 * k)
+    step = nav.tick()
+    assert step.closest is None and not step.lost
+    nav.set_goal(n - 1)
+    nav.on_frame(noise, 2.0)
+    step = nav.tick()
+    assert step.closest is None and step.lost
+    arrived = drive_along(nav, view_of, n - 1)[-1]
+    assert arrived.plan.goal_reached and not arrived.lost

@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import importlib
 
-HELP = "train models (gnm: the navigation policy; ldm: the safety filter's Lyapunov density model)"
+HELP = ("train models (gnm: the navigation policy; gnm-dagger: it again, on the states it drives into; ldm: the "
+        "safety filter's Lyapunov density model)")
 
-TRAINERS = {"gnm": "gnm_nav.gnm.training.cli", "ldm": "gnm_nav.ldm.train"}
+TRAINERS = {"gnm": "gnm_nav.gnm.training.cli", "gnm-dagger": "gnm_nav.gnm.training.dagger",
+            "ldm": "gnm_nav.ldm.train"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

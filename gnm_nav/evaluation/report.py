@@ -193,6 +193,12 @@ def document_block(path: Path, name: str, kind: str = "eval") -> str:
 
 
 # ---- pictures -------------------------------------------------------------------------------------------------
+def _path(points: list) -> np.ndarray:
+    """[N, 2+] rows whose first two columns are x, y (the benchmark's rows carry a third, the closed loop's not)."""
+    array = np.asarray(points, dtype=np.float64)
+    return array if array.ndim == 2 and array.shape[1] >= 2 else array.reshape(-1, 2)
+
+
 def route_png(record: dict[str, Any], modes: list[str] | None = None) -> np.ndarray:
     """The teach world's map with the expert's route (red) and, on the repeat world's map beside it when the world
     changed, each mode's trajectory in its own colour."""
@@ -203,9 +209,9 @@ def route_png(record: dict[str, Any], modes: list[str] | None = None) -> np.ndar
 
     runs = record.get("runs", {})
     modes = modes if modes is not None else list(runs)
-    expert = np.asarray(record.get("graph", {}).get("expert_trajectory", []), dtype=np.float64).reshape(-1, 3)
+    expert = _path(record.get("graph", {}).get("expert_trajectory", []))
     drawn = [(m, MODE_COLOURS[i % len(MODE_COLOURS)]) for i, m in enumerate(modes) if m in runs]
-    trajs = [np.asarray(runs[m].get("trajectory", []), dtype=np.float64).reshape(-1, 3) for m, _ in drawn]
+    trajs = [_path(runs[m].get("trajectory", [])) for m, _ in drawn]
     teach = resolve_world(record["world"])
     changed = record.get("changes", {}).get("world_file")
     if changed and Path(changed).is_file():

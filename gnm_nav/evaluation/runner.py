@@ -5,8 +5,8 @@
    with SIGINT (it saves) once the expert has arrived;
 2. repeat, once per mode: mujoco_sim_node in the world as the repeat finds it (`--changes`), the robot at a
    perturbed start, with its own odometry error draw; the mode's stack drives to the goal node. A run ends
-   when the stack says the goal is reached, on timeout, when the robot has been stuck against an obstacle for
-   `STUCK_END_S`, has made no progress for `IDLE_WINDOW_S`, or has been far off the route for `OFF_ROUTE_S`.
+   when the stack says the goal is reached or by the rules of `evaluation.judge` (timeout, stuck, no progress,
+   far off the route).
 Success is judged by ground truth: goal reached and the robot within `success_radius_m` of the goal node's
 true pose, not stuck.
 """
@@ -24,8 +24,9 @@ import numpy as np
 
 from gnm_nav.common.errors import GnmNavError
 from gnm_nav.common.pose import Pose2D
+from gnm_nav.evaluation.judge import RunJudge, time_limit_s
 from gnm_nav.evaluation.modes import FILTER_NODE, Mode, fingerprint
-from gnm_nav.evaluation.monitor import Observations, StackMonitor, latency_summary
+from gnm_nav.evaluation.monitor import StackMonitor, latency_summary
 from gnm_nav.evaluation.routes import (
     START_PERTURBATION,
     RouteTask,
@@ -40,11 +41,6 @@ from gnm_nav.launching.processes import Launcher
 EXPERT_MODULE = "gnm_nav.evaluation.expert_node"
 INTERVENTION_STATES = ("MODIFIED", "FALLBACK", "TURN", "STOP")
 POLICY_RATE_HZ = 10.0  # policy.yaml's max_rate_hz (wall clock): scaled with the sim so the loop rate in sim time holds
-STUCK_WINDOW_S = 5.0  # sim s; stuck = in contact most of this window without getting anywhere (one stuck event)
-STUCK_END_S = 15.0  # sim s stuck without a break ends the run
-IDLE_WINDOW_S = 30.0  # sim s without 0.1 m of progress ends the run
-OFF_ROUTE_M = 3.0  # farther than this from the recorded route ...
-OFF_ROUTE_S = 30.0  # ... for this many sim s ends the run
 
 
 class EvalError(GnmNavError):
@@ -196,40 +192,6 @@ def build_graph(task: RouteTask, cfg: EvalConfig, work_dir: Path, monitor: Stack
                  time.monotonic() - wall0, sessions, shortcuts)
 
 
-def _stuck(obs: Observations) -> bool:
-    t = obs.now
-    if t < STUCK_WINDOW_S or not obs.collision_ticks:
-        return False
-    recent = [c for c in obs.collision_ticks if c >= t - STUCK_WINDOW_S]
-    window = [p for p in obs.trajectory if p[0] >= t - STUCK_WINDOW_S]
-    moved = math.hypot(window[-1][1] - window[0][1], window[-1][2] - window[0][2]) if window else 0.0
-    return len(recent) >= 0.25 * len(window) and moved < 0.15
-
-
-def _idle(obs: Observations, since: float) -> bool:
-    t = obs.now
-    if t - since < IDLE_WINDOW_S:
-        return False
-    window = [p for p in obs.trajectory if p[0] >= t - IDLE_WINDOW_S]
-    xy = np.array([[x, y] for _, x, y, _ in window])
-    return float(np.linalg.norm(xy - xy[-1], axis=1).max()) < 0.1
-
-
-class _Episode:
-    """Tracks how long a condition has held without a break, and how many times it started."""
-
-    def __init__(self) -> None:
-        self.since: float | None = None
-        self.events = 0
-
-    def update(self, holds: bool, now: float) -> float:
-        if holds and self.since is None:
-            self.since, self.events = now, self.events + 1
-        elif not holds:
-            self.since = None
-        return 0.0 if self.since is None else now - self.since
-
-
 def odometry_drift(truth: np.ndarray, odom: np.ndarray) -> dict[str, float]:
     """How far the run's wheel odometry ended from the truth, with both started together (the repeat's odometry
     error, which is what a blind replay inherits). truth, odom: [N, 4] (t, x, y, yaw)."""
@@ -281,7 +243,7 @@ def navigate(task: RouteTask, mode: Mode, graph: Graph, start: Pose2D, world: st
     sim = sim_node(opts, world, cfg.robot, [start.x, start.y, start.yaw], cfg.real_time_factor)
     sim = sim.with_params(odom_noise=cfg.odom_noise, seed=sim_seed(task, repeat=True))
     profile = load_profile(cfg.robot)
-    limit_s = cfg.timeout_s or 60.0 + 3.0 * task.planned_length_m / (0.6 * profile.max_v)
+    limit_s = cfg.timeout_s or time_limit_s(task.planned_length_m, profile.max_v)
     log_dir = work_dir / f"logs_{mode.name}"
     if log_dir.exists():  # an interrupted earlier attempt
         shutil.rmtree(log_dir)
@@ -289,7 +251,6 @@ def navigate(task: RouteTask, mode: Mode, graph: Graph, start: Pose2D, world: st
     monitor.reset()
     wall0 = time.monotonic()
     reason = ""
-    stuck, off_route = _Episode(), _Episode()
     with Launcher(log_dir, opts, env=_env(domain_id)) as launcher:
         launcher.start([sim, *mode_nodes(mode, cfg, opts, graph)])
         started_at = (monitor.snapshot().started_at
@@ -305,25 +266,17 @@ def navigate(task: RouteTask, mode: Mode, graph: Graph, start: Pose2D, world: st
             reason = f"never started: no subgoal within {cfg.startup_timeout_s:.0f} s"
         wall_limit = 60.0 + 3.0 * limit_s / cfg.real_time_factor
         nav_wall0 = wall0 if reason else time.monotonic()
+        judge = RunJudge(route, t0, limit_s)
         while not reason:
             launcher.check()
             obs = monitor.snapshot()
-            here = np.array(obs.trajectory[-1][1:3])
-            stuck_s = stuck.update(_stuck(obs), obs.now)
-            off_s = off_route.update(float(np.linalg.norm(route - here, axis=1).min()) > OFF_ROUTE_M, obs.now)
             if obs.goal_reached_at is not None:
                 reason = "goal reached"
-            elif obs.now - t0 > limit_s:
-                reason = f"timeout ({limit_s:.0f} s)"
-            elif stuck_s >= STUCK_END_S - STUCK_WINDOW_S:
-                reason = "stuck against an obstacle"
-            elif _idle(obs, t0):
-                reason = f"no progress for {IDLE_WINDOW_S:.0f} s"
-            elif off_s >= OFF_ROUTE_S:
-                reason = f"more than {OFF_ROUTE_M:.0f} m off the route for {OFF_ROUTE_S:.0f} s"
-            elif time.monotonic() - nav_wall0 > wall_limit:
-                reason = f"wall-clock limit ({wall_limit:.0f} s): the stack ran too slowly"
             else:
+                reason = judge.verdict(obs.now, obs.trajectory, obs.collision_ticks)
+            if not reason and time.monotonic() - nav_wall0 > wall_limit:
+                reason = f"wall-clock limit ({wall_limit:.0f} s): the stack ran too slowly"
+            if not reason:
                 time.sleep(0.2)
         nav_wall = time.monotonic() - nav_wall0
     obs = monitor.snapshot()
@@ -332,7 +285,7 @@ def navigate(task: RouteTask, mode: Mode, graph: Graph, start: Pose2D, world: st
     final = traj[-1]
     gx, gy, _ = graph.goal_pose
     distance = math.hypot(final[0] - gx, final[1] - gy)
-    ended_stuck = reason.startswith("stuck")
+    ended_stuck = judge.ended_stuck
     success = reason == "goal reached" and distance <= cfg.success_radius_m and not ended_stuck
     if reason == "goal reached" and not success:
         reason = f"goal declared {distance:.2f} m from the goal pose"
@@ -349,7 +302,7 @@ def navigate(task: RouteTask, mode: Mode, graph: Graph, start: Pose2D, world: st
         "route_progress": route_progress(route, traj[:, :2], cfg.success_radius_m),
         "min_distance_m": float(np.min(np.hypot(traj[:, 0] - gx, traj[:, 1] - gy))),
         "steering": steering_report(route, traj[:, :2], np.asarray(obs.carrots), t0, end),
-        "collisions": obs.collisions, "stuck": ended_stuck, "stuck_events": stuck.events,
+        "collisions": obs.collisions, "stuck": ended_stuck, "stuck_events": judge.stuck.events,
         "interventions": sum(s in INTERVENTION_STATES for s in states),
         "safety_states": {s: states.count(s) for s in sorted(set(states))},
         **odometry_drift(np.array([p for p in obs.trajectory if t0 <= p[0] <= end]).reshape(-1, 4),

@@ -43,6 +43,7 @@ class ModelCard:
     source_sha256: str | None = None
     training: dict[str, Any] | None = None  # filled by a training run (dataset, epochs, losses...)
     metrics: dict[str, Any] | None = None  # filled by an evaluation run
+    closed_loop: dict[str, Any] | None = None  # the model driving alone on fixed routes (gnm-nav closed-loop --card)
     format_version: int = CARD_FORMAT_VERSION
     directory: Path = field(default=Path("."), compare=False)  # where the card was read from; not serialised
 

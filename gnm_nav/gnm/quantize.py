@@ -19,6 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from gnm_nav.common.errors import DatasetError, ModelFileError
+from gnm_nav.common.stats import spearman
 from gnm_nav.data.gnm_format import GnmDataset
 from gnm_nav.gnm.card import (
     PARTS,
@@ -111,11 +112,6 @@ def quantize_parts(src: Path, out: Path, calibration: Samples, encode) -> None:
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
 def accuracy_vs(reference, candidate, samples: Samples) -> dict[str, float]:
     """How far the candidate engine's outputs are from the reference's on the same inputs (one goal each)."""
     ref = [reference.evaluate(samples.obs[i:i + 1], samples.goal[i:i + 1]) for i in range(len(samples))]
@@ -124,7 +120,7 @@ def accuracy_vs(reference, candidate, samples: Samples) -> dict[str, float]:
     d_out = np.array([d[0] for d, _ in out])
     a_ref = np.stack([a[0] for _, a in ref])
     a_out = np.stack([a[0] for _, a in out])
-    return {"distance_spearman": _spearman(d_ref, d_out),
+    return {"distance_spearman": spearman(d_ref, d_out),
             "distance_mean_abs_diff_steps": float(np.mean(np.abs(d_ref - d_out))),
             "waypoint_mean_diff": float(np.mean(np.linalg.norm(a_ref[..., :2] - a_out[..., :2], axis=-1))),
             "samples": len(samples)}

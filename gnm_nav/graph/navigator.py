@@ -48,6 +48,7 @@ class NavStep:
     goal_by_odometry_m: float | None = None  # the goal was declared by the odometry, which put it this near
     waypoint: WaypointReached | None = None  # a goal of the mission was reached this tick
     state: NavState | None = None  # the tick as one value (gnm/nav_state)
+    lost: bool = False  # no node matches on the way to a goal: the policy may turn on the spot (control.recovery)
 
     @property
     def closest(self) -> int | None:
@@ -168,7 +169,9 @@ class Navigator:
                 self.localizer.mark_arrived()
         image = self._node_image(plan.subgoal) if plan.subgoal is not None else None
         offset = self._steering_offset(plan)
-        return NavStep(stamp, loc, plan, image, offset, veto_m, arrived_m, waypoint, self._state(stamp, loc, plan))
+        lost = loc.closest is None and self.planner.goal is not None and not self.mission.complete
+        return NavStep(stamp, loc, plan, image, offset, veto_m, arrived_m, waypoint, self._state(stamp, loc, plan),
+                       lost)
 
     def _state(self, stamp: float, loc: Localization, plan: PlanStep) -> NavState:
         """The tick as a NavState; a localiser without states of its own is tracking while it believes a node."""

@@ -337,9 +337,7 @@ class PlannerNode(Node):
                 self._publish_waypoint()
             self._reached = self._reached or plan.goal_reached
             self._reached_pub.publish(Bool(data=self._reached))
-            # lost on the way to a goal: the policy may turn on the spot to help relocalise (gnm_nav.control.recovery)
-            lost = loc.closest is None and nav.planner.goal is not None and not self._reached
-            self._lost_pub.publish(Bool(data=lost))
+            self._lost_pub.publish(Bool(data=step.lost and not self._reached))
             if self._reached or step.subgoal_image is None:
                 if plan.reason:
                     self.get_logger().warning(f"no subgoal: {plan.reason}", throttle_duration_sec=5.0)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from gnm_nav.common.errors import CheckpointError, DatasetError
+from gnm_nav.common.stats import pearson, spearman
 from gnm_nav.data.gnm_format import GnmDataset
 from gnm_nav.gnm.checkpoint import load_resume_state
 from gnm_nav.gnm.preprocessing import IMAGENET_MEAN, IMAGENET_STD
@@ -232,19 +233,6 @@ def gnm_optimizer(model: torch.nn.Module, lr: float, dense_lr_scale: float) -> t
     ], lr=lr, betas=(0.9, 0.98))
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    if len(x) < 3:
-        return float("nan")
-    rx, ry = np.argsort(np.argsort(x)), np.argsort(np.argsort(y))
-    return float(np.corrcoef(rx, ry)[0, 1])
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    if len(x) < 3 or x.std() == 0 or y.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(x, y)[0, 1])
-
-
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) -> dict[str, float]:
     """Held-out report: distance rank correlation, negatives told apart, waypoint error in metres, the
@@ -280,13 +268,13 @@ def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) ->
     model.train()
     return {
         "test_loss": float(np.mean(losses)),
-        "distance_spearman": _spearman(pred[positive], label[positive]),
+        "distance_spearman": spearman(pred[positive], label[positive]),
         "distance_mae_steps": float(np.mean(np.abs(pred[positive] - label[positive]))),
         "negative_minus_positive_distance": (float(pred[~positive].mean() - pred[positive].mean())
                                              if (~positive).any() else float("nan")),
         "waypoint_error_m": float(err.mean()) if err.size else float("nan"),
         # does the model steer? ~0 when the action head only learned "drive straight" (a low error can hide that)
-        "waypoint_lateral_r": _pearson(lateral_pairs[:, 0], lateral_pairs[:, 1]),
+        "waypoint_lateral_r": pearson(lateral_pairs[:, 0], lateral_pairs[:, 1]),
         # share of the dense layers' ReLU units active on at least one held-out sample (dead units never learn)
         "dense_units_alive": (float(sum(int(a.sum()) for a in alive.values()) / sum(a.numel() for a in alive.values()))
                               if alive else float("nan")),

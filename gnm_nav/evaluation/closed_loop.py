@@ -1,0 +1,258 @@
+"""The vision-only stack driven in one process, without ROS: a closed-loop figure that can be taken often.
+
+`gnm-nav eval` runs every node as its own process over DDS, as a user would, and takes minutes a route. This loop
+runs the same core objects — `graph.navigator` (localiser, planner, goal checker), `control.policy` (context,
+model, controller) and `control.supervisor` with its heading sweep and stall back-up — at the nodes' rates in
+sim time, judged by `evaluation.judge`, so that it can score every model: the model card's closed-loop figure
+(`gnm-nav card closed-loop`) and each DAgger round (`gnm-nav train gnm-dagger`), which also keeps the frames
+the model saw and the true poses it saw them at. It is the benchmark's `vision_only_no_filter`: no odometry for
+localisation, steering or the goal, no safety filter, the world as taught; the stall back-up reads the
+odometry only to tell that the base did not move.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gnm_nav.common.pose import Pose2D
+from gnm_nav.control.controller import Limits, make_controller
+from gnm_nav.control.policy import GNMPolicy
+from gnm_nav.control.recovery import BackUpConfig, HeadingSweep, StallBackUp, SweepConfig
+from gnm_nav.control.supervisor import Inputs, Mode, PolicySupervisor
+from gnm_nav.data.gnm_format import FRAME_RATE_HZ
+from gnm_nav.evaluation.judge import RunJudge, time_limit_s
+from gnm_nav.evaluation.routes import RouteTask, perturbed_start, route_progress
+from gnm_nav.gnm.context_buffer import ContextBuffer
+from gnm_nav.gnm.preprocessing import preprocess_frame
+from gnm_nav.graph.builder import GraphBuilder
+from gnm_nav.graph.navigator import Navigator
+from gnm_nav.graph.store import TopoGraph
+from gnm_nav.sim.env import SimEnv
+from gnm_nav.sim.expert import GridPlanner, Route
+from gnm_nav.sim.rollout import CONTROL_DT, expert_rollout
+
+JUDGE_EVERY_S = 0.5  # sim s between the judge's looks (the DDS runner looks every 0.2 wall s)
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """The stack's settings the loop reproduces; each is the default of the node parameter named beside it."""
+
+    policy_rate_hz: float = 10.0  # gnm_policy_node max_rate_hz
+    source_timeout_s: float = 1.0  # gnm_policy_node source_timeout
+    controller: str = "smooth"  # gnm_policy_node controller
+    record_interval_s: float = 1.0  # graph_builder_node record_interval_s
+    success_radius_m: float = 1.0  # gnm-nav eval --success-radius
+
+
+@dataclass
+class TaughtRoute:
+    """A route as the expert recorded it: its graph (in memory), where it starts and ends, and its path."""
+
+    graph: TopoGraph
+    start: Pose2D
+    start_node: int
+    goal_node: int
+    goal_pose: Pose2D  # the true pose the goal node's image was taken at
+    expert_xy: np.ndarray  # [N, 2] the recorded drive
+    length_m: float
+
+
+@dataclass
+class Seen:
+    """A frame of the repeat at the dataset's rate (4 Hz) and the true pose it was rendered at."""
+
+    t: float
+    frame: np.ndarray = field(repr=False)
+    pose: Pose2D
+
+
+@dataclass
+class LoopRun:
+    success: bool
+    reason: str
+    route_progress: float
+    collisions: int
+    stuck_events: int
+    path_length_m: float
+    time_s: float
+    final_distance_m: float
+    modes: dict[str, int]  # policy decisions by supervisor mode
+    trajectory: np.ndarray  # [N, 2] (x, y) at the dataset's rate
+    seen: list[Seen] = field(default_factory=list, repr=False)  # keep_frames only
+
+    def summary(self) -> dict:
+        return {"success": self.success, "reason": self.reason, "route_progress": self.route_progress,
+                "collisions": self.collisions, "stuck_events": self.stuck_events,
+                "path_length_m": self.path_length_m, "time_s": self.time_s,
+                "final_distance_m": self.final_distance_m, "modes": self.modes}
+
+
+def teach(env: SimEnv, planner: GridPlanner, route: Route, rng: np.random.Generator,
+          config: LoopConfig = LoopConfig()) -> TaughtRoute:
+    """The expert drives the route once; a node every record_interval_s of its camera frames, as the builder node."""
+    graph = TopoGraph()
+    builder = GraphBuilder(graph, config.record_interval_s)
+    builder.start_session()
+    xy, last_pose = [], route.start
+    max_time = time_limit_s(route.length, env.profile.max_v)
+    for step in expert_rollout(env, planner, route, rng, env.profile.camera_rate_hz, max_time):
+        pose = step.state.pose
+        xy.append((pose.x, pose.y))
+        if step.frame is not None:
+            node = builder.offer(step.frame, step.t, (pose.x, pose.y, pose.yaw))
+            last_pose = pose if node is not None else last_pose
+    builder.end_session()
+    nodes = graph.nodes()
+    path = np.asarray(xy, np.float64)
+    return TaughtRoute(graph, route.start, nodes[0], nodes[-1], last_pose, path,
+                       float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum()))
+
+
+def _limits(env: SimEnv) -> Limits:
+    p = env.profile
+    return Limits(p.max_v, p.max_w, p.max_acc_v, p.max_acc_w)
+
+
+def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: LoopConfig = LoopConfig(),
+           keep_frames: bool = False) -> LoopRun:
+    """Drive the taught graph's goal from `start` with the model alone; keep_frames: also the frames it saw."""
+    card, profile, limits = engine.card, env.profile, _limits(env)
+    nav = Navigator(taught.graph, engine, odometry=None)
+    nav.set_start(taught.start_node)
+    nav.set_goal(taught.goal_node)
+    controller = make_controller(config.controller, limits, 1.0 / card.context_spacing_s,
+                                 stale_after_s=config.source_timeout_s)
+    policy = GNMPolicy(engine, controller, limits.max_v)
+    context = ContextBuffer(card.context_size, card.context_spacing_s, card.image_size, card.center_crop)
+    backup = StallBackUp(BackUpConfig(body_radius_m=profile.body_radius_m).limited(limits.max_v))
+    supervisor = PolicySupervisor(config.source_timeout_s, HeadingSweep(SweepConfig().limited(limits.max_w)), backup)
+
+    dt = CONTROL_DT
+    camera_every = max(1, round(1.0 / (profile.camera_rate_hz * dt)))
+    tick_every = max(1, round(nav.period_s / dt))
+    data_every = max(1, round(1.0 / (FRAME_RATE_HZ * dt)))
+    policy_every = max(camera_every, round(1.0 / (config.policy_rate_hz * dt)))
+    judge_every = max(1, round(JUDGE_EVERY_S / dt))
+
+    env.reset((start.x, start.y, start.yaw))
+    judge = RunJudge(taught.expert_xy, 0.0, time_limit_s(taught.length_m, profile.max_v))
+    trajectory: list[tuple[float, float, float]] = [(0.0, start.x, start.y)]
+    collision_ticks: list[float] = []
+    seen: list[Seen] = []
+    modes: dict[str, int] = {}
+    subgoal: np.ndarray | None = None
+    camera_t = subgoal_t = lost_t = None
+    goal_reached, reason = False, ""
+    v = w = 0.0
+    pose, collisions, was_colliding = env.pose, 0, False
+    k = 0
+    while not reason:
+        t = k * dt
+        frame = env.render() if k % camera_every == 0 else None
+        if frame is not None:
+            nav.on_frame(frame, t)
+            if context.push(frame, t, t):
+                camera_t = t
+        if keep_frames and k % data_every == 0:
+            seen.append(Seen(t, frame if frame is not None else env.render(), pose))
+        if k % tick_every == 0:
+            step = nav.tick()
+            if step is not None:
+                goal_reached = goal_reached or step.plan.goal_reached
+                lost_t = t if step.lost else lost_t
+                if step.subgoal_image is not None and not goal_reached:
+                    subgoal, subgoal_t = preprocess_frame(step.subgoal_image, card.image_size, card.center_crop), t
+        inputs = Inputs(t, camera_t, context.fill, subgoal_t, lost_t, goal_reached)
+        if frame is not None and k % policy_every == 0:
+            decision = supervisor.step(inputs)
+            modes[decision.mode.value] = modes.get(decision.mode.value, 0) + 1
+            if decision.mode is Mode.MODEL and subgoal is not None:
+                out = policy.step(context.model_input(), subgoal, t, None, backup.clear_heading)
+                v, w = out.v, out.w
+            else:
+                controller.reset()
+                v, w = decision.v, decision.w
+        else:
+            halt = supervisor.watch(inputs)
+            if halt is not None:
+                controller.reset()
+                v, w = halt.v, halt.w
+        backup.on_odometry(env.odom.x, env.odom.y, env.odom.yaw, t)
+        backup.on_base_command(v)
+        result = env.step(v, w, dt)
+        k += 1
+        pose = result.pose
+        collisions += int(result.collided and not was_colliding)
+        was_colliding = result.collided
+        if result.collided:
+            collision_ticks.append(k * dt)
+        trajectory.append((k * dt, pose.x, pose.y))
+        if goal_reached:
+            reason = "goal reached"
+        elif k % judge_every == 0:
+            reason = judge.verdict(k * dt, trajectory, collision_ticks)
+    xy = np.asarray([p[1:] for p in trajectory], np.float64)
+    goal = taught.goal_pose
+    distance = math.hypot(pose.x - goal.x, pose.y - goal.y)
+    success = goal_reached and distance <= config.success_radius_m and not judge.ended_stuck
+    if goal_reached and not success:
+        reason = f"goal declared {distance:.2f} m from the goal pose"
+    return LoopRun(success, reason, route_progress(taught.expert_xy, xy, config.success_radius_m), collisions,
+                   judge.stuck.events, float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum()), k * dt, distance,
+                   modes, xy[::data_every], seen)
+
+
+@dataclass
+class Drive:
+    """One route of a closed-loop campaign: the task, its world's simulator and planner, the teach and the run."""
+
+    task: RouteTask
+    env: SimEnv
+    planner: GridPlanner
+    taught: TaughtRoute
+    run: LoopRun
+
+
+def drive_routes(tasks: list[RouteTask], engine, robot: str, seed: int = 0, keep_frames: bool = False,
+                 config: LoopConfig = LoopConfig()) -> Iterator[Drive]:
+    """Teach and repeat each route in turn (one simulator per world, kept while its routes run); the repeat starts
+    near the recording's start (evaluation.routes.perturbed_start), as the benchmark's does."""
+    from gnm_nav.sim.env import load_profile
+    from gnm_nav.sim.worlds import resolve_world
+
+    profile = load_profile(robot)
+    env: SimEnv | None = None
+    world = None
+    try:
+        for task in tasks:
+            if env is None or task.world != world:
+                if env is not None:
+                    env.close()
+                world = task.world
+                env = SimEnv(resolve_world(world), profile, seed=seed)
+                planner = GridPlanner(env.grid, profile.body_radius_m)
+            rng = np.random.default_rng([seed, task.seed])
+            route = Route(task.start, task.goal, planner.plan((task.start.x, task.start.y), task.goal))
+            taught = teach(env, planner, route, rng, config)
+            start = perturbed_start(task.world, robot, task.start, rng)
+            yield Drive(task, env, planner, taught, repeat(env, taught, engine, start, config, keep_frames))
+    finally:
+        if env is not None:
+            env.close()
+
+
+def summarise(runs: list[LoopRun]) -> dict:
+    """The campaign's figures: success, route progress, collisions per km, stuck events, time."""
+    n = len(runs)
+    km = sum(r.path_length_m for r in runs) / 1000.0
+    successes = sum(r.success for r in runs)
+    return {"routes": n, "successes": successes, "success_rate": successes / n if n else 0.0,
+            "route_progress": float(np.mean([r.route_progress for r in runs])) if n else 0.0,
+            "collisions": sum(r.collisions for r in runs),
+            "collisions_per_km": sum(r.collisions for r in runs) / km if km > 0 else 0.0,
+            "stuck_events": sum(r.stuck_events for r in runs),
+            "path_length_m": sum(r.path_length_m for r in runs), "time_s": sum(r.time_s for r in runs)}

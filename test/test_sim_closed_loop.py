@@ -1,0 +1,177 @@
+"""The one-process closed loop (evaluation.closed_loop), its judge (evaluation.judge) and `gnm-nav closed-loop`.
+
+A GNM stand-in that knows the truth (the simulator's pose and each node's recorded pose) must arrive: if it does
+not, the loop's wiring (frames, ticks, subgoals, supervisor, judge) is wrong, not a model.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from sim_doubles import OracleEngine, taught_room
+
+from gnm_nav.evaluation.judge import IDLE_WINDOW_S, STUCK_WINDOW_S, Episode, RunJudge, idle, stuck
+
+
+@pytest.fixture(scope="module")
+def room():
+    with taught_room() as taught:
+        yield taught
+
+
+def test_teach_records_a_node_a_second_with_its_true_pose(room):
+    taught = room.taught
+    nodes = taught.graph.nodes()
+    stamps = [taught.graph.g.nodes[n]["stamp"] for n in nodes]
+    assert len(nodes) >= 5 and np.allclose(np.diff(stamps), 1.0, atol=0.11)
+    assert (taught.start_node, taught.goal_node) == (nodes[0], nodes[-1])
+    assert list(taught.graph.g.edges) == list(zip(nodes[:-1], nodes[1:]))
+    last = taught.graph.g.nodes[taught.goal_node]["pose"]
+    assert (taught.goal_pose.x, taught.goal_pose.y) == pytest.approx(last[:2])
+    assert taught.length_m >= 2.5 and math.dist(taught.expert_xy[-1], room.route.goal) < 0.5
+
+
+def test_a_model_that_knows_the_truth_arrives(room):
+    from gnm_nav.evaluation.closed_loop import repeat
+
+    engine = OracleEngine(room.env, room.taught.graph)
+    run = repeat(room.env, room.taught, engine, room.route.start, keep_frames=True)
+    assert run.success, run.summary()
+    assert run.reason == "goal reached" and run.final_distance_m <= 1.0 and run.route_progress > 0.8
+    assert run.modes.get("model", 0) > run.modes.get("stop", 0)
+    # the frames it saw: 4 Hz, each with the true pose it was rendered at
+    times = [s.t for s in run.seen]
+    assert np.allclose(np.diff(times), 0.25) and run.seen[0].frame.dtype == np.uint8
+    assert (run.seen[0].pose.x, run.seen[0].pose.y) == pytest.approx((room.route.start.x, room.route.start.y))
+    assert len(run.trajectory) == len(run.seen)
+
+
+def test_a_model_that_recognises_nothing_is_judged_and_stops(room, far_gnm_model_path):
+    """Every view far from every node: lost from the start, the sweep turns, and the judge ends the run."""
+    from gnm_nav.evaluation.closed_loop import repeat
+    from gnm_nav.gnm.engine import GNMEngine
+
+    run = repeat(room.env, room.taught, GNMEngine(far_gnm_model_path, providers="cpu"), room.route.start)
+    assert not run.success and run.reason.startswith("no progress")
+    assert run.modes.get("sweep", 0) > 0 and run.seen == []
+    assert run.route_progress < 0.5
+
+
+def test_judge_episodes_count_starts_and_time_without_a_break():
+    episode = Episode()
+    assert [episode.update(h, t) for t, h in [(0, False), (1, True), (2, True), (3, False), (4, True), (9, True)]] == \
+        [0.0, 0.0, 1.0, 0.0, 0.0, 5.0]
+    assert episode.events == 2
+
+
+def test_judge_tells_stuck_idle_off_route_and_timeout_apart():
+    still = [(0.1 * k, 1.0, 2.0, 0.0) for k in range(400)]  # 40 s standing at (1, 2)
+    now = still[-1][0]
+    assert stuck(now, still, [t for t, *_ in still[-30:]]) and not stuck(now, still, [])
+    assert idle(now, still, 0.0) and not idle(now, still, now - IDLE_WINDOW_S + 1)
+    moving = [(0.1 * k, 0.02 * k, 0.0, 0.0) for k in range(400)]
+    assert not stuck(now, moving, [t for t, *_ in moving]) and not idle(now, moving, 0.0)
+    judge = RunJudge(np.array([[0.0, 0.0], [10.0, 0.0]]), 0.0, limit_s=100.0)
+    assert judge.verdict(now, moving, []) == ""
+    assert judge.verdict(150.0, moving, []).startswith("timeout")
+    far = RunJudge(np.array([[20.0, 20.0]]), 0.0, limit_s=1000.0)
+    verdicts = [far.verdict(t, moving[:int(t * 10) + 1], []) for t in np.arange(0.0, 39.0, 0.5)]
+    assert any(v.startswith("more than 3 m off the route") for v in verdicts) and far.off_route.events == 1
+    jammed = RunJudge(np.array([[1.0, 2.0]]), 0.0, limit_s=1000.0)
+    ticks = [t for t, *_ in still]
+    verdicts = [jammed.verdict(t, still[:int(t * 10) + 1], ticks[:int(t * 10) + 1]) for t in np.arange(0, 30, 0.5)]
+    assert "stuck against an obstacle" in verdicts and jammed.ended_stuck and STUCK_WINDOW_S < 15
+
+
+def test_loop_settings_are_the_nodes_defaults():
+    """The loop reproduces the shipped stack: its settings are the nodes' parameter defaults."""
+    from gnm_nav.evaluation.closed_loop import LoopConfig
+    from gnm_nav.nodes.graph_builder_node import PARAMS as BUILDER
+    from gnm_nav.nodes.policy_node import PARAMS as POLICY
+
+    policy = {p.name: p.default for p in POLICY}
+    builder = {p.name: p.default for p in BUILDER}
+    config = LoopConfig()
+    assert (config.policy_rate_hz, config.source_timeout_s, config.controller) == (
+        policy["max_rate_hz"], policy["source_timeout"], policy["controller"])
+    assert config.record_interval_s == builder["record_interval_s"]
+
+
+def test_closed_loop_command_writes_report_pictures_and_card(gnm_model_path, tmp_path):
+    import shutil
+
+    from gnm_nav.cli import main
+    from gnm_nav.gnm.card import load_model_card, part_path_for
+
+    model = tmp_path / "m.onnx"
+    for part in ("whole", "obs", "goal"):
+        shutil.copyfile(part_path_for(gnm_model_path, part), part_path_for(model, part))
+    card = json.loads(gnm_model_path.with_suffix(".json").read_text())
+    card["files"] = {part: part_path_for(model, part).name for part in ("whole", "obs", "goal")}
+    model.with_suffix(".json").write_text(json.dumps(card))
+    assert main(["closed-loop", str(model), "--worlds", "box_room", "--routes", "1", "--min-route-m", "3",
+                 "--robot", "locobot", "--out", str(tmp_path / "out"), "--card"]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["routes"] == 1 and len(summary["runs"]) == 1 and summary["mode"] == "vision_only_no_filter"
+    assert (tmp_path / "out" / "overview.png").stat().st_size > 0
+    assert (tmp_path / "out" / "routes" / f"{summary['runs'][0]['route_id']}.png").is_file()
+    written = load_model_card(model)  # the card stays valid, its files unchanged
+    assert written.closed_loop["routes"] == 1 and "runs" not in written.closed_loop
+    assert written.closed_loop["command"].startswith("gnm-nav closed-loop")
+
+
+def test_compare_ranks_open_loop_figures_by_their_agreement_with_the_closed_loop():
+    from gnm_nav.commands.closed_loop import open_loop_agreement
+
+    figures = [({"waypoint_lateral_r": r, "distance_mae_steps": m, "note": "x"}, p)
+               for r, m, p in [(0.5, 3.0, 0.2), (0.6, 2.0, 0.4), (0.7, 2.5, 0.6), (0.8, 1.0, 0.8)]]
+    rho = open_loop_agreement(figures)
+    assert rho["waypoint_lateral_r"] == pytest.approx(1.0)
+    assert rho["distance_mae_steps"] == pytest.approx(-0.8)
+    assert "note" not in rho
+    assert all(math.isnan(v) for v in open_loop_agreement([(m, 0.5) for m, _ in figures]).values())
+
+
+def test_compare_measures_every_model_on_the_same_data(gnm_model_path, tmp_path):
+    from gnm_nav.commands.closed_loop import open_loop_figures
+    from gnm_nav.data.gnm_format import write_data_config, write_splits, write_trajectory
+
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        frames = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(24)]
+        write_trajectory(tmp_path / "data" / "bot", f"t{k}", frames, np.c_[np.arange(24) * 0.1, np.zeros(24)],
+                         np.zeros(24))
+    write_splits(tmp_path / "data", "bot", ["t0"], ["t1"])
+    write_data_config(tmp_path / "data", {"bot": {"metric_waypoint_spacing": 0.1}})
+    figures = open_loop_figures([gnm_model_path, gnm_model_path], tmp_path / "data", tmp_path)
+    assert json.dumps(figures[0]) == json.dumps(figures[1])  # (NaN where a figure is undefined on so little)
+    assert {"distance_spearman", "waypoint_lateral_r"} <= set(figures[0])
+
+
+def test_closed_loop_command_refuses_what_it_cannot_measure(tmp_path, gnm_model_path, capsys):
+    from gnm_nav.cli import main
+
+    assert main(["closed-loop", str(tmp_path / "missing.onnx")]) == 2
+    assert main(["closed-loop", str(gnm_model_path), "--worlds", "no_such_world"]) == 2
+    assert main(["closed-loop", str(gnm_model_path), "--compare", "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "missing.onnx not found" in err and "no_such_world" in err and "at least 3 models" in err
+
+
+def test_closed_loop_table_is_written_from_the_reports(tmp_path):
+    from gnm_nav.cli import main
+
+    report = {"model": "/x/m.onnx", "robot": "turtlebot", "worlds": "3000..3019", "successes": 3, "routes": 10,
+              "route_progress": 0.614, "collisions_per_km": 123.4, "stuck_events": 2}
+    (tmp_path / "summary.json").write_text(json.dumps(report))
+    doc = tmp_path / "README.md"
+    doc.write_text("intro\n<!-- gnm-nav closed-loop report: card -->\nold\n"
+                   "<!-- end of gnm-nav closed-loop report -->\nend\n")
+    assert main(["closed-loop", "--table", str(tmp_path / "summary.json"), "--update", str(doc),
+                 "--section", "card"]) == 0
+    text = doc.read_text()
+    assert "| `m.onnx`" in text and "| 3/10 | 61% | 123 | 2 |" in text and "old" not in text
+    assert text.startswith("intro\n") and text.endswith("end\n")
+    assert main(["closed-loop", "--table", str(tmp_path / "missing.json")]) == 2
