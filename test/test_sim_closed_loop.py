@@ -175,3 +175,19 @@ def test_closed_loop_table_is_written_from_the_reports(tmp_path):
     assert "| `m.onnx`" in text and "| 3/10 | 61% | 123 | 2 |" in text and "old" not in text
     assert text.startswith("intro\n") and text.endswith("end\n")
     assert main(["closed-loop", "--table", str(tmp_path / "missing.json")]) == 2
+
+
+def test_the_readme_closed_loop_tables_are_generated_from_the_committed_reports():
+    """README's closed-loop blocks are exactly what `gnm-nav closed-loop --table` writes from the reports they name."""
+    import re
+    from pathlib import Path
+
+    from gnm_nav.commands.closed_loop import markdown
+    from gnm_nav.evaluation.report import document_block
+
+    root = Path(__file__).resolve().parent.parent
+    for section in ("card", "dagger1"):
+        block = document_block(root / "README.md", section, kind="closed-loop")
+        files = re.findall(r"\((docs/results/closed_loop/[^)]+\.json)\)", block)
+        assert files, section
+        assert block == markdown([(f, json.loads((root / f).read_text())) for f in files]), section
