@@ -4,7 +4,7 @@
 runs the same core objects — `graph.navigator` (localiser, planner, goal checker), `control.policy` (context,
 model, controller) and `control.supervisor` with its heading sweep and stall back-up — at the nodes' rates in
 sim time, judged by `evaluation.judge`, so that it can score every model: the model card's closed-loop figure
-(`gnm-nav card closed-loop`) and each DAgger round (`gnm-nav train gnm-dagger`), which also keeps the frames
+(`gnm-nav closed-loop --card`) and each DAgger round (`gnm-nav train gnm-dagger`), which also keeps the frames
 the model saw and the true poses it saw them at. It is the benchmark's `vision_only_no_filter`: no odometry for
 localisation, steering or the goal, no safety filter, the world as taught; the stall back-up reads the
 odometry only to tell that the base did not move.

@@ -154,7 +154,7 @@ def build_graph(task: RouteTask, cfg: EvalConfig, work_dir: Path, monitor: Stack
                                     f"(see {work_dir / 'logs_build'})")
             go = monitor.snapshot().now
             monitor.start_expert()
-            limit_s = 60.0 + 3.0 * (task.planned_length_m + math.dist(here, leg.goal)) / (0.6 * profile.max_v)
+            limit_s = time_limit_s(task.planned_length_m + math.dist(here, leg.goal), profile.max_v)
             arrived = monitor.wait_for(lambda o: o.expert_done_at is not None or o.now > go + limit_s,  # noqa: B023
                                        timeout_s=cfg.startup_timeout_s + 3 * limit_s / cfg.real_time_factor,
                                        check=launcher.check)
