@@ -17,7 +17,7 @@ NODES = {
 
 setup(
     name=PACKAGE,
-    version="0.2.0",
+    version="0.2.1",
     packages=find_packages(exclude=["test", "test.*"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),

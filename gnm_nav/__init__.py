@@ -1,3 +1,3 @@
 """gnm_nav: image-goal navigation for camera robots (GNM policy, topological graph, LDM safety filter)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.1"

@@ -39,6 +39,13 @@ def test_replay_needs_no_camera_stack_and_anchor_is_the_public_code():
     assert anchor.parameters["gnm_policy_node"]["controller"] == "gnm" and not anchor.use_safety_filter
 
 
+def test_a_mode_may_set_a_0_1_parameter_the_nodes_still_honour():
+    near = load_mode("ours_lookahead2")  # another subgoal rule beside the default, in one run
+    assert near.parameters == {"topological_planner_node": {"subgoal_lookahead": 2}} and near.use_safety_filter
+    vision = load_mode("vision_only_lookahead2_no_filter")
+    assert vision.parameters["gnm_policy_node"] == {"odometry_steering": 0.0}
+
+
 def test_unknown_modes_and_filterless_variants_of_filterless_modes_are_refused():
     with pytest.raises(ModeError, match="unknown evaluation mode 'ourz'.*vision_only_no_filter"):
         parse_modes("ours,ourz")

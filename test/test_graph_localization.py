@@ -169,6 +169,7 @@ def test_bank_cache_and_goal_images(tmp_path, route):
     from gnm_nav.common.errors import GraphError
     from gnm_nav.graph.localization import bank_for_graph
     from gnm_nav.graph.navigator import Navigator
+    from gnm_nav.graph.planning import SUBGOAL_HORIZON_S
     from gnm_nav.graph.store import TopoGraph
     from gnm_nav.graph.synthetic import PixelDistanceEngine
 
@@ -191,6 +192,8 @@ def test_bank_cache_and_goal_images(tmp_path, route):
     assert len(list((tmp_path / ".cache").glob("bank-*.npz"))) == 1  # the stale bank was replaced
 
     nav = Navigator(graph, PixelDistanceEngine())
+    assert nav.planner.horizon_s == SUBGOAL_HORIZON_S
+    assert Navigator(graph, PixelDistanceEngine(), lookahead=2).planner.horizon_s == 2.0  # 0.1's count of nodes
     assert nav.goal_from_image(view(texture, 7 * SPACING_PX + 1))[0] == 7 and nav.planner.goal == 7
     with pytest.raises(GraphError, match="matches no graph node"):
         nav.goal_from_image(np.full((64, 85, 3), 255, dtype=np.uint8))

@@ -6,7 +6,7 @@ import pytest
 
 from gnm_nav.common.errors import GraphError
 from gnm_nav.graph.goal_checker import GoalChecker
-from gnm_nav.graph.planning import Planner
+from gnm_nav.graph.planning import SUBGOAL_HORIZON_S, Planner
 
 
 @pytest.fixture
@@ -19,8 +19,11 @@ def branched() -> nx.DiGraph:
     return g
 
 
+HORIZON_S = 2.25  # seconds of recording: between two and three of these graphs' 1 s edges
+
+
 def test_shortest_route_by_weight(branched):
-    planner = Planner(branched)
+    planner = Planner(branched, HORIZON_S)
     planner.set_goal(9)
     assert planner.plan(0) == [0, 1, 2, 10, 11, 9]
     branched.edges[2, 10]["weight"] = 10.0  # the short branch becomes expensive
@@ -28,7 +31,7 @@ def test_shortest_route_by_weight(branched):
 
 
 def test_subgoal_is_next_node_once_close(branched):
-    planner = Planner(branched, close_threshold=3.0, lookahead=1)  # the reference's rule
+    planner = Planner(branched, horizon_s=1.0, close_threshold=3.0)  # a node per horizon: the reference's rule
     planner.set_goal(9)
     far = planner.update(1, distance=6.0)
     assert far.subgoal == 1 and far.path == (1, 2, 10, 11, 9) and not far.replanned
@@ -37,18 +40,27 @@ def test_subgoal_is_next_node_once_close(branched):
     assert planner.update(2, distance=1.0).subgoal == 10  # took the branch point, heads down the short branch
 
 
-def test_lookahead_aims_further_along_the_path(branched):
-    planner = Planner(branched, close_threshold=3.0, lookahead=3)
+def test_subgoal_lies_within_the_horizon(branched):
+    default = Planner(branched)
+    default.set_goal(9)
+    assert default.horizon_s == SUBGOAL_HORIZON_S and default.update(1, distance=2.0).subgoal == 11  # 3 nodes
+    planner = Planner(branched, HORIZON_S, close_threshold=3.0)
     planner.set_goal(9)
-    assert planner.update(1, distance=6.0).subgoal == 10  # two ahead while still far from the closest node
-    assert planner.update(1, distance=2.0).subgoal == 11
+    assert planner.update(1, distance=2.0).subgoal == 10  # 2 s of recording ahead; 11 lies 3 s ahead
+    assert planner.update(1, distance=6.0).subgoal == 2  # one node fewer while still far from the closest node
     assert planner.update(11, distance=2.0).subgoal == 9  # never beyond the goal
-    with pytest.raises(ValueError, match="lookahead"):
-        Planner(branched, lookahead=0)
+    for u, v in branched.edges:  # recorded twice as densely: the same horizon spans twice the nodes
+        branched.edges[u, v]["weight"] = 0.5
+    planner.set_goal(9)
+    assert planner.update(0, distance=2.0).subgoal == 11  # 0 -> 1 -> 2 -> 10 -> 11: 2 s
+    branched.edges[11, 9]["weight"] = 5.0  # a node further off than the horizon: still the next one
+    assert planner.update(11, distance=2.0).subgoal == 9
+    with pytest.raises(ValueError, match="horizon"):
+        Planner(branched, horizon_s=0.0)
 
 
 def test_replans_when_the_robot_leaves_the_path(branched):
-    planner = Planner(branched, lookahead=1)
+    planner = Planner(branched, horizon_s=1.0)
     planner.set_goal(9)
     planner.update(0, 1.0)
     off = planner.update(4, 1.0)  # the robot went down the long branch anyway
@@ -68,14 +80,14 @@ def test_goal_reached_only_when_close_to_the_goal():
 
 
 def test_the_planner_leaves_the_goal_to_the_checker(branched):
-    planner = Planner(branched)
+    planner = Planner(branched, HORIZON_S)
     planner.set_goal(9)
     at_goal = planner.update(9, distance=0.5)
     assert at_goal.subgoal == 9 and not at_goal.goal_reached
 
 
 def test_bad_goal_and_no_goal(branched):
-    planner = Planner(branched)
+    planner = Planner(branched, HORIZON_S)
     assert planner.update(0, 1.0).subgoal is None
     with pytest.raises(GraphError, match="goal node 99 does not exist"):
         planner.set_goal(99)

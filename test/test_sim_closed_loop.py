@@ -191,3 +191,23 @@ def test_the_readme_closed_loop_tables_are_generated_from_the_committed_reports(
         files = re.findall(r"\((docs/results/closed_loop/[^)]+\.json)\)", block)
         assert files, section
         assert block == markdown([(f, json.loads((root / f).read_text())) for f in files]), section
+
+
+def test_the_repeat_meets_the_benchmarks_changed_world(gnm_model_path):
+    """LoopConfig.changes: the repeat drives in the world the benchmark's repeat finds (the same changed copy,
+    from the route's seed), and that simulator is closed when the campaign moves on."""
+    from gnm_nav.evaluation.closed_loop import LoopConfig, drive_routes
+    from gnm_nav.evaluation.routes import plan_routes, repeat_world_spec
+    from gnm_nav.gnm.engine import GNMEngine
+
+    tasks, _ = plan_routes(["box_room"], "locobot", 1, 3.0)
+    drives = drive_routes(tasks, GNMEngine(gnm_model_path, providers="cpu"), "locobot",
+                          config=LoopConfig(changes="both"))
+    drive = next(drives)
+    goal = drive.taught.goal_pose
+    expected, report = repeat_world_spec(tasks[0], (goal.x, goal.y), "both", "locobot")
+    assert drive.env.world == expected and drive.env.world.name.endswith("_changed_both")
+    assert report["changed_finishes"] > 0 and drive.run.reason
+    env = drive.env
+    drives.close()
+    assert env._renderer is None  # closed

@@ -26,12 +26,17 @@ COUNTS = {"test_samples"}  # entries of the open-loop report that are not figure
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from gnm_nav.sim.world_changes import CHANGES
+
     parser.add_argument("model", nargs="*", help="GNM ONNX file(s) with their cards")
     parser.add_argument("--worlds", default=CARD_WORLDS, help="world seeds or names (FIRST..LAST, comma-separated)")
     parser.add_argument("--routes", type=int, default=CARD_ROUTES)
     parser.add_argument("--robot", default=CARD_ROBOT, help="the body that drives (held out of training)")
     parser.add_argument("--min-route-m", type=float, default=15.0)
     parser.add_argument("--seed", type=int, default=0, help="seed of the routes and the repeat's start offsets")
+    parser.add_argument("--changes", default="none", choices=CHANGES,
+                        help="what changes in the world between the teach and the repeat, as gnm-nav eval --changes "
+                             "(the card's figure: none)")
     parser.add_argument("--out", default="", help="report folder (default: out/closed_loop_<model name>)")
     parser.add_argument("--card", action="store_true", help="write the figure into each model's card")
     parser.add_argument("--compare", action="store_true",
@@ -61,7 +66,7 @@ def measure(model: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     from gnm_nav.commands.evaluate import parse_worlds
     from gnm_nav.common.atomic import atomic_write_json
-    from gnm_nav.evaluation.closed_loop import drive_routes, summarise
+    from gnm_nav.evaluation.closed_loop import LoopConfig, drive_routes, summarise
     from gnm_nav.evaluation.report import overview_png, write_png, write_route
     from gnm_nav.evaluation.routes import plan_routes
     from gnm_nav.gnm.card import card_path_for
@@ -74,13 +79,13 @@ def measure(model: Path, args: argparse.Namespace) -> dict[str, Any]:
                                  seed=args.seed, skip_unusable=True)
     runs, pictures = [], []
     with tqdm(total=len(tasks), unit="route", desc=model.name) as bar:
-        for drive in drive_routes(tasks, engine, args.robot, args.seed):
+        for drive in drive_routes(tasks, engine, args.robot, args.seed, config=LoopConfig(changes=args.changes)):
             runs.append(drive.run)
             pictures.append(write_route(out, _route_record(drive, drive.task.route_id), [MODE]))
             bar.update(1)
     write_png(out / "overview.png", overview_png(pictures))
     report = {"mode": MODE, "command": "gnm-nav " + " ".join(getattr(args, "argv", [])), "robot": args.robot,
-              "worlds": args.worlds, "min_route_m": args.min_route_m, "seed": args.seed,
+              "worlds": args.worlds, "min_route_m": args.min_route_m, "seed": args.seed, "changes": args.changes,
               "skipped_worlds": sorted(skipped), **summarise(runs)}
     atomic_write_json(out / "summary.json", {**report, "model": str(model),
                                              "runs": [{"route_id": t.route_id, **r.summary()}

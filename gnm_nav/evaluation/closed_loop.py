@@ -6,8 +6,8 @@ model, controller) and `control.supervisor` with its heading sweep and stall bac
 sim time, judged by `evaluation.judge`, so that it can score every model: the model card's closed-loop figure
 (`gnm-nav closed-loop --card`) and each DAgger round (`gnm-nav train gnm-dagger`), which also keeps the frames
 the model saw and the true poses it saw them at. It is the benchmark's `vision_only_no_filter`: no odometry for
-localisation, steering or the goal, no safety filter, the world as taught; the stall back-up reads the
-odometry only to tell that the base did not move.
+localisation, steering or the goal, no safety filter, the world as taught or as the benchmark's `--changes`
+changes it (LoopConfig.changes); the stall back-up reads the odometry only to tell that the base did not move.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from gnm_nav.control.recovery import BackUpConfig, HeadingSweep, StallBackUp, Sw
 from gnm_nav.control.supervisor import Inputs, Mode, PolicySupervisor
 from gnm_nav.data.gnm_format import FRAME_RATE_HZ
 from gnm_nav.evaluation.judge import RunJudge, time_limit_s
-from gnm_nav.evaluation.routes import RouteTask, perturbed_start, route_progress
+from gnm_nav.evaluation.routes import RouteTask, perturbed_start, repeat_world_spec, route_progress
 from gnm_nav.gnm.context_buffer import ContextBuffer
 from gnm_nav.gnm.preprocessing import preprocess_frame
 from gnm_nav.graph.builder import GraphBuilder
@@ -46,6 +46,7 @@ class LoopConfig:
     controller: str = "smooth"  # gnm_policy_node controller
     record_interval_s: float = 1.0  # graph_builder_node record_interval_s
     success_radius_m: float = 1.0  # gnm-nav eval --success-radius
+    changes: str = "none"  # gnm-nav eval --changes: what changed in the world between the teach and the repeat
 
 
 @dataclass
@@ -208,7 +209,8 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
 
 @dataclass
 class Drive:
-    """One route of a closed-loop campaign: the task, its world's simulator and planner, the teach and the run."""
+    """One route of a closed-loop campaign: the task, the simulator and planner of the world the repeat drove in
+    (the taught one, or its changed copy), the teach and the run."""
 
     task: RouteTask
     env: SimEnv
@@ -220,7 +222,8 @@ class Drive:
 def drive_routes(tasks: list[RouteTask], engine, robot: str, seed: int = 0, keep_frames: bool = False,
                  config: LoopConfig = LoopConfig()) -> Iterator[Drive]:
     """Teach and repeat each route in turn (one simulator per world, kept while its routes run); the repeat starts
-    near the recording's start (evaluation.routes.perturbed_start), as the benchmark's does."""
+    near the recording's start (evaluation.routes.perturbed_start), as the benchmark's does, in the world as the
+    benchmark's repeat finds it (config.changes: the same changed world, from the route's seed)."""
     from gnm_nav.sim.env import load_profile
     from gnm_nav.sim.worlds import resolve_world
 
@@ -239,7 +242,18 @@ def drive_routes(tasks: list[RouteTask], engine, robot: str, seed: int = 0, keep
             route = Route(task.start, task.goal, planner.plan((task.start.x, task.start.y), task.goal))
             taught = teach(env, planner, route, rng, config)
             start = perturbed_start(task.world, robot, task.start, rng)
-            yield Drive(task, env, planner, taught, repeat(env, taught, engine, start, config, keep_frames))
+            there, there_planner = env, planner
+            if config.changes != "none":
+                goal = taught.goal_pose
+                there = SimEnv(repeat_world_spec(task, (goal.x, goal.y), config.changes, robot)[0], profile,
+                               seed=seed)
+                there_planner = GridPlanner(there.grid, profile.body_radius_m)
+            try:
+                yield Drive(task, there, there_planner, taught,
+                            repeat(there, taught, engine, start, config, keep_frames))
+            finally:
+                if there is not env:
+                    there.close()
     finally:
         if env is not None:
             env.close()

@@ -59,9 +59,11 @@ def base_modes() -> list[str]:
 
 
 def node_parameters(node: str) -> frozenset[str]:
-    """The parameters a package node declares (its PARAMS table) plus the ones every node has."""
+    """The parameters a package node declares (its PARAMS table), the ones every node has, and the 0.1 names it
+    still honours (its LEGACY list, with a warning), so a mode can run another setting of a retired knob."""
     module = importlib.import_module(EXECUTABLES[node])
-    return frozenset(p.name for p in module.PARAMS) | COMMON_PARAMETERS
+    legacy = {item.old for item in getattr(module, "LEGACY", ())}
+    return frozenset(p.name for p in module.PARAMS) | legacy | COMMON_PARAMETERS
 
 
 def _check_overrides(where: str, node: str, params: Any) -> dict[str, Any]:

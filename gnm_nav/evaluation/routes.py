@@ -146,6 +146,19 @@ def plan_routes(worlds: list[str], robot: str, n_routes: int, min_route_m: float
     return tasks, skipped
 
 
+def repeat_world_spec(task: RouteTask, goal_xy: tuple[float, float], changes: str, robot: str):
+    """The world as the repeat finds it (`gnm-nav eval --changes`): the teach world changed with the route's own
+    seed, the route and its goal left open for the body; the same world for every mode and loop that drives the
+    route. Returns (WorldSpec, what changed)."""
+    from gnm_nav.sim.env import load_profile
+    from gnm_nav.sim.world_changes import changed_world
+    from gnm_nav.sim.worlds import resolve_world
+
+    points = [(task.start.x, task.start.y), *(leg.goal for leg in task.expert_legs), goal_xy]
+    return changed_world(resolve_world(task.world), changes, (task.seed, 2), points,
+                         load_profile(robot).body_radius_m)
+
+
 def perturbed_start(world: str, robot: str, start: Pose2D, rng: np.random.Generator,
                     xy_m: float = START_PERTURBATION[0], yaw_rad: float = START_PERTURBATION[1],
                     tries: int = 30) -> Pose2D:

@@ -31,6 +31,7 @@ from gnm_nav.evaluation.routes import (
     START_PERTURBATION,
     RouteTask,
     perturbed_start,
+    repeat_world_spec,
     route_progress,
     shortest_path_m,
     steering_report,
@@ -357,15 +358,9 @@ def repeat_world(task: RouteTask, cfg: EvalConfig, graph: Graph, work_dir: Path)
     logs; every mode of the route meets the same one."""
     if cfg.changes == "none":
         return task.world, {}
-    from gnm_nav.sim.env import load_profile
-    from gnm_nav.sim.world_changes import changed_world
     from gnm_nav.sim.world_spec import save_world_spec
-    from gnm_nav.sim.worlds import resolve_world
 
-    points = [(task.start.x, task.start.y), *(leg.goal for leg in task.expert_legs),
-              (graph.goal_pose[0], graph.goal_pose[1])]
-    spec, report = changed_world(resolve_world(task.world), cfg.changes, (task.seed, 2), points,
-                                 load_profile(cfg.robot).body_radius_m)
+    spec, report = repeat_world_spec(task, (graph.goal_pose[0], graph.goal_pose[1]), cfg.changes, cfg.robot)
     path = work_dir / "world_repeat.yaml"
     save_world_spec(spec, path)
     return str(path), {"kind": cfg.changes, **report, "world_file": str(path)}

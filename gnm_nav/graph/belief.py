@@ -29,6 +29,7 @@ from gnm_nav.graph.bank import NodeBank
 from gnm_nav.graph.likelihood import MAX_OFFSET, DistanceLikelihood
 from gnm_nav.graph.localization import Evaluator, Localization, global_candidates, graph_window
 from gnm_nav.graph.odometry import OdometryPrior
+from gnm_nav.graph.planning import node_spacing_s
 
 
 class LocalizationState(str, Enum):
@@ -80,8 +81,7 @@ class GraphOffsets:
         self.nodes = list(graph.nodes)
         self.index = {n: i for i, n in enumerate(self.nodes)}
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        weights = [float(w) for _, _, w in graph.edges(data="weight")]
-        self.spacing_s = float(np.median(weights)) if weights else 1.0  # typical time between recorded nodes
+        self.spacing_s = node_spacing_s(graph)  # typical time between recorded nodes
 
     def _reach(self, source: int, forward: bool) -> dict[int, float]:
         dist = {source: 0.0}

@@ -33,7 +33,7 @@ from gnm_nav.graph.localization import (
 from gnm_nav.graph.mission import Mission, WaypointReached
 from gnm_nav.graph.nav_state import GoalProgress, NavState, mission_progress
 from gnm_nav.graph.odometry import OdometryConfig, OdometryPrior
-from gnm_nav.graph.planning import LOOKAHEAD, Planner, PlanStep
+from gnm_nav.graph.planning import SUBGOAL_HORIZON_S, Planner, PlanStep, node_spacing_s
 from gnm_nav.graph.store import TopoGraph
 
 
@@ -67,7 +67,8 @@ class Navigator:
                  likelihood: DistanceLikelihood | None = None, belief_config: BeliefConfig = BeliefConfig()) -> None:
         """odometry: how wheel odometry (on_odom) helps localisation; None = images only. likelihood: the model's
         fitted distance likelihood (localization_mode belief; None = DistanceLikelihood.uncalibrated()). lookahead:
-        None = the planner's (LOOKAHEAD), or 1 in window mode, the public code's next-node rule."""
+        0.1's subgoal_lookahead, in nodes (the subgoal horizon becomes that many of the graph's node spacings);
+        None = planning.SUBGOAL_HORIZON_S."""
         if localization_mode not in LOCALIZATION_MODES:
             raise GraphError(f"localization_mode must be one of {LOCALIZATION_MODES}, got {localization_mode!r}")
         card = engine.card
@@ -83,9 +84,8 @@ class Navigator:
         else:
             self.localizer = Localizer(graph.g, self.bank, engine.evaluate, localizer_config, image_size,
                                        card.center_crop, self.odometry)
-        if lookahead is None:
-            lookahead = 1 if localization_mode == "window" else LOOKAHEAD
-        self.planner = Planner(graph.g, close_threshold, lookahead)
+        horizon_s = SUBGOAL_HORIZON_S if lookahead is None else lookahead * node_spacing_s(graph.g)
+        self.planner = Planner(graph.g, horizon_s, close_threshold)
         self.goal_checker = GoalChecker(goal_threshold, self.odometry)
         self.steer_lookahead_m = steer_lookahead_m
         self.mission = Mission()

@@ -1,22 +1,26 @@
 """Route planning on the graph and subgoal choice (the reference's close_threshold rule, on a real graph).
 
 The path is the shortest by edge weight (temporal distance) from the closest node to the goal. The
-subgoal is `lookahead` nodes along the path once the predicted distance to the closest node is
-<= close_threshold, one fewer while the robot is still far from it (lookahead 1 is the reference's rule:
-the closest node, then the next). If the closest node is not on the path (the robot took another branch
-or was relocalised), the planner replans from it. Whether the goal is reached is graph.goal_checker's answer.
+subgoal is the furthest node along the path within `horizon_s` seconds of recording of the closest node (at
+least the next one) once the predicted distance to the closest node is <= close_threshold, and the node
+before it while the robot is still far from the closest node (with a horizon of one node spacing this is the
+reference's rule: the closest node, then the next). The horizon is in time, not nodes, so a graph recorded
+more densely (`record_interval_s`) gets a subgoal more nodes along, as far ahead. If the closest node is not on
+the path (the robot took another branch or was relocalised), the planner replans from it. Whether the goal is
+reached is graph.goal_checker's answer.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import networkx as nx
+import numpy as np
 
 from gnm_nav.common.errors import GraphError
 
-# Default of the planner node and replay. Graphs get a node per second of driving, ~0.2 m apart: the next node
-# is too near to steer by, three along is not.
-LOOKAHEAD = 3
+# Seconds of recording from the closest node to the subgoal: three nodes on a graph with a node per second
+# (docs/decisions.md).
+SUBGOAL_HORIZON_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -28,13 +32,20 @@ class PlanStep:
     reason: str = ""  # why there is no subgoal
 
 
+def node_spacing_s(graph: nx.DiGraph) -> float:
+    """Typical seconds of recording between neighbouring nodes: the median edge weight (1 without edges)."""
+    weights = [float(w) for _, _, w in graph.edges(data="weight")]
+    return float(np.median(weights)) if weights else 1.0
+
+
 class Planner:
-    def __init__(self, graph: nx.DiGraph, close_threshold: float = 3.0, lookahead: int = LOOKAHEAD) -> None:
-        if lookahead < 1:
-            raise ValueError(f"lookahead must be >= 1 node, got {lookahead}")
+    def __init__(self, graph: nx.DiGraph, horizon_s: float = SUBGOAL_HORIZON_S,
+                 close_threshold: float = 3.0) -> None:
+        if not horizon_s > 0:
+            raise ValueError(f"the subgoal horizon must be > 0 s, got {horizon_s}")
         self.graph = graph
+        self.horizon_s = horizon_s
         self.close_threshold = close_threshold
-        self.lookahead = lookahead
         self.goal: int | None = None
         self.path: list[int] = []
         self.replans = 0
@@ -77,5 +88,17 @@ class Planner:
             self.replans += replanned
         else:
             self.path = self.path[self.path.index(closest):]
-        ahead = self.lookahead if distance <= self.close_threshold else self.lookahead - 1
-        return PlanStep(self.path[min(ahead, len(self.path) - 1)], tuple(self.path), False, replanned)
+        ahead = self._within_horizon()
+        if distance > self.close_threshold:
+            ahead = max(ahead - 1, 0)
+        return PlanStep(self.path[ahead], tuple(self.path), False, replanned)
+
+    def _within_horizon(self) -> int:
+        """Index on the path of the furthest node within horizon_s of the closest one (at least the next)."""
+        elapsed, ahead = 0.0, 0
+        for k in range(1, len(self.path)):
+            elapsed += float(self.graph.edges[self.path[k - 1], self.path[k]]["weight"])
+            if elapsed > self.horizon_s and k > 1:
+                break
+            ahead = k
+        return ahead

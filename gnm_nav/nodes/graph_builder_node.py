@@ -53,13 +53,14 @@ PARAMS = [
     ParamSpec("map_frame_id", "map", "frame of gnm/graph_markers"),
     ParamSpec("markers_period", 2.0, "s between gnm/graph_markers messages", read_only=True, positive=True),
 ]
+LEGACY = legacy_params.GRAPH_BUILDER  # the 0.1 names it still answers to, for one release
 
 
 class GraphBuilderNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("graph_builder_node", **kwargs)
-        self._legacy = legacy_values(self, legacy_params.GRAPH_BUILDER)
-        self.p = declare_parameters(self, PARAMS, legacy_params.GRAPH_BUILDER)
+        self._legacy = legacy_values(self, LEGACY)
+        self.p = declare_parameters(self, PARAMS, LEGACY)
         self._lock = threading.Lock()
         self._odom = PoseHistory()
         self._markers_pub = self.create_publisher(MarkerArray, "gnm/graph_markers", LATCHED)

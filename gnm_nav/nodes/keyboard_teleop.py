@@ -46,6 +46,7 @@ PARAMS = [
     ParamSpec("stop_pub_timeout", 1.0, "s of zero commands after stopping, then quiet"),
     ParamSpec("rate_hz", 10.0, "command publishing rate"),
 ]
+LEGACY = legacy_params.TELEOP  # the 0.1 names it still answers to, for one release
 
 
 @dataclass
@@ -131,8 +132,8 @@ class RawTerminal:
 class TeleopNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("keyboard_teleop", **kwargs)
-        legacy = legacy_values(self, legacy_params.TELEOP)
-        p = declare_parameters(self, PARAMS, legacy_params.TELEOP)
+        legacy = legacy_values(self, LEGACY)
+        p = declare_parameters(self, PARAMS, LEGACY)
         self.p = p
         self.core = TeleopCore(p["speed"], p["turn"], p["max_speed"], p["max_turn"], p["key_timeout"],
                                p["stop_pub_timeout"])

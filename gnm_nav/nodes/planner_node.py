@@ -85,6 +85,7 @@ PARAMS = [
     ParamSpec("base_frame_id", "base_link", "frame of gnm/subgoal_pose"),
     ParamSpec("map_frame_id", "map", "frame of gnm/graph_markers"),
 ]
+LEGACY = legacy_params.PLANNER  # the 0.1 names it still answers to, for one release
 _RELOAD = ("graph_dir", "gnm_model_path", "providers", "localization_mode", "likelihood_path", "use_odometry")
 MARKERS_PERIOD_S = 2.0  # gnm/graph_markers is for people looking at RViz
 
@@ -92,8 +93,8 @@ MARKERS_PERIOD_S = 2.0  # gnm/graph_markers is for people looking at RViz
 class PlannerNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("topological_planner_node", **kwargs)
-        self._legacy = legacy_values(self, legacy_params.PLANNER)
-        self.p = declare_parameters(self, PARAMS, legacy_params.PLANNER)
+        self._legacy = legacy_values(self, LEGACY)
+        self.p = declare_parameters(self, PARAMS, LEGACY)
         periods = self._legacy.section("node")
         self._lock = threading.Lock()
         self._group = MutuallyExclusiveCallbackGroup()

@@ -78,6 +78,7 @@ PARAMS = [
     ParamSpec("stall_backup", True, "when the base is told to go forward and the odometry stands still, back up "
                                     "(false: a robot without odometry or that must not reverse)"),
 ]
+LEGACY = legacy_params.POLICY  # the 0.1 names it still answers to, for one release
 
 
 def _limit(params: dict, key: str, profile_value: float) -> float:
@@ -87,8 +88,8 @@ def _limit(params: dict, key: str, profile_value: float) -> float:
 class PolicyNode(ConfigurableNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("gnm_policy_node", **kwargs)
-        self._legacy = legacy_values(self, legacy_params.POLICY)
-        self.p = declare_parameters(self, PARAMS, legacy_params.POLICY)
+        self._legacy = legacy_values(self, LEGACY)
+        self.p = declare_parameters(self, PARAMS, LEGACY)
         self._cmd = CmdVelPublisher(self, self._legacy.topic("cmd_vel_nav"), self.p["enable_stamped_cmd_vel"],
                                     self.p["base_frame_id"])
         self._waypoints_pub = self.create_publisher(Path, "gnm/waypoints", RELIABLE)

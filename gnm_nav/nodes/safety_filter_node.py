@@ -57,6 +57,7 @@ PARAMS = [
     ParamSpec("image_qos", "sensor_data", "camera QoS: sensor_data (best effort) | reliable",
               choices=("sensor_data", "reliable")),
 ]
+LEGACY = legacy_params.SAFETY_FILTER  # the 0.1 names it still answers to, for one release
 RUNTIME = {"enabled", "mode", "threshold_offset", "fallback_timeout", "source_timeout", "stop_pub_timeout"}
 TICK_PERIOD_S = 0.05  # how often the command stream is checked for staleness
 
@@ -73,8 +74,8 @@ def settings_from(p: dict, retired: dict | None = None) -> FilterSettings:
 class SafetyFilterNode(ConfigurableNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("ldm_safety_filter_node", **kwargs)
-        self._legacy = legacy_values(self, legacy_params.SAFETY_FILTER)
-        self.p = declare_parameters(self, PARAMS, legacy_params.SAFETY_FILTER)
+        self._legacy = legacy_values(self, LEGACY)
+        self.p = declare_parameters(self, PARAMS, LEGACY)
         self._lock = threading.Lock()
         self._camera_group = MutuallyExclusiveCallbackGroup()
         self._out = CmdVelPublisher(self, self._legacy.topic("cmd_vel"), self.p["enable_stamped_cmd_vel"],

@@ -1,5 +1,6 @@
 """Parameter names the nodes answered to in 0.1, kept working in 0.2 with a deprecation warning each
-(gnm_nav.ros.params.legacy_values). Delete this module, and each node's use of it, in 0.3.
+(gnm_nav.ros.params.legacy_values). Delete this module, each node's use of it (`LEGACY`) and the evaluation modes
+that run an old default through one of these names (config/eval/*_lookahead2.yaml) in 0.3.
 
 - Topic-name parameters: topics are renamed by remapping now (`--ros-args -r camera/image_raw:=front/image`,
   or `remappings=` in a launch file), as every ROS 2 package does.
