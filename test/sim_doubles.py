@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,7 +18,7 @@ class OracleEngine:
         from gnm_nav.gnm.preprocessing import preprocess_frame
 
         self.card = SimpleNamespace(context_size=5, image_size=(85, 64), context_spacing_s=0.25, center_crop=False,
-                                    len_traj_pred=5)
+                                    len_traj_pred=5, path_of=lambda part: Path(f"/nonexistent/oracle.{part}.onnx"))
         self.env = env
         self.step_m = env.profile.max_v * self.card.context_spacing_s  # one model step at full speed
         self.nodes = [(preprocess_frame(graph.image(n), (85, 64)), graph.g.nodes[n]["pose"]) for n in graph.nodes()]

@@ -17,6 +17,7 @@ from gnm_nav.graph.likelihood import (
     collect_readings,
     fit_likelihood,
     load_likelihood,
+    model_likelihood,
     save_likelihood,
 )
 from gnm_nav.graph.odometry import OdometryConfig, OdometryPrior
@@ -94,8 +95,9 @@ def test_likelihood_fitted_on_known_readings_peaks_at_the_true_offset_and_round_
     assert offsets[np.argmax(lik.log_pdf(np.full(41, 8.0), offsets))] == 5  # 2 + 1.2 * 5
     assert lik.log_pdf(np.array([18.0]), np.array([np.nan]))[0] == lik.log_pdf_far(np.array([18.0]))[0]
     assert np.isfinite(lik.log_pdf(np.array([1e6]), np.array([0.0]))).all()  # an outlier costs, finitely
+    assert model_likelihood(tmp_path / "m.onnx") is None  # a model without one
     path = save_likelihood(lik, tmp_path / "m.likelihood.json")
-    assert load_likelihood(path) == lik
+    assert load_likelihood(path) == lik and model_likelihood(tmp_path / "m.onnx") == lik  # found beside its model
     with pytest.raises(ValueError, match="too few readings"):
         fit_likelihood({0: [1.0] * 3}, far)
     for text, why in (("[1]", "JSON object"), ('{"format_version": 1, "offsets": [0, 1]}', "not a distance"),

@@ -48,6 +48,16 @@ def test_a_model_that_knows_the_truth_arrives(room):
     assert len(run.trajectory) == len(run.seen)
 
 
+def test_a_model_that_knows_the_truth_arrives_with_the_belief_localiser(room):
+    """localization_mode belief in the loop (no fitted likelihood beside the oracle: the uncalibrated one, which
+    takes a reading at its word, as the oracle's are)."""
+    from gnm_nav.evaluation.closed_loop import LoopConfig, repeat
+
+    engine = OracleEngine(room.env, room.taught.graph)
+    run = repeat(room.env, room.taught, engine, room.route.start, LoopConfig(localization_mode="belief"))
+    assert run.success and run.final_distance_m <= 1.0, run.summary()
+
+
 def test_a_model_that_recognises_nothing_is_judged_and_stops(room, far_gnm_model_path):
     """Every view far from every node: lost from the start, the sweep turns, and the judge ends the run."""
     from gnm_nav.evaluation.closed_loop import repeat
@@ -89,6 +99,7 @@ def test_loop_settings_are_the_nodes_defaults():
     """The loop reproduces the shipped stack: its settings are the nodes' parameter defaults."""
     from gnm_nav.evaluation.closed_loop import LoopConfig
     from gnm_nav.nodes.graph_builder_node import PARAMS as BUILDER
+    from gnm_nav.nodes.planner_node import PARAMS as PLANNER
     from gnm_nav.nodes.policy_node import PARAMS as POLICY
 
     policy = {p.name: p.default for p in POLICY}
@@ -97,6 +108,7 @@ def test_loop_settings_are_the_nodes_defaults():
     assert (config.policy_rate_hz, config.source_timeout_s, config.controller) == (
         policy["max_rate_hz"], policy["source_timeout"], policy["controller"])
     assert config.record_interval_s == builder["record_interval_s"]
+    assert config.localization_mode == {p.name: p.default for p in PLANNER}["localization_mode"]
 
 
 def test_closed_loop_command_writes_report_pictures_and_card(gnm_model_path, tmp_path):

@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--changes", default="none", choices=CHANGES,
                         help="what changes in the world between the teach and the repeat, as gnm-nav eval --changes "
                              "(the card's figure: none)")
+    parser.add_argument("--localization-mode", default="graph", choices=("graph", "belief"),
+                        help="the planner's localiser (belief: with the model's fitted distance likelihood, "
+                             "<model>.likelihood.json, else an uncalibrated one; the card's figure: graph)")
     parser.add_argument("--out", default="", help="report folder (default: out/closed_loop_<model name>)")
     parser.add_argument("--card", action="store_true", help="write the figure into each model's card")
     parser.add_argument("--compare", action="store_true",
@@ -79,13 +82,15 @@ def measure(model: Path, args: argparse.Namespace) -> dict[str, Any]:
                                  seed=args.seed, skip_unusable=True)
     runs, pictures = [], []
     with tqdm(total=len(tasks), unit="route", desc=model.name) as bar:
-        for drive in drive_routes(tasks, engine, args.robot, args.seed, config=LoopConfig(changes=args.changes)):
+        config = LoopConfig(changes=args.changes, localization_mode=args.localization_mode)
+        for drive in drive_routes(tasks, engine, args.robot, args.seed, config=config):
             runs.append(drive.run)
             pictures.append(write_route(out, _route_record(drive, drive.task.route_id), [MODE]))
             bar.update(1)
     write_png(out / "overview.png", overview_png(pictures))
     report = {"mode": MODE, "command": "gnm-nav " + " ".join(getattr(args, "argv", [])), "robot": args.robot,
               "worlds": args.worlds, "min_route_m": args.min_route_m, "seed": args.seed, "changes": args.changes,
+              "localization_mode": args.localization_mode,
               "skipped_worlds": sorted(skipped), **summarise(runs)}
     atomic_write_json(out / "summary.json", {**report, "model": str(model),
                                              "runs": [{"route_id": t.route_id, **r.summary()}

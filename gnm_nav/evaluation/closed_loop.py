@@ -28,6 +28,7 @@ from gnm_nav.evaluation.routes import RouteTask, perturbed_start, repeat_world_s
 from gnm_nav.gnm.context_buffer import ContextBuffer
 from gnm_nav.gnm.preprocessing import preprocess_frame
 from gnm_nav.graph.builder import GraphBuilder
+from gnm_nav.graph.likelihood import model_likelihood
 from gnm_nav.graph.navigator import Navigator
 from gnm_nav.graph.store import TopoGraph
 from gnm_nav.sim.env import SimEnv
@@ -47,6 +48,7 @@ class LoopConfig:
     record_interval_s: float = 1.0  # graph_builder_node record_interval_s
     success_radius_m: float = 1.0  # gnm-nav eval --success-radius
     changes: str = "none"  # gnm-nav eval --changes: what changed in the world between the teach and the repeat
+    localization_mode: str = "graph"  # topological_planner_node localization_mode (belief: the model's likelihood)
 
 
 @dataclass
@@ -122,7 +124,9 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
            keep_frames: bool = False) -> LoopRun:
     """Drive the taught graph's goal from `start` with the model alone; keep_frames: also the frames it saw."""
     card, profile, limits = engine.card, env.profile, _limits(env)
-    nav = Navigator(taught.graph, engine, odometry=None)
+    likelihood = (model_likelihood(card.path_of("whole")) if config.localization_mode == "belief" else None)
+    nav = Navigator(taught.graph, engine, odometry=None, localization_mode=config.localization_mode,
+                    likelihood=likelihood)
     nav.set_start(taught.start_node)
     nav.set_goal(taught.goal_node)
     controller = make_controller(config.controller, limits, 1.0 / card.context_spacing_s,

@@ -100,6 +100,13 @@ def likelihood_path_for(model_path: str | Path) -> Path:
     return path.with_name(f"{path.stem}.likelihood.json")
 
 
+def model_likelihood(model_path: str | Path) -> DistanceLikelihood | None:
+    """The model's own fitted likelihood (`<stem>.likelihood.json` beside it), None when it has none; a file that
+    is there but unreadable is a ModelFileError."""
+    beside = likelihood_path_for(model_path)
+    return load_likelihood(beside) if beside.is_file() else None
+
+
 def save_likelihood(likelihood: DistanceLikelihood, path: str | Path) -> Path:
     atomic_write_json(Path(path), likelihood.to_dict())
     return Path(path)

@@ -28,7 +28,7 @@ from gnm_nav.common.errors import GnmNavError, ImageDecodeError
 from gnm_nav.common.paths import resolve_model_path
 from gnm_nav.graph.belief import BELIEF_SHARED, BeliefConfig
 from gnm_nav.graph.goal_checker import GOAL_THRESHOLD
-from gnm_nav.graph.likelihood import DistanceLikelihood, likelihood_path_for, load_likelihood
+from gnm_nav.graph.likelihood import DistanceLikelihood, likelihood_path_for, load_likelihood, model_likelihood
 from gnm_nav.graph.localization import LocalizerConfig
 from gnm_nav.graph.nav_state import NavState
 from gnm_nav.graph.navigator import LOCALIZATION_MODES, Navigator, NavStep
@@ -171,11 +171,12 @@ class PlannerNode(Node):
         """The named likelihood (ModelFileError when it cannot be read), else the model's own, else uncalibrated."""
         if self.p["likelihood_path"]:
             return load_likelihood(Path(self.p["likelihood_path"]).expanduser())
-        beside = likelihood_path_for(resolve_model_path(self.p["gnm_model_path"]))
-        if beside.is_file():
-            return load_likelihood(beside)
-        self.get_logger().warning(f"no fitted distance likelihood at {beside}: localising with an uncalibrated one "
-                                  f"(fit one with gnm-nav graph fit-likelihood)")
+        model = resolve_model_path(self.p["gnm_model_path"])
+        own = model_likelihood(model)
+        if own is not None:
+            return own
+        self.get_logger().warning(f"no fitted distance likelihood at {likelihood_path_for(model)}: localising with "
+                                  f"an uncalibrated one (fit one with gnm-nav graph fit-likelihood)")
         return DistanceLikelihood.uncalibrated()
 
     def _set_goals(self, goals: list[int]) -> None:
