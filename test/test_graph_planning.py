@@ -40,10 +40,13 @@ def test_subgoal_is_next_node_once_close(branched):
     assert planner.update(2, distance=1.0).subgoal == 10  # took the branch point, heads down the short branch
 
 
-def test_subgoal_lies_within_the_horizon(branched):
+def test_subgoal_lies_at_the_horizon(branched):
     default = Planner(branched)
     default.set_goal(9)
     assert default.horizon_s == SUBGOAL_HORIZON_S and default.update(1, distance=2.0).subgoal == 11  # 3 nodes
+    branched.edges[2, 10]["weight"] = 1.1  # a node recorded a camera frame late: still three along
+    assert default.update(1, distance=2.0).subgoal == 11
+    branched.edges[2, 10]["weight"] = 1.0
     planner = Planner(branched, HORIZON_S, close_threshold=3.0)
     planner.set_goal(9)
     assert planner.update(1, distance=2.0).subgoal == 10  # 2 s of recording ahead; 11 lies 3 s ahead

@@ -1,13 +1,13 @@
 """Route planning on the graph and subgoal choice (the reference's close_threshold rule, on a real graph).
 
 The path is the shortest by edge weight (temporal distance) from the closest node to the goal. The
-subgoal is the furthest node along the path within `horizon_s` seconds of recording of the closest node (at
-least the next one) once the predicted distance to the closest node is <= close_threshold, and the node
-before it while the robot is still far from the closest node (with a horizon of one node spacing this is the
-reference's rule: the closest node, then the next). The horizon is in time, not nodes, so a graph recorded
-more densely (`record_interval_s`) gets a subgoal more nodes along, as far ahead. If the closest node is not on
-the path (the robot took another branch or was relocalised), the planner replans from it. Whether the goal is
-reached is graph.goal_checker's answer.
+subgoal is the node along the path whose recorded time from the closest node is nearest `horizon_s` (at
+least the next one; a recording's node spacing jitters by a camera frame) once the predicted distance to the
+closest node is <= close_threshold, and the node before it while the robot is still far from the closest
+node (with a horizon of one node spacing this is the reference's rule: the closest node, then the next). The
+horizon is in time, not nodes, so a graph recorded more densely (`record_interval_s`) gets a subgoal more
+nodes along, as far ahead. If the closest node is not on the path (the robot took another branch or was
+relocalised), the planner replans from it. Whether the goal is reached is graph.goal_checker's answer.
 """
 from __future__ import annotations
 
@@ -88,17 +88,19 @@ class Planner:
             self.replans += replanned
         else:
             self.path = self.path[self.path.index(closest):]
-        ahead = self._within_horizon()
+        ahead = self._at_horizon()
         if distance > self.close_threshold:
             ahead = max(ahead - 1, 0)
         return PlanStep(self.path[ahead], tuple(self.path), False, replanned)
 
-    def _within_horizon(self) -> int:
-        """Index on the path of the furthest node within horizon_s of the closest one (at least the next)."""
-        elapsed, ahead = 0.0, 0
+    def _at_horizon(self) -> int:
+        """Index on the path of the node whose recorded time from the closest one is nearest horizon_s (at least
+        the next; the nearer of two equally near)."""
+        best, best_gap, elapsed = min(1, len(self.path) - 1), float("inf"), 0.0
         for k in range(1, len(self.path)):
             elapsed += float(self.graph.edges[self.path[k - 1], self.path[k]]["weight"])
-            if elapsed > self.horizon_s and k > 1:
+            gap = abs(elapsed - self.horizon_s)
+            if gap >= best_gap:
                 break
-            ahead = k
-        return ahead
+            best, best_gap = k, gap
+        return best
