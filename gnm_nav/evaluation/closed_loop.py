@@ -124,7 +124,7 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
            keep_frames: bool = False) -> LoopRun:
     """Drive the taught graph's goal from `start` with the model alone; keep_frames: also the frames it saw."""
     card, profile, limits = engine.card, env.profile, _limits(env)
-    likelihood = (model_likelihood(card.path_of("whole")) if config.localization_mode == "belief" else None)
+    likelihood = model_likelihood(card.path_of("whole")) if config.localization_mode == "belief" else None
     nav = Navigator(taught.graph, engine, odometry=None, localization_mode=config.localization_mode,
                     likelihood=likelihood)
     nav.set_start(taught.start_node)

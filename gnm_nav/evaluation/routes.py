@@ -11,11 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gnm_nav.common.errors import GnmNavError
 from gnm_nav.common.pose import Pose2D
+
+if TYPE_CHECKING:
+    from gnm_nav.sim.world_spec import WorldSpec
 
 START_PERTURBATION = (0.25, 0.25)  # m, rad: a repeat starts within this of where the recording started
 BRANCH_AT = (0.35, 0.65)  # where along the trunk the branch recording starts (share of its length)
@@ -146,10 +150,11 @@ def plan_routes(worlds: list[str], robot: str, n_routes: int, min_route_m: float
     return tasks, skipped
 
 
-def repeat_world_spec(task: RouteTask, goal_xy: tuple[float, float], changes: str, robot: str):
-    """The world as the repeat finds it (`gnm-nav eval --changes`): the teach world changed with the route's own
-    seed, the route and its goal left open for the body; the same world for every mode and loop that drives the
-    route. Returns (WorldSpec, what changed)."""
+def repeat_world_spec(task: RouteTask, goal_xy: tuple[float, float], changes: str,
+                      robot: str) -> tuple[WorldSpec, dict[str, int]]:
+    """The world as the repeat finds it (`gnm-nav eval --changes`) and what changed: the teach world changed with
+    the route's own seed, the route and its goal left open for the body; the same world for every mode and loop
+    that drives the route."""
     from gnm_nav.sim.env import load_profile
     from gnm_nav.sim.world_changes import changed_world
     from gnm_nav.sim.worlds import resolve_world
