@@ -69,6 +69,37 @@ def test_a_model_that_recognises_nothing_is_judged_and_stops(room, far_gnm_model
     assert run.route_progress < 0.5
 
 
+def test_the_oracle_gives_subgoals_by_the_true_pose_whatever_the_model_sees(room, far_gnm_model_path):
+    """localization_mode oracle: the node comes from the true pose, so a model that matches nothing still gets
+    subgoals and drives (no sweep), and the oracle follows the recording's nodes and arrives at the goal's pose."""
+    from gnm_nav.common.pose import Pose2D
+    from gnm_nav.evaluation.closed_loop import LoopConfig, OracleLocalizer, repeat
+    from gnm_nav.gnm.engine import GNMEngine
+
+    taught = room.taught
+    oracle = OracleLocalizer(taught, 1.0)
+    nodes = taught.graph.nodes()
+    for node in nodes:
+        x, y, yaw = taught.graph.g.nodes[node]["pose"]
+        at_goal = math.hypot(x + 0.05 - taught.goal_pose.x, y - taught.goal_pose.y) <= 1.0
+        assert oracle.step(Pose2D(x + 0.05, y, yaw)) == (node, at_goal)
+    assert at_goal and OracleLocalizer(taught, 1.0).step(room.route.start) == (nodes[0], False)
+    run = repeat(room.env, taught, GNMEngine(far_gnm_model_path, providers="cpu"), room.route.start,
+                 LoopConfig(localization_mode="oracle"))
+    assert run.modes.get("model", 0) > 0 and run.modes.get("sweep", 0) == 0, run.summary()
+
+
+def test_an_unknown_localization_mode_is_refused_before_driving(gnm_model_path, capsys):
+    from gnm_nav.cli import main
+    from gnm_nav.common.errors import GnmNavError
+    from gnm_nav.evaluation.closed_loop import LoopConfig
+
+    with pytest.raises(GnmNavError, match="window"):
+        LoopConfig(localization_mode="window")
+    assert main(["closed-loop", str(gnm_model_path), "--localization-mode", "odometry"]) == 2
+    assert "localization mode must be one of graph, belief, oracle, got 'odometry'" in capsys.readouterr().err
+
+
 def test_judge_episodes_count_starts_and_time_without_a_break():
     episode = Episode()
     assert [episode.update(h, t) for t, h in [(0, False), (1, True), (2, True), (3, False), (4, True), (9, True)]] == \
@@ -198,7 +229,9 @@ def test_the_readme_closed_loop_tables_are_generated_from_the_committed_reports(
     from gnm_nav.evaluation.report import document_block
 
     root = Path(__file__).resolve().parent.parent
-    for section in ("card", "dagger1"):
+    sections = re.findall(r"<!-- gnm-nav closed-loop report: (\w+) -->", (root / "README.md").read_text())
+    assert {"card", "dagger1", "policy_alone"} <= set(sections)
+    for section in sections:
         block = document_block(root / "README.md", section, kind="closed-loop")
         files = re.findall(r"\((docs/results/closed_loop/[^)]+\.json)\)", block)
         assert files, section

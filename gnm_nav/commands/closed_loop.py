@@ -37,9 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--changes", default="none", choices=CHANGES,
                         help="what changes in the world between the teach and the repeat, as gnm-nav eval --changes "
                              "(the card's figure: none)")
-    parser.add_argument("--localization-mode", default="graph", choices=("graph", "belief"),
-                        help="the planner's localiser (belief: with the model's fitted distance likelihood, "
-                             "<model>.likelihood.json, else an uncalibrated one; the card's figure: graph)")
+    parser.add_argument("--localization-mode", default="graph",
+                        help="graph, belief or oracle: the planner's localiser (belief: with the model's fitted "
+                             "distance likelihood, <model>.likelihood.json, else an uncalibrated one; oracle: a "
+                             "diagnostic, the true pose picks the node and declares the goal, so the figure is the "
+                             "policy's alone; the card's figure: graph)")
     parser.add_argument("--out", default="", help="report folder (default: out/closed_loop_<model name>)")
     parser.add_argument("--card", action="store_true", help="write the figure into each model's card")
     parser.add_argument("--compare", action="store_true",
@@ -77,12 +79,12 @@ def measure(model: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     out = Path(args.out) if args.out and len(args.model) == 1 else (
         Path(args.out or "out") / f"closed_loop_{model.stem}")
+    config = LoopConfig(changes=args.changes, localization_mode=args.localization_mode)
     engine = GNMEngine(model)
     tasks, skipped = plan_routes(parse_worlds(args.worlds, args.routes), args.robot, args.routes, args.min_route_m,
                                  seed=args.seed, skip_unusable=True)
     runs, pictures = [], []
     with tqdm(total=len(tasks), unit="route", desc=model.name) as bar:
-        config = LoopConfig(changes=args.changes, localization_mode=args.localization_mode)
         for drive in drive_routes(tasks, engine, args.robot, args.seed, config=config):
             runs.append(drive.run)
             pictures.append(write_route(out, _route_record(drive, drive.task.route_id), [MODE]))

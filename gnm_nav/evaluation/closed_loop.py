@@ -8,6 +8,11 @@ sim time, judged by `evaluation.judge`, so that it can score every model: the mo
 the model saw and the true poses it saw them at. It is the benchmark's `vision_only_no_filter`: no odometry for
 localisation, steering or the goal, no safety filter, the world as taught or as the benchmark's `--changes`
 changes it (LoopConfig.changes); the stall back-up reads the odometry only to tell that the base did not move.
+
+`localization_mode="oracle"` is a diagnostic with no counterpart on a robot: the true pose picks the node (the
+taught node nearest the robot, searched a few nodes around the last one) and declares the goal within the success
+radius, so the model is judged on following subgoals alone; beside the same routes driven with the localiser, it
+says whether a failure is the policy's or the localiser's.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gnm_nav.common.errors import GnmNavError
 from gnm_nav.common.pose import Pose2D
 from gnm_nav.control.controller import Limits, make_controller
 from gnm_nav.control.policy import GNMPolicy
@@ -36,6 +42,8 @@ from gnm_nav.sim.expert import GridPlanner, Route
 from gnm_nav.sim.rollout import CONTROL_DT, expert_rollout
 
 JUDGE_EVERY_S = 0.5  # sim s between the judge's looks (the DDS runner looks every 0.2 wall s)
+LOOP_LOCALIZATION_MODES = ("graph", "belief", "oracle")
+ORACLE_WINDOW = (2, 6)  # nodes behind and ahead of the last one the oracle searches (a route may pass a place twice)
 
 
 @dataclass(frozen=True)
@@ -48,7 +56,12 @@ class LoopConfig:
     record_interval_s: float = 1.0  # graph_builder_node record_interval_s
     success_radius_m: float = 1.0  # gnm-nav eval --success-radius
     changes: str = "none"  # gnm-nav eval --changes: what changed in the world between the teach and the repeat
-    localization_mode: str = "graph"  # topological_planner_node localization_mode (belief: the model's likelihood)
+    localization_mode: str = "graph"  # topological_planner_node localization_mode, or "oracle" (the true pose)
+
+    def __post_init__(self) -> None:
+        if self.localization_mode not in LOOP_LOCALIZATION_MODES:
+            raise GnmNavError(f"localization mode must be one of {', '.join(LOOP_LOCALIZATION_MODES)}, "
+                              f"got {self.localization_mode!r}")
 
 
 @dataclass
@@ -115,6 +128,25 @@ def teach(env: SimEnv, planner: GridPlanner, route: Route, rng: np.random.Genera
                        float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum()))
 
 
+class OracleLocalizer:
+    """The true pose in place of the localiser (a diagnostic): the taught node nearest the robot, searched in
+    ORACLE_WINDOW around the last one along the recording, and arrival within `radius_m` of the goal's pose."""
+
+    def __init__(self, taught: TaughtRoute, radius_m: float) -> None:
+        self.nodes = taught.graph.nodes()
+        self.xy = np.array([taught.graph.g.nodes[n]["pose"][:2] for n in self.nodes], np.float64)
+        self.index = self.nodes.index(taught.start_node)
+        self.goal = taught.goal_pose
+        self.radius_m = radius_m
+
+    def step(self, pose: Pose2D) -> tuple[int, bool]:
+        """(the robot's node, whether it is at the goal)."""
+        lo, hi = max(self.index - ORACLE_WINDOW[0], 0), min(self.index + ORACLE_WINDOW[1] + 1, len(self.nodes))
+        near = np.linalg.norm(self.xy[lo:hi] - (pose.x, pose.y), axis=1)
+        self.index = lo + int(np.argmin(near))
+        return self.nodes[self.index], math.hypot(pose.x - self.goal.x, pose.y - self.goal.y) <= self.radius_m
+
+
 def _limits(env: SimEnv) -> Limits:
     p = env.profile
     return Limits(p.max_v, p.max_w, p.max_acc_v, p.max_acc_w)
@@ -125,8 +157,9 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
     """Drive the taught graph's goal from `start` with the model alone; keep_frames: also the frames it saw."""
     card, profile, limits = engine.card, env.profile, _limits(env)
     likelihood = model_likelihood(card.path_of("whole")) if config.localization_mode == "belief" else None
-    nav = Navigator(taught.graph, engine, odometry=None, localization_mode=config.localization_mode,
-                    likelihood=likelihood)
+    oracle = OracleLocalizer(taught, config.success_radius_m) if config.localization_mode == "oracle" else None
+    nav = Navigator(taught.graph, engine, odometry=None, likelihood=likelihood,
+                    localization_mode="graph" if oracle else config.localization_mode)
     nav.set_start(taught.start_node)
     nav.set_goal(taught.goal_node)
     controller = make_controller(config.controller, limits, 1.0 / card.context_spacing_s,
@@ -164,7 +197,13 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
                 camera_t = t
         if keep_frames and k % data_every == 0:
             seen.append(Seen(t, frame if frame is not None else env.render(), pose))
-        if k % tick_every == 0:
+        if k % tick_every == 0 and oracle is not None:
+            node, goal_reached = oracle.step(pose)
+            plan = nav.planner.update(node, 0.0)
+            if plan.subgoal is not None and not goal_reached:
+                subgoal = preprocess_frame(taught.graph.image(plan.subgoal), card.image_size, card.center_crop)
+                subgoal_t = t
+        elif k % tick_every == 0:
             step = nav.tick()
             if step is not None:
                 goal_reached = goal_reached or step.plan.goal_reached
