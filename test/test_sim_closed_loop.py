@@ -155,9 +155,10 @@ def test_closed_loop_command_writes_report_pictures_and_card(gnm_model_path, tmp
     card["files"] = {part: part_path_for(model, part).name for part in ("whole", "obs", "goal")}
     model.with_suffix(".json").write_text(json.dumps(card))
     assert main(["closed-loop", str(model), "--worlds", "box_room", "--routes", "1", "--min-route-m", "3",
-                 "--robot", "locobot", "--out", str(tmp_path / "out"), "--card"]) == 0
+                 "--robot", "locobot", "--out", str(tmp_path / "out"), "--card", "--controller", "gnm"]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["routes"] == 1 and len(summary["runs"]) == 1 and summary["mode"] == "vision_only_no_filter"
+    assert (summary["controller"], summary["localization_mode"]) == ("gnm", "graph")
     assert (tmp_path / "out" / "overview.png").stat().st_size > 0
     assert (tmp_path / "out" / "routes" / f"{summary['runs'][0]['route_id']}.png").is_file()
     written = load_model_card(model)  # the card stays valid, its files unchanged

@@ -177,6 +177,13 @@ def test_held_out_report_tells_a_steering_model_from_a_straight_driving_one(tiny
     assert steering["waypoint_lateral_r"] == pytest.approx(1.0, abs=1e-5)
     assert abs(not_steering["waypoint_lateral_r"]) < 0.3
     assert not_steering["waypoint_error_m"] < 0.05  # the error alone barely shows the difference
+    halved = truth.clone()
+    halved[..., 1] *= 0.5  # steers the right way, half as far: r cannot tell, the gain can
+    timid = evaluate(_Scripted(halved), maker, [batch])
+    assert timid["waypoint_lateral_r"] == pytest.approx(1.0, abs=1e-5)
+    assert timid["waypoint_lateral_gain"] == pytest.approx(0.5, abs=1e-4)
+    assert steering["waypoint_lateral_gain"] == pytest.approx(1.0, abs=1e-4)
+    assert abs(not_steering["waypoint_lateral_gain"]) < 0.1
 
 
 def test_mirrored_samples_flip_images_and_negate_lateral_labels(tiny_data):

@@ -26,6 +26,7 @@ COUNTS = {"test_samples"}  # entries of the open-loop report that are not figure
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from gnm_nav.control.controller import CONTROLLERS
     from gnm_nav.sim.world_changes import CHANGES
 
     parser.add_argument("model", nargs="*", help="GNM ONNX file(s) with their cards")
@@ -42,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "distance likelihood, <model>.likelihood.json, else an uncalibrated one; oracle: a "
                              "diagnostic, the true pose picks the node and declares the goal, so the figure is the "
                              "policy's alone; the card's figure: graph)")
+    parser.add_argument("--controller", default="smooth", choices=CONTROLLERS,
+                        help="gnm_policy_node's controller (the card's figure: smooth, the default)")
     parser.add_argument("--out", default="", help="report folder (default: out/closed_loop_<model name>)")
     parser.add_argument("--card", action="store_true", help="write the figure into each model's card")
     parser.add_argument("--compare", action="store_true",
@@ -79,7 +82,7 @@ def measure(model: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     out = Path(args.out) if args.out and len(args.model) == 1 else (
         Path(args.out or "out") / f"closed_loop_{model.stem}")
-    config = LoopConfig(changes=args.changes, localization_mode=args.localization_mode)
+    config = LoopConfig(changes=args.changes, localization_mode=args.localization_mode, controller=args.controller)
     engine = GNMEngine(model)
     tasks, skipped = plan_routes(parse_worlds(args.worlds, args.routes), args.robot, args.routes, args.min_route_m,
                                  seed=args.seed, skip_unusable=True)
@@ -92,7 +95,7 @@ def measure(model: Path, args: argparse.Namespace) -> dict[str, Any]:
     write_png(out / "overview.png", overview_png(pictures))
     report = {"mode": MODE, "command": "gnm-nav " + " ".join(getattr(args, "argv", [])), "robot": args.robot,
               "worlds": args.worlds, "min_route_m": args.min_route_m, "seed": args.seed, "changes": args.changes,
-              "localization_mode": args.localization_mode,
+              "localization_mode": args.localization_mode, "controller": args.controller,
               "skipped_worlds": sorted(skipped), **summarise(runs)}
     atomic_write_json(out / "summary.json", {**report, "model": str(model),
                                              "runs": [{"route_id": t.route_id, **r.summary()}
