@@ -1,4 +1,4 @@
-"""Correlations the held-out reports use (numpy only: no scipy on the robot)."""
+"""Correlations and slopes the held-out reports use (numpy only: no scipy on the robot)."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,3 +19,10 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
     if len(x) < 3 or x.std() == 0 or y.std() == 0:
         return float("nan")
     return float(np.corrcoef(x, y)[0, 1])
+
+
+def slope_through_origin(y: np.ndarray, x: np.ndarray) -> float:
+    """Least-squares slope of y on x through the origin; nan where x is all zero."""
+    y, x = np.asarray(y, np.float64), np.asarray(x, np.float64)
+    power = float(np.dot(x, x))
+    return float(np.dot(y, x) / power) if power > 0 else float("nan")

@@ -183,6 +183,7 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
     seen: list[Seen] = []
     modes: dict[str, int] = {}
     subgoal: np.ndarray | None = None
+    subgoal_node: int | None = None  # the oracle's last subgoal
     camera_t = subgoal_t = lost_t = None
     goal_reached, reason = False, ""
     v = w = 0.0
@@ -201,7 +202,9 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
             node, goal_reached = oracle.step(pose)
             plan = nav.planner.update(node, 0.0)
             if plan.subgoal is not None and not goal_reached:
-                subgoal = preprocess_frame(taught.graph.image(plan.subgoal), card.image_size, card.center_crop)
+                if plan.subgoal != subgoal_node:  # a node's image is read and preprocessed once per visit
+                    subgoal_node = plan.subgoal
+                    subgoal = preprocess_frame(taught.graph.image(subgoal_node), card.image_size, card.center_crop)
                 subgoal_t = t
         elif k % tick_every == 0:
             step = nav.tick()

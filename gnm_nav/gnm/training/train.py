@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from gnm_nav.common.errors import CheckpointError, DatasetError
-from gnm_nav.common.stats import pearson, spearman
+from gnm_nav.common.stats import pearson, slope_through_origin, spearman
 from gnm_nav.data.gnm_format import GnmDataset
 from gnm_nav.gnm.checkpoint import load_resume_state
 from gnm_nav.gnm.preprocessing import IMAGENET_MEAN, IMAGENET_STD
@@ -233,12 +233,6 @@ def gnm_optimizer(model: torch.nn.Module, lr: float, dense_lr_scale: float) -> t
     ], lr=lr, betas=(0.9, 0.98))
 
 
-def lateral_gain(predicted: np.ndarray, true: np.ndarray) -> float:
-    """Slope of `predicted` on `true` through the origin (NaN without a true offset)."""
-    power = float(np.dot(true, true))
-    return float(np.dot(predicted, true) / power) if power > 0 else float("nan")
-
-
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) -> dict[str, float]:
     """Held-out report: distance rank correlation, negatives told apart, waypoint error in metres, the
@@ -283,7 +277,7 @@ def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) ->
         "waypoint_lateral_r": pearson(lateral_pairs[:, 0], lateral_pairs[:, 1]),
         # how far it steers: the least-squares slope of predicted on true lateral offsets (< 1: it turns less than
         # the expert, as a regression to the mean does; 1 with r 1 would be exact)
-        "waypoint_lateral_gain": lateral_gain(lateral_pairs[:, 0], lateral_pairs[:, 1]),
+        "waypoint_lateral_gain": slope_through_origin(lateral_pairs[:, 0], lateral_pairs[:, 1]),
         # share of the dense layers' ReLU units active on at least one held-out sample (dead units never learn)
         "dense_units_alive": (float(sum(int(a.sum()) for a in alive.values()) / sum(a.numel() for a in alive.values()))
                               if alive else float("nan")),
