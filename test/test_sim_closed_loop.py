@@ -89,6 +89,47 @@ def test_the_oracle_gives_subgoals_by_the_true_pose_whatever_the_model_sees(room
     assert run.modes.get("model", 0) > 0 and run.modes.get("sweep", 0) == 0, run.summary()
 
 
+def test_with_odometry_the_graph_holds_the_odometry_poses_and_the_policy_gets_the_carrot(monkeypatch):
+    """use_odometry (ours_no_filter): the teach records the odometry's poses (zero at the start, as a base powered
+    on) beside the true places; on the repeat the policy steers with the planner's carrot (the subgoal's place by
+    odometry, in the base frame) at odometry_steering, and without odometry it gets none."""
+    import gnm_nav.evaluation.closed_loop as loop
+    from gnm_nav.control.policy import GNMPolicy
+
+    carrots: list[np.ndarray | None] = []
+    shares: list[float] = []
+
+    class Recording(GNMPolicy):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            shares.append(self.odometry_steering)
+
+        def step(self, obs_img, goal_img, now_s, subgoal_offset_m=None, clear_heading=None):
+            carrots.append(subgoal_offset_m)
+            return super().step(obs_img, goal_img, now_s, subgoal_offset_m, clear_heading)
+
+    monkeypatch.setattr(loop, "GNMPolicy", Recording)
+    config = loop.LoopConfig(use_odometry=True)
+    with taught_room(config) as room:
+        taught = room.taught
+        poses = np.array([taught.graph.g.nodes[n]["pose"][:2] for n in taught.graph.nodes()])
+        assert len(taught.node_xy) == len(poses) and np.linalg.norm(poses[0]) < 0.3
+        assert math.dist(taught.node_xy[0], (room.route.start.x, room.route.start.y)) < 0.3
+        assert np.allclose(np.linalg.norm(np.diff(poses, axis=0), axis=1),
+                           np.linalg.norm(np.diff(taught.node_xy, axis=0), axis=1), atol=0.05)
+        engine = OracleEngine(room.env, taught.graph, places=taught.node_xy)
+        run = loop.repeat(room.env, taught, engine, room.route.start, config)
+        assert run.success, run.summary()
+        given = [c for c in carrots if c is not None]
+        assert shares == [0.8] and len(given) > 0.8 * len(carrots)
+        # the carrot is ahead of the robot, at least the pure-pursuit distance away
+        assert np.median([c[0] for c in given]) > 0 and min(np.hypot(*c) for c in given) >= 0.3
+        carrots.clear()
+        loop.repeat(room.env, taught, engine, room.route.start, loop.LoopConfig())
+    assert shares == [0.8, 0.0] and carrots and all(c is None for c in carrots)
+    assert config.mode == "ours_no_filter" and loop.LoopConfig().mode == "vision_only_no_filter"
+
+
 def test_an_unknown_localization_mode_is_refused_before_driving(gnm_model_path, capsys):
     from gnm_nav.cli import main
     from gnm_nav.common.errors import GnmNavError

@@ -21,7 +21,6 @@ HELP = "drive the model alone on fixed simulated routes (vision only); the figur
 CARD_WORLDS = "3000..3019"  # the card's routes: worlds no training, tuning or benchmark run has used
 CARD_ROUTES = 10
 CARD_ROBOT = "turtlebot"  # the body every shipped GNM is held out of
-MODE = "vision_only_no_filter"
 COUNTS = {"test_samples"}  # entries of the open-loop report that are not figures of the model
 
 
@@ -45,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "policy's alone; the card's figure: graph)")
     parser.add_argument("--controller", default="smooth", choices=CONTROLLERS,
                         help="gnm_policy_node's controller (the card's figure: smooth, the default)")
+    parser.add_argument("--use-odometry", action="store_true",
+                        help="the stack with wheel odometry (the benchmark's ours_no_filter: graph recorded at the "
+                             "odometry's poses, the planner's odometry prior, the policy's odometry steering; the "
+                             "robot profile's odometry error, drawn anew for teach and repeat); the card's figure: "
+                             "vision only")
     parser.add_argument("--out", default="", help="report folder (default: out/closed_loop_<model name>)")
     parser.add_argument("--card", action="store_true", help="write the figure into each model's card")
     parser.add_argument("--compare", action="store_true",
@@ -61,12 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(func=run)
 
 
-def _route_record(drive, name: str) -> dict[str, Any]:
+def _route_record(drive, name: str, mode: str) -> dict[str, Any]:
     """A route as evaluation.report draws it (the expert's recording and the run)."""
     run = drive.run
     return {"route_id": name, "world": drive.task.world,
             "graph": {"expert_trajectory": drive.taught.expert_xy.round(3).tolist()},
-            "runs": {MODE: {**run.summary(), "trajectory": run.trajectory.round(3).tolist()}}}
+            "runs": {mode: {**run.summary(), "trajectory": run.trajectory.round(3).tolist()}}}
 
 
 def measure(model: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -82,7 +86,8 @@ def measure(model: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     out = Path(args.out) if args.out and len(args.model) == 1 else (
         Path(args.out or "out") / f"closed_loop_{model.stem}")
-    config = LoopConfig(changes=args.changes, localization_mode=args.localization_mode, controller=args.controller)
+    config = LoopConfig(changes=args.changes, localization_mode=args.localization_mode, controller=args.controller,
+                        use_odometry=args.use_odometry)
     engine = GNMEngine(model)
     tasks, skipped = plan_routes(parse_worlds(args.worlds, args.routes), args.robot, args.routes, args.min_route_m,
                                  seed=args.seed, skip_unusable=True)
@@ -90,12 +95,14 @@ def measure(model: Path, args: argparse.Namespace) -> dict[str, Any]:
     with tqdm(total=len(tasks), unit="route", desc=model.name) as bar:
         for drive in drive_routes(tasks, engine, args.robot, args.seed, config=config):
             runs.append(drive.run)
-            pictures.append(write_route(out, _route_record(drive, drive.task.route_id), [MODE]))
+            pictures.append(write_route(out, _route_record(drive, drive.task.route_id, config.mode),
+                                        [config.mode]))
             bar.update(1)
     write_png(out / "overview.png", overview_png(pictures))
-    report = {"mode": MODE, "command": "gnm-nav " + " ".join(getattr(args, "argv", [])), "robot": args.robot,
+    report = {"mode": config.mode, "command": "gnm-nav " + " ".join(getattr(args, "argv", [])), "robot": args.robot,
               "worlds": args.worlds, "min_route_m": args.min_route_m, "seed": args.seed, "changes": args.changes,
               "localization_mode": args.localization_mode, "controller": args.controller,
+              "use_odometry": args.use_odometry,
               "skipped_worlds": sorted(skipped), **summarise(runs)}
     atomic_write_json(out / "summary.json", {**report, "model": str(model),
                                              "runs": [{"route_id": t.route_id, **r.summary()}

@@ -5,9 +5,12 @@ runs the same core objects — `graph.navigator` (localiser, planner, goal check
 model, controller) and `control.supervisor` with its heading sweep and stall back-up — at the nodes' rates in
 sim time, judged by `evaluation.judge`, so that it can score every model: the model card's closed-loop figure
 (`gnm-nav closed-loop --card`) and each DAgger round (`gnm-nav train gnm-dagger`), which also keeps the frames
-the model saw and the true poses it saw them at. It is the benchmark's `vision_only_no_filter`: no odometry for
-localisation, steering or the goal, no safety filter, the world as taught or as the benchmark's `--changes`
-changes it (LoopConfig.changes); the stall back-up reads the odometry only to tell that the base did not move.
+the model saw and the true poses it saw them at. By default it is the benchmark's `vision_only_no_filter`: no
+odometry for localisation, steering or the goal, no safety filter, the world as taught or as the benchmark's
+`--changes` changes it (LoopConfig.changes); the stall back-up reads the odometry only to tell that the base did not
+move. With `LoopConfig.use_odometry` it is `ours_no_filter`: the graph is recorded with the wheel odometry's poses,
+the planner's odometry prior helps localise and confirm the goal, and the policy steers toward its carrot by
+`odometry_steering`; teach and repeat each draw their own odometry error, as the benchmark's separate runs do.
 
 `localization_mode="oracle"` is a diagnostic with no counterpart on a robot: the true pose picks the node (the
 taught node nearest the robot, searched a few nodes around the last one) and declares the goal within the success
@@ -34,6 +37,7 @@ from gnm_nav.evaluation.routes import RouteTask, perturbed_start, repeat_world_s
 from gnm_nav.gnm.context_buffer import ContextBuffer
 from gnm_nav.gnm.preprocessing import preprocess_frame
 from gnm_nav.graph.builder import GraphBuilder
+from gnm_nav.graph.odometry import OdometryConfig
 from gnm_nav.graph.likelihood import model_likelihood
 from gnm_nav.graph.navigator import Navigator
 from gnm_nav.graph.store import TopoGraph
@@ -57,6 +61,13 @@ class LoopConfig:
     success_radius_m: float = 1.0  # gnm-nav eval --success-radius
     changes: str = "none"  # gnm-nav eval --changes: what changed in the world between the teach and the repeat
     localization_mode: str = "graph"  # topological_planner_node localization_mode, or "oracle" (the true pose)
+    use_odometry: bool = False  # topological_planner_node use_odometry (the node's default: true; here: vision only)
+    odometry_steering: float = 0.8  # gnm_policy_node odometry_steering (read only with use_odometry)
+
+    @property
+    def mode(self) -> str:
+        """The benchmark mode (evaluation.modes) this loop reproduces."""
+        return "ours_no_filter" if self.use_odometry else "vision_only_no_filter"
 
     def __post_init__(self) -> None:
         if self.localization_mode not in LOOP_LOCALIZATION_MODES:
@@ -75,6 +86,7 @@ class TaughtRoute:
     goal_pose: Pose2D  # the true pose the goal node's image was taken at
     expert_xy: np.ndarray  # [N, 2] the recorded drive
     length_m: float
+    node_xy: np.ndarray  # [nodes, 2] the true place of each node (its graph pose is the odometry's with odometry)
 
 
 @dataclass
@@ -109,23 +121,27 @@ class LoopRun:
 
 def teach(env: SimEnv, planner: GridPlanner, route: Route, rng: np.random.Generator,
           config: LoopConfig = LoopConfig()) -> TaughtRoute:
-    """The expert drives the route once; a node every record_interval_s of its camera frames, as the builder node."""
+    """The expert drives the route once; a node every record_interval_s of its camera frames, as the builder node
+    (at the odometry's pose with config.use_odometry, as the builder records it; else at the true pose)."""
     graph = TopoGraph()
     builder = GraphBuilder(graph, config.record_interval_s)
     builder.start_session()
-    xy, last_pose = [], route.start
+    xy, node_xy, last_pose = [], [], route.start
     max_time = time_limit_s(route.length, env.profile.max_v)
     for step in expert_rollout(env, planner, route, rng, env.profile.camera_rate_hz, max_time):
         pose = step.state.pose
         xy.append((pose.x, pose.y))
         if step.frame is not None:
-            node = builder.offer(step.frame, step.t, (pose.x, pose.y, pose.yaw))
-            last_pose = pose if node is not None else last_pose
+            recorded = env.odom if config.use_odometry else pose
+            node = builder.offer(step.frame, step.t, (recorded.x, recorded.y, recorded.yaw))
+            if node is not None:
+                last_pose = pose
+                node_xy.append((pose.x, pose.y))
     builder.end_session()
     nodes = graph.nodes()
     path = np.asarray(xy, np.float64)
     return TaughtRoute(graph, route.start, nodes[0], nodes[-1], last_pose, path,
-                       float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum()))
+                       float(np.linalg.norm(np.diff(path, axis=0), axis=1).sum()), np.asarray(node_xy, np.float64))
 
 
 class OracleLocalizer:
@@ -134,7 +150,7 @@ class OracleLocalizer:
 
     def __init__(self, taught: TaughtRoute, radius_m: float) -> None:
         self.nodes = taught.graph.nodes()
-        self.xy = np.array([taught.graph.g.nodes[n]["pose"][:2] for n in self.nodes], np.float64)
+        self.xy = taught.node_xy
         self.index = self.nodes.index(taught.start_node)
         self.goal = taught.goal_pose
         self.radius_m = radius_m
@@ -158,13 +174,14 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
     card, profile, limits = engine.card, env.profile, _limits(env)
     likelihood = model_likelihood(card.path_of("whole")) if config.localization_mode == "belief" else None
     oracle = OracleLocalizer(taught, config.success_radius_m) if config.localization_mode == "oracle" else None
-    nav = Navigator(taught.graph, engine, odometry=None, likelihood=likelihood,
-                    localization_mode="graph" if oracle else config.localization_mode)
+    nav = Navigator(taught.graph, engine, odometry=OdometryConfig() if config.use_odometry else None,
+                    likelihood=likelihood, localization_mode="graph" if oracle else config.localization_mode)
     nav.set_start(taught.start_node)
     nav.set_goal(taught.goal_node)
     controller = make_controller(config.controller, limits, 1.0 / card.context_spacing_s,
                                  stale_after_s=config.source_timeout_s)
-    policy = GNMPolicy(engine, controller, limits.max_v)
+    policy = GNMPolicy(engine, controller, limits.max_v,
+                       odometry_steering=config.odometry_steering if config.use_odometry else 0.0)
     context = ContextBuffer(card.context_size, card.context_spacing_s, card.image_size, card.center_crop)
     backup = StallBackUp(BackUpConfig(body_radius_m=profile.body_radius_m).limited(limits.max_v))
     supervisor = PolicySupervisor(config.source_timeout_s, HeadingSweep(SweepConfig().limited(limits.max_w)), backup)
@@ -184,6 +201,7 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
     modes: dict[str, int] = {}
     subgoal: np.ndarray | None = None
     subgoal_node: int | None = None  # the oracle's last subgoal
+    carrot: tuple[float, np.ndarray] | None = None  # (tick time, [x, y] base frame): the planner's odometry carrot
     camera_t = subgoal_t = lost_t = None
     goal_reached, reason = False, ""
     v = w = 0.0
@@ -213,12 +231,15 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
                 lost_t = t if step.lost else lost_t
                 if step.subgoal_image is not None and not goal_reached:
                     subgoal, subgoal_t = preprocess_frame(step.subgoal_image, card.image_size, card.center_crop), t
+                    if step.subgoal_offset_m is not None:
+                        carrot = (t, step.subgoal_offset_m)
         inputs = Inputs(t, camera_t, context.fill, subgoal_t, lost_t, goal_reached)
         if frame is not None and k % policy_every == 0:
             decision = supervisor.step(inputs)
             modes[decision.mode.value] = modes.get(decision.mode.value, 0) + 1
             if decision.mode is Mode.MODEL and subgoal is not None:
-                out = policy.step(context.model_input(), subgoal, t, None, backup.clear_heading)
+                offset = carrot[1] if carrot is not None and t - carrot[0] <= config.source_timeout_s else None
+                out = policy.step(context.model_input(), subgoal, t, offset, backup.clear_heading)
                 v, w = out.v, out.w
             else:
                 controller.reset()
@@ -229,6 +250,7 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
                 controller.reset()
                 v, w = halt.v, halt.w
         backup.on_odometry(env.odom.x, env.odom.y, env.odom.yaw, t)
+        nav.on_odom((env.odom.x, env.odom.y, env.odom.yaw))
         backup.on_base_command(v)
         result = env.step(v, w, dt)
         k += 1
@@ -286,6 +308,8 @@ def drive_routes(tasks: list[RouteTask], engine, robot: str, seed: int = 0, keep
                 planner = GridPlanner(env.grid, profile.body_radius_m)
             rng = np.random.default_rng([seed, task.seed])
             route = Route(task.start, task.goal, planner.plan((task.start.x, task.start.y), task.goal))
+            if config.use_odometry:
+                env.redraw_odometry((seed, task.seed, 0))
             taught = teach(env, planner, route, rng, config)
             start = perturbed_start(task.world, robot, task.start, rng)
             there, there_planner = env, planner
@@ -294,6 +318,8 @@ def drive_routes(tasks: list[RouteTask], engine, robot: str, seed: int = 0, keep
                 there = SimEnv(repeat_world_spec(task, (goal.x, goal.y), config.changes, robot)[0], profile,
                                seed=seed)
                 there_planner = GridPlanner(there.grid, profile.body_radius_m)
+            if config.use_odometry:
+                there.redraw_odometry((seed, task.seed, 1))
             try:
                 yield Drive(task, there, there_planner, taught,
                             repeat(there, taught, engine, start, config, keep_frames))

@@ -102,6 +102,11 @@ class SimEnv:
         self.v = self.w = 0.0
         return self.pose
 
+    def redraw_odometry(self, seed: int | tuple[int, ...]) -> None:
+        """The next run is another drive of the robot: its odometry draws its own systematic error (a teach and
+        its repeat do not share one, as gnm-nav eval's separate simulator runs do not)."""
+        self._wheel_odometry = WheelOdometry(self._wheel_odometry.model, seed)
+
     def random_free_pose(self, rng: np.random.Generator | None = None) -> tuple[float, float, float]:
         rng = rng or self._rng
         rows, cols = np.nonzero(self._reachable)
