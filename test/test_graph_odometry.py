@@ -80,14 +80,57 @@ def test_prediction_in_another_odometry_frame(line):
     assert prior.nearest() is None and prior.offsets_m([30])[0] == pytest.approx(0.0, abs=0.15)
 
 
-def test_a_start_hint_drops_the_odometry_anchors(line):
+def test_a_start_hint_replaces_the_odometry_anchors_with_its_own(line):
+    """A hint drops the anchors that placed the robot before and anchors the odometry at the hinted node (the
+    robot's odometry there now), as weakly as a match can; the first confident match replaces that anchor."""
     graph, bank = line
     prior = OdometryPrior(graph)
     prior.observe(to_odom(1.0, 0.0, 0.0))
     prior.confirm(5, 1.0)
     assert prior.nearest() == 5
     Localizer(graph, bank, Scripted(bank), odometry=prior).hint(30)  # an operator: "it is at node 30 now"
-    assert prior.predict() is None and prior.nearest() is None
+    assert prior.nearest() == 30 and prior.predict()[1] == pytest.approx([6.0, 0.0, 0.0])
+    prior.observe(to_odom(1.6, 0.0, 0.0))  # 0.6 m on, along the odometry's heading as the node's
+    assert prior.nearest() == 33
+    prior.confirm(8, 1.0)  # a match says the robot is at node 8 after all: the hint's anchor goes
+    assert prior.nearest() == 8 and prior.predict()[1] == pytest.approx([1.6, 0.0, 0.0])
+    prior.confirm(30, 4.0)  # and does not come back with a weaker match of its node
+    prior.observe(to_odom(1.8, 0.0, 0.0))
+    assert prior.nearest() in (9, 10, 28, 29, 30, 31)
+
+
+def test_a_hint_before_any_odometry_anchors_at_the_first(line):
+    graph, _ = line
+    prior = OdometryPrior(graph)
+    prior.assume(20)
+    assert prior.predict() is None
+    prior.observe(to_odom(0.0, 0.0, 0.0))
+    assert prior.nearest() == 20
+    prior.assume(999)  # not a node with a pose: nothing to anchor at
+    assert prior.predict() is None
+
+
+def test_from_a_start_hint_the_localiser_follows_the_odometry_until_a_view_matches(line):
+    """A changed scene: no view matches at the start. With odometry the hint places the robot and the belief
+    moves with the odometry (dead reckoning); without odometry the robot is lost until a view matches."""
+    graph, bank = line
+    model = Scripted(bank)
+    obs = bank.images[0]
+    prior = OdometryPrior(graph)
+    localizer = Localizer(graph, bank, model, odometry=prior)
+    prior.observe(to_odom(0.0, 0.0, 0.0))
+    localizer.hint(0)
+    first = localizer.step(obs, obs)
+    assert (first.closest, first.dead_reckoning, first.lost) == (0, True, False)
+    prior.observe(to_odom(1.0, 0.0, 0.0))
+    followed = [localizer.step(obs, obs) for _ in range(4)][-1]
+    assert followed.closest == 5 and followed.dead_reckoning
+    model.table = {6: 1.0}  # a view matches again: the belief takes it and the odometry anchors there
+    matched = [localizer.step(obs, obs) for _ in range(3)][-1]  # smoothed over ticks
+    assert matched.closest == 6 and not matched.dead_reckoning and prior.travelled_m == 0.0
+    blind = Localizer(graph, bank, Scripted(bank))
+    blind.hint(0)
+    assert blind.step(obs, obs).lost
 
 
 def test_nodes_of_another_session_or_without_poses_are_not_judged(line):

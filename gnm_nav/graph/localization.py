@@ -13,8 +13,9 @@ was, and an imperfect model finds look-alikes elsewhere (one took a robot to the
 wall), so a far jump needs a closer match, but a kidnapped robot is still found. The window around that
 place is scored too, whatever the descriptors rank. A start hint (`hint`: the robot starts where the
 graph was recorded from, or an operator's estimate) plays the same part before the first match. With wheel odometry
-(gnm_nav.graph.odometry) nodes away from where the odometry puts the robot cost more, and while the window
-matches nothing the belief follows the odometry for a while before the robot counts as lost.
+(gnm_nav.graph.odometry) nodes away from where the odometry puts the robot cost more, and while the images match
+nothing the belief follows the odometry for a while before the robot counts as lost; a start hint anchors the
+odometry, so that holds from the start too.
 """
 from __future__ import annotations
 
@@ -171,12 +172,13 @@ class Localizer:
     def hint(self, node: int) -> None:
         """The robot is near `node` (the start of a recording, an operator's estimate): forget the belief; the
         next global match scores the window around `node` and prefers it, as after a loss (a clear match
-        elsewhere still wins). The odometry's anchors go too: they placed the robot before it was (re)placed.
-        Graph ids are checked: a GraphError names an unknown node."""
+        elsewhere still wins). The odometry's anchors go too (they placed the robot before it was (re)placed):
+        it is anchored at `node` instead, so the robot can follow it from there before any image matches. Graph
+        ids are checked: a GraphError names an unknown node."""
         if node not in self.graph:
             raise GraphError(f"start node {node} is not in the graph (nodes {min(self.graph)}..{max(self.graph)})")
         if self.odometry is not None:
-            self.odometry.forget()
+            self.odometry.assume(node)
         self.reset()
         self._last_belief = node
 
@@ -257,6 +259,10 @@ class Localizer:
     def _global(self, obs_img: np.ndarray, current_rgb: np.ndarray) -> Localization:
         node, dist, scored, acts = self.relocalize(obs_img, current_rgb)
         if node is None:
+            guess = self.odometry.nearest() if self.odometry is not None else None
+            if guess is not None:  # nothing matches yet (a start hint's anchor): the odometry places the robot
+                self.belief, self._smoothed, self._far_ticks = guess, {}, 0
+                return Localization(guess, scored.get(guess, float("inf")), scored, acts, dead_reckoning=True)
             return Localization(None, float("inf"), scored, acts, relocalized=False, lost=True)
         self.relocalizations += 1
         self.belief = node

@@ -12,6 +12,8 @@ The policy may also steer partly toward where the odometry puts a node a little 
 gnm_nav.control.controller.steer_toward). Odometry can veto a goal the model sees (`disagreement_m`), and declare one
 the model does not (`arrived`): freshly anchored, with the model's belief near the goal too, it puts the robot on the
 goal node (the model often never scores the last node of a recording close once it arrives a little turned).
+A start hint is an anchor too (`assume`): a robot told where it stands can follow the odometry from there before
+any image matches (a changed scene may not match for metres), until the first confident match replaces it.
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ class _Anchor:
     graph_pose: np.ndarray  # [3] node pose in its session's frame
     odom_pose: np.ndarray  # [3] the robot's odometry when the node was confirmed
     distance: float  # the model's distance at the time (smaller = the robot was nearer the node)
+    assumed: bool = False  # a start hint's, not a match's: the first confident match replaces it
 
 
 def fit_rigid(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray]:
@@ -76,6 +79,7 @@ class OdometryPrior:
         self._odom: np.ndarray | None = None
         self.travelled_m = 0.0  # odometry path length since the last anchor
         self._fit: tuple[int, float, np.ndarray] | None = None  # session, angle, translation
+        self._assumed: int | None = None  # a start hint waiting for the first odometry to anchor at
 
     @property
     def usable(self) -> bool:
@@ -92,10 +96,31 @@ class OdometryPrior:
         if self._odom is not None:
             self.travelled_m += float(np.hypot(*(odom[:2] - self._odom[:2])))
         self._odom = odom
+        if self._assumed is not None:
+            self._anchor(self._assumed, self.config.confirm_distance, assumed=True)
+            self._assumed = None
+
+    def assume(self, node: int) -> None:
+        """The robot is told it stands at `node` (a start hint): drop the anchors and anchor there, now or at the
+        next odometry, as weakly as a match can (confirm_distance), until the first confident match replaces it."""
+        self.forget()
+        if node not in self._pose:
+            return
+        if self._odom is None:
+            self._assumed = node
+        else:
+            self._anchor(node, self.config.confirm_distance, assumed=True)
 
     def confirm(self, node: int, distance: float) -> None:
         """The localiser is sure of `node` (model distance `distance`): anchor the odometry there."""
         if self._odom is None or node not in self._pose or distance > self.config.confirm_distance:
+            return
+        if any(a.assumed for a in self._anchors):
+            self._anchors, self._fit = [a for a in self._anchors if not a.assumed], None
+        self._anchor(node, distance)
+
+    def _anchor(self, node: int, distance: float, assumed: bool = False) -> None:
+        if self._odom is None:
             return
         if self._anchors and self._session[self._anchors[-1].node] != self._session[node]:
             self._anchors = []  # another recording session: another odometry frame
@@ -105,14 +130,14 @@ class OdometryPrior:
             return
         if same:
             del self._anchors[same[0]]
-        self._anchors = [*self._anchors, _Anchor(node, self._pose[node], self._odom.copy(), distance)]
+        self._anchors = [*self._anchors, _Anchor(node, self._pose[node], self._odom.copy(), distance, assumed)]
         self._anchors = self._anchors[-self.config.anchors:]
         self.travelled_m = 0.0
         self._fit = None
 
     def forget(self) -> None:
         """Drop the anchors (a kidnapped robot, a new graph): predictions wait for a fresh confident match."""
-        self._anchors, self._fit, self.travelled_m = [], None, 0.0
+        self._anchors, self._fit, self.travelled_m, self._assumed = [], None, 0.0, None
 
     def _transform(self) -> tuple[int, float, np.ndarray] | None:
         if not self._anchors:

@@ -57,7 +57,8 @@ PARAMS = [
                                 "runtime, rejected if one is not in the graph; the topic gnm/goal_nodes does the same",
               minimum=0, element=int),
     ParamSpec("start_node", -1, "node the robot starts near (where the graph was recorded from, or an estimate): the "
-                                "first match prefers it, a clear match elsewhere still wins; -1 = unknown, the first "
+                                "first match prefers it, a clear match elsewhere still wins, and with use_odometry the "
+                                "robot follows the odometry from it until a view matches; -1 = unknown, the first "
                                 "match searches the whole graph; settable at runtime (re-localises), rejected if "
                                 "not in the graph", minimum=-1),
     ParamSpec("image_transport", "raw", "raw | compressed (subscribes camera/image_raw/compressed)",
