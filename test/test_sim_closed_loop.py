@@ -181,6 +181,7 @@ def test_loop_settings_are_the_nodes_defaults():
         policy["max_rate_hz"], policy["source_timeout"], policy["controller"])
     assert config.record_interval_s == builder["record_interval_s"]
     assert config.localization_mode == {p.name: p.default for p in PLANNER}["localization_mode"]
+    assert config.odometry_steering == policy["odometry_steering"]  # what the stack steers with odometry
 
 
 def test_closed_loop_command_writes_report_pictures_and_card(gnm_model_path, tmp_path):

@@ -78,3 +78,34 @@ def test_record_bag_reads_back(tmp_path, storage, capsys):
 def test_collect_rejects_unknown_robot(tmp_path):
     with pytest.raises(GnmNavError, match="unknown robot profile 'segway'"):
         _run("collect", "--out", str(tmp_path), "--robots", "segway", "--frames", "10")
+
+
+def test_relit_twins_see_the_same_poses_in_other_light_and_share_their_drives_split(tmp_path, capsys):
+    from gnm_nav.data.gnm_format import RELIT_SUFFIX, twin_name
+
+    out = tmp_path / "relit"
+    argv = ("collect", "--out", str(out), "--worlds", "2", "--robots", "locobot", "--frames", "64", "--seed", "3",
+            "--min-route-m", "3", "--relit-share", "1.0")
+    assert _run(*argv) == 0
+    assert "relit twins" in capsys.readouterr().out
+    (ds,) = read_dataset(out)
+    assert ds.config["relit_share"] == 1.0
+    by_name = {t.name: t for t in ds.trajectories}
+    drives = [n for n in by_name if not n.endswith(RELIT_SUFFIX)]
+    assert drives and all(twin_name(n) in by_name for n in drives)
+    for name in drives:
+        drive, twin = by_name[name], by_name[twin_name(name)]
+        np.testing.assert_array_equal(drive.positions, twin.positions)
+        np.testing.assert_array_equal(drive.yaws, twin.yaws)
+        assert np.abs(drive.load_image(3).astype(int) - twin.load_image(3)).mean() > 1  # other light, same place
+    for split in ("train", "test"):
+        names = {t.name for t in ds.split(split)}
+        assert all((twin_name(n) in names) == (n in names) for n in drives)  # a twin goes where its drive goes
+    # a resumed run renders a lost twin again, the same, and drives nothing new
+    lost = out / ds.name / twin_name(drives[0])
+    before = (lost / "3.jpg").read_bytes()
+    shutil.rmtree(lost)
+    assert _run(*argv) == 0
+    assert "(0 frames new" in capsys.readouterr().out and (lost / "3.jpg").read_bytes() == before
+    with pytest.raises(GnmNavError, match="relit share 1.0"):
+        _run(*argv[:-1], "0.5")

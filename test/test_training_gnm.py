@@ -14,7 +14,7 @@ from gnm_nav.gnm.checkpoint import load_gnm
 from gnm_nav.gnm.modeling import GNM
 from gnm_nav.gnm.training.frame_cache import build_frame_cache
 from gnm_nav.gnm.training.samples import MAX_DIST, GnmSampler, action_label
-from gnm_nav.gnm.training.train import BatchMaker, TrainConfig, gnm_loss, train_gnm
+from gnm_nav.gnm.training.train import BatchMaker, TrainConfig, gnm_loss, report_on, train_gnm
 
 
 def _arc(n: int, speed: float, turn: float, x0: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -81,6 +81,51 @@ def test_sampler_labels_negatives_and_masks(tiny_data):
     # "all" (data held out of training altogether) samples every trajectory of both splits
     test = GnmSampler(datasets, "test", cache.offsets)
     assert len(GnmSampler(datasets, "all", cache.offsets)) == len(sampler) + len(test) > len(sampler)
+
+
+def test_a_relit_twin_gives_goals_in_other_light_with_the_same_labels(tiny_data, tmp_path):
+    """twin_goal_prob: a positive sample's goal from the twin (same index, so the same place and label); negatives
+    and trajectories without a twin are untouched, and a sampler without twins draws as before."""
+    import shutil
+
+    from gnm_nav.data.gnm_format import twin_name
+
+    root = tmp_path / "twins"
+    shutil.copytree(tiny_data, root, ignore=shutil.ignore_patterns(".cache"))
+    traj = read_dataset(root)[0].split("train")[0]
+    frames = [255 - traj.load_image(i) for i in range(len(traj))]  # "other light"
+    write_trajectory(root / "bot_a", twin_name(traj.name), frames, traj.positions, traj.yaws)
+    split = root / "splits" / "bot_a" / "train" / "traj_names.txt"
+    split.write_text(split.read_text() + twin_name(traj.name) + "\n")
+    datasets = read_dataset(root)
+    cache = build_frame_cache(datasets, root / ".cache")
+    plain = GnmSampler(datasets, "train", cache.offsets)
+    relit = GnmSampler(datasets, "train", cache.offsets, twin_goal_prob=1.0)
+    assert (plain.twins, relit.twins) == (2, 2)  # the drive and its twin, each the other's
+    a, b = plain.sample(3000, np.random.default_rng(1)), relit.sample(3000, np.random.default_rng(1))
+    for field in ("context", "distance", "action", "action_mask"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    start, twin_start = cache.index("bot_a", traj.name, 0), cache.index("bot_a", twin_name(traj.name), 0)
+    positive, now = b.distance < MAX_DIST, b.context[:, -1]
+    twinned = np.zeros(len(now), bool)
+    for lo, other in ((start, twin_start), (twin_start, start)):
+        mine = positive & (now >= lo) & (now < lo + len(traj))
+        assert mine.sum() > 20
+        np.testing.assert_array_equal(b.goal[mine], a.goal[mine] - lo + other)
+        twinned |= mine
+    np.testing.assert_array_equal(b.goal[~twinned], a.goal[~twinned])  # negatives, drives without a twin
+    # the held-out report adds the figures across light where the data has twins
+    small = TrainConfig(batch_size=8, eval_samples=16)
+    assert {"relit_distance_spearman", "relit_waypoint_lateral_r"} <= set(report_on(GNM(), datasets, cache, small))
+    # without twins in the data the option changes nothing, not even the random stream
+    bare = read_dataset(tiny_data)
+    bare_cache = build_frame_cache(bare, tiny_data / ".cache")
+    assert not any(k.startswith("relit_") for k in report_on(GNM(), bare, bare_cache, small))
+    np.testing.assert_array_equal(GnmSampler(bare, "train", bare_cache.offsets, twin_goal_prob=1.0).sample(
+        64, np.random.default_rng(2)).goal, GnmSampler(bare, "train", bare_cache.offsets).sample(
+        64, np.random.default_rng(2)).goal)
+    with pytest.raises(ValueError, match="twin_goal_prob"):
+        GnmSampler(datasets, "train", cache.offsets, twin_goal_prob=1.5)
 
 
 def test_loss_decreases_and_training_resumes(tiny_data, tmp_path):

@@ -26,6 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "turned, more and stronger swerves, half toward the nearer obstacle (gnm_nav/sim/perturb.py)")
     p.add_argument("--perturb-share", type=float, default=0.5,
                    help="share of the drives disturbed (the rest clean); recorded in data_config.yaml")
+    p.add_argument("--relit-share", type=float, default=0.0,
+                   help="share of the drives that also get a relit twin, <traj>_relit: the same poses under other "
+                        "light and wall finishes, so training can match a place across light (gnm-nav train gnm "
+                        "--twin-goal-prob); twins are extra frames, not part of --frames")
     p.set_defaults(func=run_collect)
 
     p = sub.add_parser("record-bag", help="expert drives one route; camera, odom, ground truth, cmd_vel to rosbag2")
@@ -78,8 +82,8 @@ def run_collect(args: argparse.Namespace) -> int:
         raise GnmNavError("--worlds, --frames and --workers must be >= 1")
     robots = _robots(args.robots)
     s = collect(args.out, args.worlds, robots, args.frames, args.seed, args.workers, args.min_route_m,
-                perturb=args.perturb, perturb_share=args.perturb_share)
-    print(f"dataset: {s.frames} frames, {s.metres:.0f} m in {s.trajectories} trajectories "
+                perturb=args.perturb, perturb_share=args.perturb_share, relit_share=args.relit_share)
+    print(f"dataset: {s.frames} frames, {s.metres:.0f} m in {s.trajectories} trajectories ({s.twins} relit twins) "
           f"({s.new_frames} frames new, {s.skipped} trajectories reused from an earlier run); "
           f"worlds: {len(s.worlds)} ({', '.join(s.worlds)}); robots: {', '.join(s.robots)}; "
           f"{s.seconds:.0f} s ({s.new_frames / max(s.seconds, 1e-9):.0f} new frames/s) -> {args.out}")

@@ -6,7 +6,8 @@
     <root>/splits/<dataset>/{train,test}/traj_names.txt
 
 RECON/SCAND/GoStanford/SACSoN converted by the public scripts have exactly this layout, so the same
-reader serves our simulated data and theirs.
+reader serves our simulated data and theirs. One addition, ignored by readers that do not know it: a trajectory
+`<traj>_relit` beside `<traj>` is its twin, the same poses seen under other light (gnm_nav.sim.collect).
 """
 from __future__ import annotations
 
@@ -30,6 +31,18 @@ FRAME_RATE_HZ = 4.0
 TRAJ_DATA = "traj_data.pkl"
 DATA_CONFIG = "data_config.yaml"
 JPEG_QUALITY = 90
+RELIT_SUFFIX = "_relit"
+
+
+def twin_name(trajectory: str) -> str:
+    """The name of a trajectory's relit twin (the same poses under other light)."""
+    return trajectory + RELIT_SUFFIX
+
+
+def twin_of(trajectory: str, names: set[str]) -> str | None:
+    """The twin of `trajectory` among `names` (either way round), None when it has none there."""
+    other = (trajectory[:-len(RELIT_SUFFIX)] if trajectory.endswith(RELIT_SUFFIX) else twin_name(trajectory))
+    return other if other in names else None
 
 
 @dataclass

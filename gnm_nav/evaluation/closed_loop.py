@@ -37,9 +37,9 @@ from gnm_nav.evaluation.routes import RouteTask, perturbed_start, repeat_world_s
 from gnm_nav.gnm.context_buffer import ContextBuffer
 from gnm_nav.gnm.preprocessing import preprocess_frame
 from gnm_nav.graph.builder import GraphBuilder
-from gnm_nav.graph.odometry import OdometryConfig
 from gnm_nav.graph.likelihood import model_likelihood
 from gnm_nav.graph.navigator import Navigator
+from gnm_nav.graph.odometry import OdometryConfig
 from gnm_nav.graph.store import TopoGraph
 from gnm_nav.sim.env import SimEnv
 from gnm_nav.sim.expert import GridPlanner, Route

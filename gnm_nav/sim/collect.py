@@ -3,6 +3,13 @@
 Work is split into jobs (one world x one robot); each job writes trajectories named by (world, robot, k)
 whose content is a pure function of the seeds, so a rerun after an interruption skips finished
 trajectories and produces exactly what an uninterrupted run would have.
+
+A share of the drives (`relit_share`) also gets a relit twin, `<name>_relit`: the same poses seen again in the
+world under other light and other wall finishes (sim.world_changes.relight, what `gnm-nav eval --changes lighting`
+does to a repeat). A graph is taught in one light and repeated in another; a model that only ever compared
+frames of one drive reads the same place in other light as far away (gnm_sim: 1.2 steps at a node's own pose in
+the taught world, 10.8 after relighting). The trainer can draw a sample's goal from the twin
+(gnm_nav.gnm.training.samples, `twin_goal_prob`).
 """
 from __future__ import annotations
 
@@ -23,13 +30,15 @@ from gnm_nav.data.gnm_format import (
     TRAJ_DATA,
     read_trajectory,
     remove_partial_trajectories,
+    twin_name,
     write_data_config,
     write_splits,
     write_trajectory,
 )
+from gnm_nav.robot_profile import RobotProfile
 from gnm_nav.sim.env import load_profile
 from gnm_nav.sim.world_gen import generate_world
-from gnm_nav.sim.world_spec import save_world_spec
+from gnm_nav.sim.world_spec import WorldSpec, save_world_spec
 
 DATASET_PREFIX = "sim_"
 MIN_TRAJ_FRAMES = 8
@@ -47,6 +56,7 @@ class CollectJob:
     min_route_m: float
     perturb: str = "none"  # a gnm_nav.sim.perturb preset ...
     perturb_share: float = 0.0  # ... applied to this share of the drives
+    relit_share: float = 0.0  # share of the drives that also get a relit twin
 
 
 @dataclass
@@ -56,6 +66,7 @@ class JobResult:
     metres: float = 0.0
     skipped: int = 0  # trajectories already present from an earlier run
     skipped_frames: int = 0
+    twins: list[str] = field(default_factory=list)  # relit twins (trajectories that do not count to the quota)
 
 
 _progress: "mp.Queue | _ListQueue | None" = None
@@ -78,6 +89,22 @@ def dataset_name(robot: str) -> str:
     return f"{DATASET_PREFIX}{robot}"
 
 
+def render_relit(world: WorldSpec, profile: RobotProfile, positions: np.ndarray, yaws: np.ndarray,
+                 seed: tuple[int, ...]) -> list[np.ndarray]:
+    """The camera frames at these poses in `world` relit (its own light and finishes drawn from `seed`)."""
+    from gnm_nav.sim.mjcf import CameraGeometry
+    from gnm_nav.sim.render import CameraRenderer
+    from gnm_nav.sim.world_changes import changed_world
+
+    relit, _ = changed_world(world, "lighting", seed, [], profile.body_radius_m)
+    w, h = profile.camera_width, profile.camera_height
+    renderer = CameraRenderer(relit, CameraGeometry.from_profile(profile, w, h), w, h)
+    try:
+        return [renderer.render(float(x), float(y), float(yaw)) for (x, y), yaw in zip(positions, yaws)]
+    finally:
+        renderer.close()
+
+
 def run_job(job: CollectJob) -> JobResult:
     """Drive routes in one world with one robot until the job's frame quota is met."""
     from gnm_nav.sim.env import SimEnv
@@ -96,6 +123,7 @@ def run_job(job: CollectJob) -> JobResult:
             name = f"{world.name}_{job.robot}_{k:03d}"
             k += 1
             done = ds_dir / name
+            relit = np.random.default_rng([job.seed, job.world_seed, job.robot_index, k, 1]).random() < job.relit_share
             if (done / TRAJ_DATA).is_file():
                 traj = read_trajectory(done)
                 result.trajectories.append(name)
@@ -104,6 +132,8 @@ def run_job(job: CollectJob) -> JobResult:
                 result.skipped += 1
                 result.skipped_frames += len(traj)
                 _report(len(traj))
+                if relit:
+                    _write_twin(job, world, profile, ds_dir, name, k, traj.positions, traj.yaws, result)
                 continue
             if env is None:
                 env = SimEnv(world, profile, seed=job.seed)
@@ -132,10 +162,22 @@ def run_job(job: CollectJob) -> JobResult:
             result.frames += len(frames)
             result.metres += float(np.linalg.norm(np.diff(arr[:, :2], axis=0), axis=1).sum())
             _report(len(frames))
+            if relit:
+                _write_twin(job, world, profile, ds_dir, name, k, arr[:, :2], arr[:, 2], result)
     finally:
         if env is not None:
             env.close()
     return result
+
+
+def _write_twin(job: CollectJob, world: WorldSpec, profile: RobotProfile, ds_dir: Path, name: str, k: int,
+                positions: np.ndarray, yaws: np.ndarray, result: JobResult) -> None:
+    """The drive's relit twin (kept from an earlier run when complete); its frames do not count to the quota."""
+    twin = twin_name(name)
+    if not (ds_dir / twin / TRAJ_DATA).is_file():
+        frames = render_relit(world, profile, positions, yaws, (job.seed, job.world_seed, job.robot_index, k, 2))
+        write_trajectory(ds_dir, twin, frames, positions, yaws)
+    result.twins.append(twin)
 
 
 @dataclass
@@ -144,6 +186,7 @@ class CollectSummary:
     new_frames: int  # written by this run
     metres: float
     trajectories: int
+    twins: int  # relit twins among the trajectories
     skipped: int
     worlds: list[str]
     robots: list[str]
@@ -151,11 +194,13 @@ class CollectSummary:
 
 
 def plan_jobs(out: Path, n_worlds: int, robots: list[str], frames: int, seed: int,
-              min_route_m: float, perturb: str = "none", perturb_share: float = 0.0) -> list[CollectJob]:
+              min_route_m: float, perturb: str = "none", perturb_share: float = 0.0,
+              relit_share: float = 0.0) -> list[CollectJob]:
     n_jobs = n_worlds * len(robots)
     quota = max(MIN_TRAJ_FRAMES, math.ceil(frames / n_jobs))
     return [CollectJob(out=str(out), world_seed=seed + i, world_index=i, robot=r, robot_index=j, seed=seed,
-                       frames=quota, min_route_m=min_route_m, perturb=perturb, perturb_share=perturb_share)
+                       frames=quota, min_route_m=min_route_m, perturb=perturb, perturb_share=perturb_share,
+                       relit_share=relit_share)
             for i in range(n_worlds) for j, r in enumerate(robots)]
 
 
@@ -167,9 +212,10 @@ def held_out_worlds(n_worlds: int) -> set[int]:
 
 def collect(out: Path, n_worlds: int, robots: list[str], frames: int, seed: int, workers: int = 1,
             min_route_m: float = 8.0, progress_bar: bool = True, perturb: str = "none",
-            perturb_share: float = 0.5) -> CollectSummary:
+            perturb_share: float = 0.5, relit_share: float = 0.0) -> CollectSummary:
     """Write a GNM-format dataset root at `out` (one dataset per robot), resuming any earlier partial run.
-    perturb: a gnm_nav.sim.perturb preset applied to a share `perturb_share` of the drives (the rest clean)."""
+    perturb: a gnm_nav.sim.perturb preset applied to a share `perturb_share` of the drives (the rest clean);
+    relit_share: the share of the drives that also get a relit twin (not counted in `frames`)."""
     from tqdm import tqdm
 
     from gnm_nav.sim.perturb import PERTURBATIONS
@@ -178,18 +224,20 @@ def collect(out: Path, n_worlds: int, robots: list[str], frames: int, seed: int,
         raise GnmNavError(f"unknown perturbation preset {perturb!r}; one of {', '.join(PERTURBATIONS)}")
     if not 0.0 <= perturb_share <= 1.0:
         raise GnmNavError(f"the perturbed share must be in [0, 1], got {perturb_share}")
+    if not 0.0 <= relit_share <= 1.0:
+        raise GnmNavError(f"the relit share must be in [0, 1], got {relit_share}")
 
     for r in robots:
         load_profile(r)  # fail fast on an unknown robot name, before any worker starts
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _check_same_perturbation(out, robots, perturb, perturb_share)
+    _check_same_perturbation(out, robots, perturb, perturb_share, relit_share)
     worlds = [generate_world(seed + i) for i in range(n_worlds)]
     for w in worlds:
         save_world_spec(w, out / "worlds" / f"{w.name}.yaml")
     for r in robots:
         remove_partial_trajectories(out / dataset_name(r))
-    jobs = plan_jobs(out, n_worlds, robots, frames, seed, min_route_m, perturb, perturb_share)
+    jobs = plan_jobs(out, n_worlds, robots, frames, seed, min_route_m, perturb, perturb_share, relit_share)
     start = time.monotonic()
     results: list[JobResult] = []
     bar = tqdm(total=sum(j.frames for j in jobs), unit="frame", desc="collect", disable=not progress_bar)
@@ -217,7 +265,8 @@ def collect(out: Path, n_worlds: int, robots: list[str], frames: int, seed: int,
     frames = sum(r.frames for r in results)
     return CollectSummary(frames=frames, new_frames=frames - sum(r.skipped_frames for r in results),
                           metres=sum(r.metres for r in results),
-                          trajectories=sum(len(r.trajectories) for r in results),
+                          trajectories=sum(len(r.trajectories) + len(r.twins) for r in results),
+                          twins=sum(len(r.twins) for r in results),
                           skipped=sum(r.skipped for r in results), worlds=[w.name for w in worlds], robots=robots,
                           seconds=time.monotonic() - start)
 
@@ -232,17 +281,24 @@ class _ListQueue:
         self._bar.update(n)
 
 
-def _check_same_perturbation(out: Path, robots: list[str], perturb: str, share: float) -> None:
-    """A resumed dataset keeps the perturbation it was started with (its trajectories would otherwise mix two)."""
+def _check_same_perturbation(out: Path, robots: list[str], perturb: str, share: float, relit_share: float) -> None:
+    """A resumed dataset keeps the perturbation and relit share it was started with (its trajectories would
+    otherwise mix two)."""
     from gnm_nav.data.gnm_format import read_data_config
 
     config = read_data_config(out) if (out / "data_config.yaml").is_file() else {}
     wanted = (perturb, share if perturb != "none" else 0.0)
     for robot in robots:
-        record = config.get(dataset_name(robot), {}).get("perturbation", {"preset": "none", "share": 0.0})
-        if dataset_name(robot) in config and (record["preset"], record["share"]) != wanted:
+        entry = config.get(dataset_name(robot))
+        if entry is None:
+            continue
+        record = entry.get("perturbation", {"preset": "none", "share": 0.0})
+        if (record["preset"], record["share"]) != wanted:
             raise GnmNavError(f"{out} was collected with perturbation {record['preset']} (share {record['share']}); "
                               f"asked for {wanted[0]} (share {wanted[1]}): collect into another folder")
+        if entry.get("relit_share", 0.0) != relit_share:
+            raise GnmNavError(f"{out} was collected with relit share {entry.get('relit_share', 0.0)}; asked for "
+                              f"{relit_share}: collect into another folder")
 
 
 def _perturbation_record(job: CollectJob) -> dict:
@@ -268,10 +324,14 @@ def _write_metadata(out: Path, jobs: list[CollectJob], results: list[JobResult],
         config[dataset_name(robot)] = {"metric_waypoint_spacing": round(spacing, 4), "robot": robot,
                                        "frame_rate_hz": FRAME_RATE_HZ, "source": "gnm_nav sim collect",
                                        "worlds": [f"seed {j.world_seed}" for j, _ in mine],
-                                       "perturbation": _perturbation_record(jobs[0])}
+                                       "perturbation": _perturbation_record(jobs[0]),
+                                       "relit_share": jobs[0].relit_share}
         train = [t for j, r in mine if j.world_index not in held_out for t in r.trajectories]
         test = [t for j, r in mine if j.world_index in held_out for t in r.trajectories]
         if not test:  # one world: hold out every tenth trajectory instead
             test, train = train[::10], [t for i, t in enumerate(train) if i % 10]
-        write_splits(out, dataset_name(robot), train, test)
+        twins = {twin_name(t) for _, r in mine for t in r.trajectories} & {t for _, r in mine for t in r.twins}
+        # a twin goes where its drive went: the same place must not be trained on in one light and tested in another
+        write_splits(out, dataset_name(robot), [*train, *(twin_name(t) for t in train if twin_name(t) in twins)],
+                     [*test, *(twin_name(t) for t in test if twin_name(t) in twins)])
     write_data_config(out, config)

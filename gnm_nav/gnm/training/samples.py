@@ -15,6 +15,10 @@ yaw of delta moves the scene (pinhole camera of the dataset's field of view, edg
 and the action label rotated by -delta. Expert drives hold their heading close to the path, so
 without this the network never sees a view a few degrees off the recorded one and reads it as far
 away (3 degrees took the predicted distance to the start node from 2.7 to 9 steps) and does not turn back.
+
+A trajectory with a relit twin (the same poses under other light, gnm_nav.sim.collect) may give a positive
+sample's goal from the twin (`twin_goal_prob`): the context in one light, the goal in the other, as a graph
+taught in one light is repeated in another. The labels do not change: the poses are the same.
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from typing import Literal
 
 import numpy as np
 
-from gnm_nav.data.gnm_format import GnmDataset, Trajectory
+from gnm_nav.data.gnm_format import GnmDataset, Trajectory, twin_of
 from gnm_nav.gnm.preprocessing import DEFAULT_IMAGE_SIZE
 from gnm_nav.robot_profile import load_robot_profile
 
@@ -108,7 +112,7 @@ class GnmSampler:
                  offsets: dict[tuple[str, str], int],
                  context_size: int = 5, len_traj_pred: int = 5, negative_prob: float = 1.0 / (MAX_DIST + 1),
                  mirror_prob: float = 0.0, yaw_shift_prob: float = 0.0, max_yaw_shift_rad: float = math.radians(15),
-                 image_width: int = DEFAULT_IMAGE_SIZE[0]) -> None:
+                 image_width: int = DEFAULT_IMAGE_SIZE[0], twin_goal_prob: float = 0.0) -> None:
         self.datasets = datasets
         self.context_size = context_size
         self.len_traj_pred = len_traj_pred
@@ -121,6 +125,9 @@ class GnmSampler:
                              f"got {yaw_shift_prob}, {max_yaw_shift_rad}")
         self.yaw_shift_prob = yaw_shift_prob
         self.max_yaw_shift_rad = max_yaw_shift_rad
+        if not 0.0 <= twin_goal_prob <= 1.0:
+            raise ValueError(f"twin_goal_prob must be in [0, 1], got {twin_goal_prob}")
+        self.twin_goal_prob = twin_goal_prob
         # focal length in model pixels per dataset (None: field of view unknown, never shifted)
         hfovs = [camera_hfov_rad(ds) if yaw_shift_prob > 0 else None for ds in datasets]
         self.focal_px = [None if h is None else image_width / 2 / math.tan(h / 2) for h in hfovs]
@@ -134,6 +141,12 @@ class GnmSampler:
         self._length = lengths
         self._spacing = np.array([datasets[d].metric_waypoint_spacing for d, _ in trajs], np.float32)
         self._focal = np.array([np.nan if self.focal_px[d] is None else self.focal_px[d] for d, _ in trajs])
+        # the frame-cache start of each trajectory's relit twin in this split (-1: none)
+        names = [{traj.name for e, traj in trajs if e == d} for d in range(len(datasets))]
+        twins = [twin_of(traj.name, names[d]) for d, traj in trajs]
+        self._twin_start = np.array([-1 if twin is None else offsets[(datasets[d].name, twin)]
+                                     for (d, _), twin in zip(trajs, twins)], np.int64)
+        self.twins = int((self._twin_start >= 0).sum())
         self._positions = (np.concatenate([traj.positions for _, traj in trajs]).astype(np.float64)
                            if trajs else np.zeros((0, 2)))
         self._yaws = np.concatenate([traj.yaws for _, traj in trajs]).astype(np.float64) if trajs else np.zeros(0)
@@ -177,6 +190,9 @@ class GnmSampler:
         goal[negative] = (self._cache_start[other[negative]]
                           + np.floor(goal_draw[negative] * self._length[other[negative]]).astype(np.int64))
         distance[negative], mask[negative] = MAX_DIST, 0.0
+        if self.twin_goal_prob > 0 and self.twins:  # (no draw otherwise: batches without twins stay as they were)
+            relit = (rng.random(n) < self.twin_goal_prob) & (self._twin_start[j] >= 0) & ~negative
+            goal[relit] = self._twin_start[j[relit]] + t[relit] + ahead[relit]
         return Batch(context, goal, distance, action, mask, spacing, mirror, shift_px)
 
     def _action_labels(self, j: np.ndarray, t: np.ndarray, spacing: np.ndarray) -> np.ndarray:

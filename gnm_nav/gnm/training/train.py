@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Literal
 
 import numpy as np
 import torch
@@ -49,6 +49,7 @@ class TrainConfig:
     dense_lr_scale: float = 0.1  # learning rate of the dense (Linear) layers relative to lr; 1 = the paper
     yaw_shift_prob: float = 0.5  # training samples turned on the spot (gnm_samples); held-out ones never
     max_yaw_shift_deg: float = 15.0
+    twin_goal_prob: float = 0.5  # positive samples whose goal comes from the relit twin, where there is one
     precision: str = "auto"  # auto (bf16 on a GPU, fp32 on a CPU) | fp32 | bf16: the forward pass under autocast
 
 
@@ -298,10 +299,23 @@ def held_out_batches(sampler: GnmSampler, config: TrainConfig) -> list[Batch]:
 
 def report_on(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCache,
               config: TrainConfig) -> dict[str, float]:
-    """Held-out report on datasets kept out of training altogether (another robot body, other worlds)."""
-    device = next(model.parameters()).device
+    """Held-out report on datasets kept out of training altogether (another robot body, other worlds); where they
+    hold relit twins, also the figures with every goal seen in the other light (relit_*)."""
+    maker = BatchMaker(cache, next(model.parameters()).device)
     sampler = GnmSampler(datasets, "all", cache.offsets, config.context_size, config.len_traj_pred)
-    return evaluate(model, BatchMaker(cache, device), held_out_batches(sampler, config))
+    metrics = evaluate(model, maker, held_out_batches(sampler, config))
+    return {**metrics, **relit_metrics(model, maker, datasets, "all", cache, config)}
+
+
+def relit_metrics(model: torch.nn.Module, maker: BatchMaker, datasets: list[GnmDataset],
+                  split: Literal["train", "test", "all"], cache: FrameCache, config: TrainConfig) -> dict[str, float]:
+    """The split's figures with every positive goal taken from its relit twin: is a place still near when the
+    goal was seen in other light? Empty when the split holds no twins."""
+    relit = GnmSampler(datasets, split, cache.offsets, config.context_size, config.len_traj_pred, twin_goal_prob=1.0)
+    if not relit.twins:
+        return {}
+    return {f"relit_{k}": v for k, v in evaluate(model, maker, held_out_batches(relit, config)).items()
+            if k in TURNED_METRICS}
 
 
 def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCache, config: TrainConfig,
@@ -314,7 +328,8 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     try:
         train = GnmSampler(datasets, "train", cache.offsets, config.context_size, config.len_traj_pred,
                            mirror_prob=config.mirror_prob, yaw_shift_prob=config.yaw_shift_prob,
-                           max_yaw_shift_rad=math.radians(config.max_yaw_shift_deg))
+                           max_yaw_shift_rad=math.radians(config.max_yaw_shift_deg),
+                           twin_goal_prob=config.twin_goal_prob)
     except ValueError as exc:
         raise DatasetError(f"nothing to train on: {exc}") from None
     try:
@@ -362,6 +377,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
         if turned_batches:
             metrics.update({f"turned_{k}": v for k, v in evaluate(model, maker, turned_batches).items()
                             if k in TURNED_METRICS})
+        metrics.update(relit_metrics(model, maker, datasets, "test", cache, config))
         record = EpochRecord(epoch + 1, float(total) / steps, metrics, time.monotonic() - t0)
         history.append(record)
         print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, {format_metrics(record.metrics)}")
