@@ -96,20 +96,19 @@ class OdometryPrior:
         if self._odom is not None:
             self.travelled_m += float(np.hypot(*(odom[:2] - self._odom[:2])))
         self._odom = odom
-        if self._assumed is not None:
-            self._anchor(self._assumed, self.config.confirm_distance, assumed=True)
-            self._assumed = None
+        self._anchor_assumed()
 
     def assume(self, node: int) -> None:
         """The robot is told it stands at `node` (a start hint): drop the anchors and anchor there, now or at the
         next odometry, as weakly as a match can (confirm_distance), until the first confident match replaces it."""
         self.forget()
-        if node not in self._pose:
-            return
-        if self._odom is None:
-            self._assumed = node
-        else:
-            self._anchor(node, self.config.confirm_distance, assumed=True)
+        self._assumed = node if node in self._pose else None
+        self._anchor_assumed()
+
+    def _anchor_assumed(self) -> None:
+        if self._assumed is not None and self._odom is not None:
+            self._anchor(self._assumed, self.config.confirm_distance, assumed=True)
+            self._assumed = None
 
     def confirm(self, node: int, distance: float) -> None:
         """The localiser is sure of `node` (model distance `distance`): anchor the odometry there."""

@@ -304,18 +304,22 @@ def report_on(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     maker = BatchMaker(cache, next(model.parameters()).device)
     sampler = GnmSampler(datasets, "all", cache.offsets, config.context_size, config.len_traj_pred)
     metrics = evaluate(model, maker, held_out_batches(sampler, config))
-    return {**metrics, **relit_metrics(model, maker, datasets, "all", cache, config)}
+    return {**metrics, **variant_figures("relit", model, maker, relit_batches(datasets, "all", cache, config))}
 
 
-def relit_metrics(model: torch.nn.Module, maker: BatchMaker, datasets: list[GnmDataset],
-                  split: Literal["train", "test", "all"], cache: FrameCache, config: TrainConfig) -> dict[str, float]:
-    """The split's figures with every positive goal taken from its relit twin: is a place still near when the
-    goal was seen in other light? Empty when the split holds no twins."""
+def relit_batches(datasets: list[GnmDataset], split: Literal["train", "test", "all"], cache: FrameCache,
+                  config: TrainConfig) -> list[Batch]:
+    """The split's held-out batches with every positive goal taken from its relit twin (is a place still near
+    when the goal was seen in other light?); none when the split holds no twins."""
     relit = GnmSampler(datasets, split, cache.offsets, config.context_size, config.len_traj_pred, twin_goal_prob=1.0)
-    if not relit.twins:
+    return held_out_batches(relit, config) if relit.twins else []
+
+
+def variant_figures(prefix: str, model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) -> dict[str, float]:
+    """TURNED_METRICS of held-out samples changed one way (turned, relit), named `<prefix>_*`; none without them."""
+    if not batches:
         return {}
-    return {f"relit_{k}": v for k, v in evaluate(model, maker, held_out_batches(relit, config)).items()
-            if k in TURNED_METRICS}
+    return {f"{prefix}_{k}": v for k, v in evaluate(model, maker, batches).items() if k in TURNED_METRICS}
 
 
 def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCache, config: TrainConfig,
@@ -343,6 +347,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     turned = GnmSampler(datasets, "test", cache.offsets, config.context_size, config.len_traj_pred,
                         yaw_shift_prob=1.0, max_yaw_shift_rad=math.radians(config.max_yaw_shift_deg))
     turned_batches = held_out_batches(turned, config) if any(f is not None for f in turned.focal_px) else []
+    relit_eval = relit_batches(datasets, "test", cache, config)
     optimizer = gnm_optimizer(model, config.lr, config.dense_lr_scale)
     steps = config.steps_per_epoch or max(1, math.ceil(len(train) / config.batch_size))
     checkpoint_path = workdir / "checkpoint.pt"
@@ -374,10 +379,8 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
                 if (step + 1) % PROGRESS_EVERY == 0 or step + 1 == steps:
                     bar.set_postfix(loss=f"{float(total) / (step + 1):.4f}")
         metrics = evaluate(model, maker, eval_batches)
-        if turned_batches:
-            metrics.update({f"turned_{k}": v for k, v in evaluate(model, maker, turned_batches).items()
-                            if k in TURNED_METRICS})
-        metrics.update(relit_metrics(model, maker, datasets, "test", cache, config))
+        metrics.update(variant_figures("turned", model, maker, turned_batches))
+        metrics.update(variant_figures("relit", model, maker, relit_eval))
         record = EpochRecord(epoch + 1, float(total) / steps, metrics, time.monotonic() - t0)
         history.append(record)
         print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, {format_metrics(record.metrics)}")
