@@ -113,5 +113,5 @@ def test_mode_overrides_go_on_top_of_the_evaluation_settings(tmp_path):
     assert replay.configs == ("odometry_replay.yaml",)
     int8 = {n.name: n.params for n in mode_nodes(load_mode("ours_int8"), cfg, opts, graph)}  # a mode's own model
     assert int8["topological_planner_node"]["gnm_model_path"] == int8["gnm_policy_node"]["gnm_model_path"] == \
-        "gnm_sim_int8.onnx"
+        "gnm_relit_int8.onnx"
     assert int8["ldm_safety_filter_node"]["gnm_model_path"] == "m.onnx"  # the LDM's encoder stays fp32

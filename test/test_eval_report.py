@@ -124,15 +124,18 @@ def test_routes_skip_worlds_too_small_only_when_asked():
 
 def test_the_shipped_filter_is_used_only_with_its_own_encoder(gnm_model_path):
     from gnm_nav.commands.evaluate import resolve_models
+    from gnm_nav.common.paths import DEFAULT_GNM_MODEL, DEFAULT_LDM_MODEL
     from gnm_nav.ldm.export import EncoderMismatchError
 
-    gnm, ldm, note = resolve_models("gnm_sim.onnx", "", True)
-    assert ldm is not None and ldm.name == "ldm_sim.onnx" and note == "safety filter ldm_sim.onnx"
+    gnm, ldm, note = resolve_models(DEFAULT_GNM_MODEL, "", True)
+    assert ldm is not None and ldm.name == DEFAULT_LDM_MODEL and note == f"safety filter {DEFAULT_LDM_MODEL}"
+    gnm, ldm, note = resolve_models("gnm_sim.onnx", "", True)  # another shipped GNM finds its own LDM
+    assert ldm is not None and ldm.name == "ldm_sim.onnx"
     gnm, ldm, note = resolve_models(str(gnm_model_path), "", True)
-    assert ldm is None and "another encoder" in note
+    assert ldm is None and "no shipped LDM was trained on" in note
     with pytest.raises(EncoderMismatchError, match="retrain the LDM"):
-        resolve_models(str(gnm_model_path), "ldm_sim.onnx", True)
-    assert resolve_models("gnm_sim.onnx", "", False)[1] is None  # no mode needs it
+        resolve_models(str(gnm_model_path), DEFAULT_LDM_MODEL, True)
+    assert resolve_models(DEFAULT_GNM_MODEL, "", False)[1] is None  # no mode needs it
 
 
 def test_overview_is_a_grid_of_equal_cells():

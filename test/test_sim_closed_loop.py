@@ -242,8 +242,11 @@ def test_closed_loop_command_refuses_what_it_cannot_measure(tmp_path, gnm_model_
     assert main(["closed-loop", str(tmp_path / "missing.onnx")]) == 2
     assert main(["closed-loop", str(gnm_model_path), "--worlds", "no_such_world"]) == 2
     assert main(["closed-loop", str(gnm_model_path), "--compare", "--data", str(tmp_path)]) == 2
+    assert main(["closed-loop", str(gnm_model_path), "--odometry-steering", "0.5"]) == 2  # vision only: no odometry
+    assert main(["closed-loop", str(gnm_model_path), "--use-odometry", "--odometry-steering", "1.5"]) == 2
     err = capsys.readouterr().err
     assert "missing.onnx not found" in err and "no_such_world" in err and "at least 3 models" in err
+    assert err.count("--odometry-steering needs --use-odometry") == 2
 
 
 def test_closed_loop_table_is_written_from_the_reports(tmp_path):

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gnm_nav.common.paths import DEFAULT_GNM_MODEL
+
 HELP = "latency inside the running stack: camera -> cmd_vel and planner tick p50/p99, per mode on one graph"
 FIGURES = {  # name in the results -> (node in the run's latency_ms, key)
     "camera_to_cmd_ms_p50": ("stack", "camera_to_cmd_ms_p50"),
@@ -34,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="world (a seed or a name; default 2005, a tuning world whose 16 m route the stack drives "
                              "to its goal)")
     parser.add_argument("--robot", default="turtlebot", help="robot profile (default turtlebot)")
-    parser.add_argument("--model", default="gnm_sim.onnx", help="GNM model of the modes that do not name theirs")
+    parser.add_argument("--model", default=DEFAULT_GNM_MODEL, help="GNM model of the modes that do not name theirs")
     parser.add_argument("--ldm", default="", help="LDM model (default the shipped one, when it fits the GNM)")
     parser.add_argument("--seconds", type=float, default=90.0,
                         help="sim seconds each mode drives at most (the route's end comes first on a short route)")

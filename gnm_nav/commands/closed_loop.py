@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "odometry's poses, the planner's odometry prior, the policy's odometry steering; the "
                              "robot profile's odometry error, drawn anew for teach and repeat); the card's figure: "
                              "vision only")
+    parser.add_argument("--odometry-steering", type=float, default=None,
+                        help="with --use-odometry: gnm_policy_node's odometry_steering, the share of the heading "
+                             "taken toward where the odometry puts the subgoal (default the node's)")
     parser.add_argument("--out", default="", help="report folder (default: out/closed_loop_<model name>)")
     parser.add_argument("--card", action="store_true", help="write the figure into each model's card")
     parser.add_argument("--compare", action="store_true",
@@ -86,8 +89,9 @@ def measure(model: Path, args: argparse.Namespace) -> dict[str, Any]:
 
     out = Path(args.out) if args.out and len(args.model) == 1 else (
         Path(args.out or "out") / f"closed_loop_{model.stem}")
+    steering = {} if args.odometry_steering is None else {"odometry_steering": args.odometry_steering}
     config = LoopConfig(changes=args.changes, localization_mode=args.localization_mode, controller=args.controller,
-                        use_odometry=args.use_odometry)
+                        use_odometry=args.use_odometry, **steering)
     engine = GNMEngine(model)
     tasks, skipped = plan_routes(parse_worlds(args.worlds, args.routes), args.robot, args.routes, args.min_route_m,
                                  seed=args.seed, skip_unusable=True)
@@ -102,7 +106,7 @@ def measure(model: Path, args: argparse.Namespace) -> dict[str, Any]:
     report = {"mode": config.mode, "command": "gnm-nav " + " ".join(getattr(args, "argv", [])), "robot": args.robot,
               "worlds": args.worlds, "min_route_m": args.min_route_m, "seed": args.seed, "changes": args.changes,
               "localization_mode": args.localization_mode, "controller": args.controller,
-              "use_odometry": args.use_odometry,
+              "use_odometry": args.use_odometry, "odometry_steering": config.odometry_steering,
               "skipped_worlds": sorted(skipped), **summarise(runs)}
     atomic_write_json(out / "summary.json", {**report, "model": str(model),
                                              "runs": [{"route_id": t.route_id, **r.summary()}
@@ -213,6 +217,8 @@ def run(args: argparse.Namespace) -> int:
         return compare(models, args.data, Path(args.out or "out/closed_loop_compare"))
     if args.routes < 1:
         raise GnmNavError("--routes must be at least 1")
+    if args.odometry_steering is not None and not (args.use_odometry and 0.0 <= args.odometry_steering <= 1.0):
+        raise GnmNavError("--odometry-steering needs --use-odometry and a share in [0, 1]")
     check_worlds(parse_worlds(args.worlds, args.routes))
     for m in models:
         measure(m, args)

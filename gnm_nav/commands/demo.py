@@ -1,9 +1,9 @@
 """`gnm-nav demo`: the closed-loop demo in a bundled world with the shipped models.
 
 The expert drives one route while graph_builder_node records the graph; then the robot is put back near
-the start and the navigation stack (planner, policy, and the safety filter when models/ldm_sim.onnx is
-there) drives it to the goal node, every node a separate process over DDS. Prints the outcome and writes
-a report folder (summary.json, the trajectory PNG, the graph and every node's log).
+the start and the navigation stack (planner, policy, and the safety filter when a shipped LDM was trained on
+the model's encoder) drives it to the goal node, every node a separate process over DDS. Prints the outcome and
+writes a report folder (summary.json, the trajectory PNG, the graph and every node's log).
 """
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import argparse
 import json
 import time
 from pathlib import Path
+
+from gnm_nav.common.paths import DEFAULT_GNM_MODEL
 
 HELP = "run the closed-loop demo (bundled world: build a graph with the expert, then navigate it)"
 
@@ -20,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world", default="office_11", help="world (a bundled name in config/worlds, or any world)")
     parser.add_argument("--robot", default="turtlebot", help="robot profile")
     parser.add_argument("--min-route-m", type=float, default=8.0, help="shortest route (m)")
-    parser.add_argument("--model", default="gnm_sim.onnx", help="GNM model (default the shipped models/gnm_sim.onnx)")
+    parser.add_argument("--model", default=DEFAULT_GNM_MODEL,
+                        help=f"GNM model (default the shipped models/{DEFAULT_GNM_MODEL})")
     parser.add_argument("--anchor", action="store_true", help="also run the anchor mode (public code's behaviour)")
     parser.add_argument("--real-time-factor", type=float, default=1.0, help="sim speed-up")
     parser.add_argument("--seed", type=int, default=0, help="seed of the route")

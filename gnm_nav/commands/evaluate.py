@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 from gnm_nav.common.errors import GnmNavError, ModelFileError
+from gnm_nav.common.paths import DEFAULT_GNM_MODEL
 
 HELP = "closed-loop navigation benchmark in simulation: our stack, its ablations and baselines on the same graphs"
 DEFAULT_FIRST_SEED = 1000  # world seeds from here are held out of training
@@ -55,9 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", default="",
                         help="run only these of the --routes routes: comma-separated indices, the first number of "
                              "the route ids (e.g. 1,2,14 to rerun failures on the same graphs with --graphs)")
-    parser.add_argument("--model", default="gnm_sim.onnx", help="GNM ONNX model (a path or a name under models/)")
+    parser.add_argument("--model", default=DEFAULT_GNM_MODEL, help="GNM ONNX model (a path or a name under models/)")
     parser.add_argument("--ldm", default="",
-                        help="LDM safety filter model (default models/ldm_sim.onnx when it belongs to the GNM)")
+                        help="LDM safety filter model (default the shipped one trained on the GNM's encoder)")
     parser.add_argument("--graphs", type=Path, default=None,
                         help="reuse the graphs an earlier `gnm-nav eval --out DIR` built for the same routes "
                              "(same --seed, --worlds, --robot, --preset): models compared on the very same graphs")
@@ -90,10 +91,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def resolve_models(model: str, ldm: str, need_filter: bool) -> tuple[Path, Path | None, str]:
     """(GNM, LDM or None, a note on the filter). A missing GNM, or an asked-for LDM that is missing or was
-    trained on another encoder, is an error; the shipped LDM is used only with the encoder it was made for."""
-    from gnm_nav.common.paths import resolve_model_path
+    trained on another encoder, is an error; without one asked for, the shipped LDM trained on the GNM's encoder
+    (the default one first), else no filter."""
+    from gnm_nav.common.paths import DEFAULT_LDM_MODEL, models_dir, resolve_model_path
     from gnm_nav.gnm.card import load_model_card
-    from gnm_nav.ldm.export import EncoderMismatchError, check_encoder, load_ldm_card
+    from gnm_nav.ldm.export import check_encoder, load_ldm_card
 
     gnm = resolve_model_path(model)
     if not gnm.is_file():
@@ -105,14 +107,12 @@ def resolve_models(model: str, ldm: str, need_filter: bool) -> tuple[Path, Path 
         path = resolve_model_path(ldm)
         check_encoder(load_ldm_card(path), encoder_sha256, gnm.name)
         return gnm, path, f"safety filter {path.name}"
-    shipped = resolve_model_path("ldm_sim.onnx")
-    if not shipped.is_file():
-        return gnm, None, "safety filter off: models/ldm_sim.onnx not found"
-    try:
-        check_encoder(load_ldm_card(shipped), encoder_sha256, gnm.name)
-    except EncoderMismatchError:
-        return gnm, None, f"safety filter off: {shipped.name} belongs to another encoder than {gnm.name} (pass --ldm)"
-    return gnm, shipped, f"safety filter {shipped.name}"
+    default = models_dir() / DEFAULT_LDM_MODEL
+    shipped = [default, *sorted(p for p in models_dir().glob("ldm_*.onnx") if p != default)]
+    for candidate in (p for p in shipped if p.is_file()):
+        if load_ldm_card(candidate).encoder_sha256 == encoder_sha256:
+            return gnm, candidate, f"safety filter {candidate.name}"
+    return gnm, None, f"safety filter off: no shipped LDM was trained on {gnm.name}'s encoder (pass --ldm)"
 
 
 def parse_worlds(text: str, routes: int, prefix: str = "") -> list[str]:

@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 from gnm_nav.common.errors import DatasetError, GraphError
+from gnm_nav.common.paths import DEFAULT_GNM_MODEL
 
 HELP = ("topological graphs: build from a bag, import a topomap folder, add shortcuts, info, render to PNG, "
         "export/import Nav2 route graphs (GeoJSON)")
-DEFAULT_MODEL = "gnm_sim.onnx"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--record-interval", type=float, default=1.0, help="seconds of bag time between nodes")
     p.add_argument("--record-distance", type=float, default=0.0,
                    help="metres of travel between nodes (needs --odom-topic; 0 = use the interval)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="GNM ONNX model (links sessions, shortcuts)")
+    p.add_argument("--model", default=DEFAULT_GNM_MODEL, help="GNM ONNX model (links sessions, shortcuts)")
     p.add_argument("--link-distance", type=float, default=3.0,
                    help="max predicted distance (model steps) to attach/merge a session with earlier nodes")
     p.add_argument("--no-link", action="store_true",
@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                               "a GNM-format dataset of the robot's own camera")
     p.add_argument("--data", required=True, help="GNM-format dataset root of the robot's camera at the model's "
                                                  "step rate (e.g. `gnm-nav sim collect --robots ROBOT`)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="GNM ONNX model")
+    p.add_argument("--model", default=DEFAULT_GNM_MODEL, help="GNM ONNX model")
     p.add_argument("--out", help="JSON file to write (default: <model>.likelihood.json beside the model, where the "
                                  "planner looks)")
     p.add_argument("--contexts", type=int, default=400, help="contexts drawn (each read against up to 41 "
@@ -81,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("shortcuts", help="add edges between nodes the model predicts near each other")
     p.add_argument("graph", help="graph directory (updated in place)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="GNM ONNX model")
+    p.add_argument("--model", default=DEFAULT_GNM_MODEL, help="GNM ONNX model")
     p.add_argument("--max-distance", type=float, default=3.0, help="predicted distance threshold (model steps)")
     p.add_argument("--per-node", type=int, default=2, help="at most this many shortcuts from each node")
     p.add_argument("--providers", default="auto", help="ONNX Runtime providers: auto|tensorrt|cuda|cpu")

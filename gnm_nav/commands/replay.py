@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gnm_nav.common.paths import DEFAULT_GNM_MODEL
+
 HELP = "replay a rosbag2 through the planner + policy cores faster than real time and score localisation"
 
 
@@ -13,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory (report.json, replay.png)")
     parser.add_argument("--image-topic", default="camera/image_raw", help="camera topic in the bag")
     parser.add_argument("--goal-node", type=int, help="goal node (default: the highest node id, the route's end)")
-    parser.add_argument("--model", default="gnm_sim.onnx", help="GNM ONNX model")
+    parser.add_argument("--model", default=DEFAULT_GNM_MODEL, help="GNM ONNX model")
     parser.add_argument("--providers", default="auto", help="ONNX Runtime providers: auto|tensorrt|cuda|cpu")
     parser.add_argument("--robot-profile", default="locobot", help="robot profile giving the controller's limits")
     parser.add_argument("--controller", default="smooth", help="smooth | gnm")

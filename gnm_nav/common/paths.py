@@ -4,6 +4,11 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+DEFAULT_GNM_MODEL = "gnm_relit.onnx"
+"""The shipped GNM every node and command uses unless told otherwise (docs/decisions.md, "The default models")."""
+DEFAULT_LDM_MODEL = "ldm_relit.onnx"
+"""The shipped LDM, trained on DEFAULT_GNM_MODEL's encoder."""
+
 
 @lru_cache(maxsize=1)
 def share_dir() -> Path:

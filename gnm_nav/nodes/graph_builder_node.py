@@ -16,7 +16,7 @@ from rclpy.node import Node
 from visualization_msgs.msg import MarkerArray
 
 from gnm_nav.common.errors import GnmNavError
-from gnm_nav.common.paths import resolve_model_path
+from gnm_nav.common.paths import DEFAULT_GNM_MODEL, resolve_model_path
 from gnm_nav.graph.builder import LINK_DISTANCE, GraphBuilder, SessionLinker
 from gnm_nav.graph.render import graph_layout
 from gnm_nav.graph.ros_markers import graph_markers
@@ -43,7 +43,8 @@ PARAMS = [
               positive=True),
     ParamSpec("record_distance_m", 0.0, "with odometry: add a node every this many metres instead (0 = interval)",
               read_only=True, minimum=0.0),
-    ParamSpec("gnm_model_path", "gnm_sim.onnx", "GNM ONNX model linking sessions ('' = do not link)", read_only=True),
+    ParamSpec("gnm_model_path", DEFAULT_GNM_MODEL, "GNM ONNX model linking sessions ('' = do not link)",
+              read_only=True),
     ParamSpec("providers", "auto", "ONNX Runtime providers: auto | tensorrt | cuda | cpu", read_only=True,
               choices=("auto", "tensorrt", "cuda", "cpu")),
     ParamSpec("link_distance", LINK_DISTANCE, "model steps; attach/merge a session only to nodes predicted this close",

@@ -25,7 +25,7 @@ from std_msgs.msg import Bool, Int32, Int32MultiArray, String
 from visualization_msgs.msg import MarkerArray
 
 from gnm_nav.common.errors import GnmNavError, ImageDecodeError
-from gnm_nav.common.paths import resolve_model_path
+from gnm_nav.common.paths import DEFAULT_GNM_MODEL, resolve_model_path
 from gnm_nav.graph.belief import BELIEF_SHARED, BeliefConfig
 from gnm_nav.graph.goal_checker import GOAL_THRESHOLD
 from gnm_nav.graph.likelihood import DistanceLikelihood, likelihood_path_for, load_likelihood, model_likelihood
@@ -47,7 +47,7 @@ from gnm_nav.ros.time import sec_to_stamp
 
 PARAMS = [
     ParamSpec("graph_dir", "", "graph directory (graph.json + images/); changing it reloads"),
-    ParamSpec("gnm_model_path", "gnm_sim.onnx",
+    ParamSpec("gnm_model_path", DEFAULT_GNM_MODEL,
               "GNM ONNX file (a path, or a name under the package models/); changing it reloads"),
     ParamSpec("providers", "auto", "ONNX Runtime providers: auto | tensorrt | cuda | cpu",
               choices=("auto", "tensorrt", "cuda", "cpu")),

@@ -28,7 +28,7 @@ from std_msgs.msg import Bool
 
 from gnm_nav.common.angles import yaw_to_quaternion
 from gnm_nav.common.errors import GnmNavError, ImageDecodeError
-from gnm_nav.common.paths import resolve_model_path
+from gnm_nav.common.paths import DEFAULT_GNM_MODEL, resolve_model_path
 from gnm_nav.control.controller import CONTROLLERS, WAYPOINT_INDEX, Limits, make_controller
 from gnm_nav.control.policy import GNMPolicy, TurnDegradation
 from gnm_nav.control.recovery import BackUpConfig, HeadingSweep, StallBackUp, SweepConfig
@@ -47,7 +47,7 @@ from gnm_nav.ros.qos import LATCHED, RELIABLE, image_qos
 
 PARAMS = [
     ParamSpec("autostart", True, "configure and activate on start-up"),
-    ParamSpec("gnm_model_path", "gnm_sim.onnx", "GNM ONNX file (a path, or a name under the package models/)"),
+    ParamSpec("gnm_model_path", DEFAULT_GNM_MODEL, "GNM ONNX file (a path, or a name under the package models/)"),
     ParamSpec("providers", "auto", "ONNX Runtime providers: auto | tensorrt | cuda | cpu",
               choices=("auto", "tensorrt", "cuda", "cpu")),
     ParamSpec("robot_profile", "locobot", "robot profile (config/robots/<name>.yaml) giving default limits"),

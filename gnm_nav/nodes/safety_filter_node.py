@@ -18,7 +18,7 @@ from rclpy.lifecycle import LifecycleState, TransitionCallbackReturn
 from std_msgs.msg import String
 
 from gnm_nav.common.errors import GnmNavError
-from gnm_nav.common.paths import resolve_model_path
+from gnm_nav.common.paths import DEFAULT_GNM_MODEL, DEFAULT_LDM_MODEL, resolve_model_path
 from gnm_nav.gnm.context_buffer import ContextBuffer
 from gnm_nav.ldm.filter import Decision, FilterSettings, SafetyFilter, SafetyState
 from gnm_nav.ros import legacy_params
@@ -32,9 +32,9 @@ from gnm_nav.ros.qos import LATCHED
 MODES = ("filter", "monitor")
 PARAMS = [
     ParamSpec("autostart", True, "configure and activate on start-up"),
-    ParamSpec("ldm_model_path", "ldm_sim.onnx",
+    ParamSpec("ldm_model_path", DEFAULT_LDM_MODEL,
               "LDM head ONNX (card NAME.json beside it), a path or a name under models/"),
-    ParamSpec("gnm_model_path", "gnm_sim.onnx",
+    ParamSpec("gnm_model_path", DEFAULT_GNM_MODEL,
               "GNM ONNX whose observation encoder the LDM was trained on (checked against the LDM card)"),
     ParamSpec("providers", "auto", "ONNX Runtime providers for the encoder: auto | tensorrt | cuda | cpu",
               choices=("auto", "tensorrt", "cuda", "cpu")),
