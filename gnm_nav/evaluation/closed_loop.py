@@ -62,7 +62,7 @@ class LoopConfig:
     changes: str = "none"  # gnm-nav eval --changes: what changed in the world between the teach and the repeat
     localization_mode: str = "graph"  # topological_planner_node localization_mode, or "oracle" (the true pose)
     use_odometry: bool = False  # topological_planner_node use_odometry (the node's default: true; here: vision only)
-    odometry_steering: float = 0.8  # gnm_policy_node odometry_steering (read only with use_odometry)
+    odometry_steering: float = 0.5  # gnm_policy_node odometry_steering (read only with use_odometry)
 
     @property
     def mode(self) -> str:

@@ -63,7 +63,7 @@ PARAMS = [
     ParamSpec("base_frame_id", "base_link", "frame of the waypoints and commands"),
     ParamSpec("controller", "smooth", "waypoint controller: smooth (acceleration-limited) | gnm (public formula)",
               choices=("smooth", "gnm")),
-    ParamSpec("odometry_steering", 0.8, "share (0..1) of the heading taken toward gnm/subgoal_pose (the planner's "
+    ParamSpec("odometry_steering", 0.5, "share (0..1) of the heading taken toward gnm/subgoal_pose (the planner's "
                                         "odometry place of the subgoal) while it is fresh; 0 = the model alone steers",
               minimum=0.0, maximum=1.0),
     ParamSpec("eval_turn_bias", 0.0, "evaluation only: rad/s added to every model turn command (a weaker policy, "
