@@ -121,12 +121,12 @@ def test_with_odometry_the_graph_holds_the_odometry_poses_and_the_policy_gets_th
         run = loop.repeat(room.env, taught, engine, room.route.start, config)
         assert run.success, run.summary()
         given = [c for c in carrots if c is not None]
-        assert shares == [0.8] and len(given) > 0.8 * len(carrots)
+        assert shares == [config.odometry_steering] and len(given) > 0.8 * len(carrots)
         # the carrot is ahead of the robot, at least the pure-pursuit distance away
         assert np.median([c[0] for c in given]) > 0 and min(np.hypot(*c) for c in given) >= 0.3
         carrots.clear()
         loop.repeat(room.env, taught, engine, room.route.start, loop.LoopConfig())
-    assert shares == [0.8, 0.0] and carrots and all(c is None for c in carrots)
+    assert shares == [config.odometry_steering, 0.0] and carrots and all(c is None for c in carrots)
     assert config.mode == "ours_no_filter" and loop.LoopConfig().mode == "vision_only_no_filter"
 
 
