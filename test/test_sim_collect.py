@@ -87,7 +87,7 @@ def test_relit_twins_see_the_same_poses_in_other_light_and_share_their_drives_sp
     argv = ("collect", "--out", str(out), "--worlds", "2", "--robots", "locobot", "--frames", "64", "--seed", "3",
             "--min-route-m", "3", "--relit-share", "1.0")
     assert _run(*argv) == 0
-    assert "relit twins" in capsys.readouterr().out
+    assert "(2 twins)" in capsys.readouterr().out
     (ds,) = read_dataset(out)
     assert ds.config["relit_share"] == 1.0
     by_name = {t.name: t for t in ds.trajectories}
@@ -109,3 +109,38 @@ def test_relit_twins_see_the_same_poses_in_other_light_and_share_their_drives_sp
     assert "(0 frames new" in capsys.readouterr().out and (lost / "3.jpg").read_bytes() == before
     with pytest.raises(GnmNavError, match="relit share 1.0"):
         _run(*argv[:-1], "0.5")
+
+
+def test_side_twins_see_the_drive_from_beside_its_line_in_free_space(tmp_path, capsys):
+    from gnm_nav.data.gnm_format import SIDE_SUFFIX, side_name
+    from gnm_nav.sim.occupancy import occupancy_grid
+    from gnm_nav.sim.side_twin import SIDE_OFFSET_RANGE_M
+    from gnm_nav.sim.world_gen import generate_world
+
+    out = tmp_path / "side"
+    argv = ("collect", "--out", str(out), "--worlds", "2", "--robots", "locobot", "--frames", "64", "--seed", "3",
+            "--min-route-m", "3")
+    assert _run(*argv) == 0  # first without side twins: they can be added later
+    assert _run(*argv, "--side-share", "1.0") == 0
+    assert "(0 frames new" in capsys.readouterr().out.splitlines()[-1]
+    (ds,) = read_dataset(out)
+    assert ds.config["side_share"] == 1.0
+    radius = load_profile("locobot").body_radius_m
+    by_name = {t.name: t for t in ds.trajectories}
+    drives = [n for n in by_name if not n.endswith(SIDE_SUFFIX)]
+    assert drives and all(side_name(n) in by_name for n in drives)
+    for name in drives:
+        drive, twin = by_name[name], by_name[side_name(name)]
+        np.testing.assert_array_equal(drive.yaws, twin.yaws)
+        offset = twin.positions - drive.positions
+        lateral = -np.sin(drive.yaws) * offset[:, 0] + np.cos(drive.yaws) * offset[:, 1]
+        np.testing.assert_allclose(np.hypot(*offset.T), np.abs(lateral), atol=1e-9)  # sideways only
+        assert SIDE_OFFSET_RANGE_M[0] <= np.abs(lateral).max() <= SIDE_OFFSET_RANGE_M[1]
+        grid = occupancy_grid(generate_world(int(name.split("_")[1])))  # worlds are named <family>_<seed>
+        assert all(grid.clearance_at(x, y) >= radius for x, y in twin.positions)  # the body fits where it looks
+        assert np.abs(drive.load_image(3).astype(int) - twin.load_image(3)).mean() > 1  # another view
+    for split in ("train", "test"):
+        names = {t.name for t in ds.split(split)}
+        assert all((side_name(n) in names) == (n in names) for n in drives)
+    with pytest.raises(GnmNavError, match="side share 1.0"):
+        _run(*argv, "--side-share", "0.5")

@@ -456,3 +456,43 @@ def test_bf16_forward_trains_and_precision_is_checked(tiny_data, tmp_path):
     assert use_bf16("auto", torch.device("cuda")) and not use_bf16("auto", torch.device("cpu"))
     with pytest.raises(ValueError, match="precision must be one of"):
         use_bf16("fp8", torch.device("cpu"))
+
+
+def test_a_side_twin_lends_its_frames_as_context_and_the_labels_lead_back_to_the_line(tiny_data, tmp_path):
+    """side_context_prob: the context comes from the side twin at the same time, the goal and the future poses
+    from the drive, so the labels point back across the offset; a side twin is never drawn as a drive."""
+    import shutil
+
+    from gnm_nav.data.gnm_format import side_name
+
+    root = tmp_path / "side"
+    shutil.copytree(tiny_data, root, ignore=shutil.ignore_patterns(".cache"))
+    traj = read_dataset(root)[0].split("train")[0]  # bot_a, spacing 0.1 m
+    left = np.stack([-np.sin(traj.yaws), np.cos(traj.yaws)], 1)
+    frames = [255 - traj.load_image(i) for i in range(len(traj))]
+    write_trajectory(root / "bot_a", side_name(traj.name), frames, traj.positions + 0.3 * left, traj.yaws)
+    split = root / "splits" / "bot_a" / "train" / "traj_names.txt"
+    split.write_text(split.read_text() + side_name(traj.name) + "\n")
+    datasets = read_dataset(root)
+    cache = build_frame_cache(datasets, root / ".cache")
+    plain = GnmSampler(datasets, "train", cache.offsets)
+    side = GnmSampler(datasets, "train", cache.offsets, side_context_prob=1.0)
+    assert side.side_twins == 1
+    start, twin_start = cache.index("bot_a", traj.name, 0), cache.index("bot_a", side_name(traj.name), 0)
+    a, b = plain.sample(3000, np.random.default_rng(1)), side.sample(3000, np.random.default_rng(1))
+    np.testing.assert_array_equal(a.goal, b.goal)
+    np.testing.assert_array_equal(a.distance, b.distance)
+    # the twin is not a drive: no sample of its own (its goals would be its own shifted line)
+    assert not ((a.context[:, -1] >= twin_start) & (a.context[:, -1] < twin_start + len(traj))).any()
+    mine = (a.context[:, -1] >= start) & (a.context[:, -1] < start + len(traj))
+    assert mine.sum() > 20
+    np.testing.assert_array_equal(b.context[mine], a.context[mine] - start + twin_start)
+    np.testing.assert_array_equal(b.context[~mine], a.context[~mine])
+    # the drive's future seen from 0.3 m to its left: the same forward progress, 3 units (0.3 m / 0.1) to the right
+    unmirrored = mine & ~a.mirror & (a.shift_px == 0)
+    np.testing.assert_allclose(b.action[unmirrored, :, 1], a.action[unmirrored, :, 1] - 3.0, atol=0.2)
+    np.testing.assert_allclose(b.action[unmirrored, :, 0], a.action[unmirrored, :, 0], atol=0.2)
+    small = TrainConfig(batch_size=8, eval_samples=16)
+    assert {"side_waypoint_lateral_r", "side_waypoint_lateral_gain"} <= set(report_on(GNM(), datasets, cache, small))
+    with pytest.raises(ValueError, match="side_context_prob"):
+        GnmSampler(datasets, "train", cache.offsets, side_context_prob=-0.1)

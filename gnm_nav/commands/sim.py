@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="share of the drives that also get a relit twin, <traj>_relit: the same poses under other "
                         "light and wall finishes, so training can match a place across light (gnm-nav train gnm "
                         "--twin-goal-prob); twins are extra frames, not part of --frames")
+    p.add_argument("--side-share", type=float, default=0.0,
+                   help="share of the drives that also get a side twin, <traj>_side: every pose moved 0.1-0.4 m "
+                        "sideways, so training can show the way back onto a line from beside it (gnm-nav train gnm "
+                        "--side-context-prob); extra frames, and may be added to a dataset collected without them")
     p.set_defaults(func=run_collect)
 
     p = sub.add_parser("record-bag", help="expert drives one route; camera, odom, ground truth, cmd_vel to rosbag2")
@@ -82,8 +86,9 @@ def run_collect(args: argparse.Namespace) -> int:
         raise GnmNavError("--worlds, --frames and --workers must be >= 1")
     robots = _robots(args.robots)
     s = collect(args.out, args.worlds, robots, args.frames, args.seed, args.workers, args.min_route_m,
-                perturb=args.perturb, perturb_share=args.perturb_share, relit_share=args.relit_share)
-    print(f"dataset: {s.frames} frames, {s.metres:.0f} m in {s.trajectories} trajectories ({s.twins} relit twins) "
+                perturb=args.perturb, perturb_share=args.perturb_share, relit_share=args.relit_share,
+                side_share=args.side_share)
+    print(f"dataset: {s.frames} frames, {s.metres:.0f} m in {s.trajectories} trajectories ({s.twins} twins) "
           f"({s.new_frames} frames new, {s.skipped} trajectories reused from an earlier run); "
           f"worlds: {len(s.worlds)} ({', '.join(s.worlds)}); robots: {', '.join(s.robots)}; "
           f"{s.seconds:.0f} s ({s.new_frames / max(s.seconds, 1e-9):.0f} new frames/s) -> {args.out}")

@@ -6,8 +6,9 @@
     <root>/splits/<dataset>/{train,test}/traj_names.txt
 
 RECON/SCAND/GoStanford/SACSoN converted by the public scripts have exactly this layout, so the same
-reader serves our simulated data and theirs. One addition, ignored by readers that do not know it: a trajectory
-`<traj>_relit` beside `<traj>` is its twin, the same poses seen under other light (gnm_nav.sim.collect).
+reader serves our simulated data and theirs. Two additions, ignored by readers that do not know them: a trajectory
+`<traj>_relit` beside `<traj>` is its twin, the same poses seen under other light, and `<traj>_side` its side
+twin, the poses moved sideways, off the drive's line (gnm_nav.sim.collect). A side twin is not a drive of its own.
 """
 from __future__ import annotations
 
@@ -32,11 +33,21 @@ TRAJ_DATA = "traj_data.pkl"
 DATA_CONFIG = "data_config.yaml"
 JPEG_QUALITY = 90
 RELIT_SUFFIX = "_relit"
+SIDE_SUFFIX = "_side"
 
 
 def twin_name(trajectory: str) -> str:
     """The name of a trajectory's relit twin (the same poses under other light)."""
     return trajectory + RELIT_SUFFIX
+
+
+def side_name(trajectory: str) -> str:
+    """The name of a trajectory's side twin (its poses moved sideways, gnm_nav.sim.side_twin)."""
+    return trajectory + SIDE_SUFFIX
+
+
+def is_side_twin(trajectory: str) -> bool:
+    return trajectory.endswith(SIDE_SUFFIX)
 
 
 def twin_of(trajectory: str, names: set[str]) -> str | None:

@@ -10,6 +10,10 @@ does to a repeat). A graph is taught in one light and repeated in another; a mod
 frames of one drive reads the same place in other light as far away (gnm_sim: 1.2 steps at a node's own pose in
 the taught world, 10.8 after relighting). The trainer can draw a sample's goal from the twin
 (gnm_nav.gnm.training.samples, `twin_goal_prob`).
+
+A share of the drives (`side_share`) gets a side twin, `<name>_side`: every pose moved sideways by one offset
+(gnm_nav.sim.side_twin), the view from beside the line whose goals and future poses the trainer pairs with it.
+Twins do not count to the frame quota.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ from gnm_nav.data.gnm_format import (
     TRAJ_DATA,
     read_trajectory,
     remove_partial_trajectories,
+    side_name,
     twin_name,
     write_data_config,
     write_splits,
@@ -57,6 +62,7 @@ class CollectJob:
     perturb: str = "none"  # a gnm_nav.sim.perturb preset ...
     perturb_share: float = 0.0  # ... applied to this share of the drives
     relit_share: float = 0.0  # share of the drives that also get a relit twin
+    side_share: float = 0.0  # share of the drives that also get a side twin
 
 
 @dataclass
@@ -66,7 +72,7 @@ class JobResult:
     metres: float = 0.0
     skipped: int = 0  # trajectories already present from an earlier run
     skipped_frames: int = 0
-    twins: list[str] = field(default_factory=list)  # relit twins (trajectories that do not count to the quota)
+    twins: list[str] = field(default_factory=list)  # relit and side twins (they do not count to the quota)
 
 
 _progress: "mp.Queue | _ListQueue | None" = None
@@ -92,13 +98,20 @@ def dataset_name(robot: str) -> str:
 def render_relit(world: WorldSpec, profile: RobotProfile, positions: np.ndarray, yaws: np.ndarray,
                  seed: tuple[int, ...]) -> list[np.ndarray]:
     """The camera frames at these poses in `world` relit (its own light and finishes drawn from `seed`)."""
-    from gnm_nav.sim.mjcf import CameraGeometry
-    from gnm_nav.sim.render import CameraRenderer
     from gnm_nav.sim.world_changes import changed_world
 
     relit, _ = changed_world(world, "lighting", seed, [], profile.body_radius_m)
+    return render_poses(relit, profile, positions, yaws)
+
+
+def render_poses(world: WorldSpec, profile: RobotProfile, positions: np.ndarray,
+                 yaws: np.ndarray) -> list[np.ndarray]:
+    """The robot's camera frames at these poses in `world`."""
+    from gnm_nav.sim.mjcf import CameraGeometry
+    from gnm_nav.sim.render import CameraRenderer
+
     w, h = profile.camera_width, profile.camera_height
-    renderer = CameraRenderer(relit, CameraGeometry.from_profile(profile, w, h), w, h)
+    renderer = CameraRenderer(world, CameraGeometry.from_profile(profile, w, h), w, h)
     try:
         return [renderer.render(float(x), float(y), float(yaw)) for (x, y), yaw in zip(positions, yaws)]
     finally:
@@ -124,6 +137,7 @@ def run_job(job: CollectJob) -> JobResult:
             k += 1
             done = ds_dir / name
             relit = np.random.default_rng([job.seed, job.world_seed, job.robot_index, k, 1]).random() < job.relit_share
+            side = np.random.default_rng([job.seed, job.world_seed, job.robot_index, k, 3]).random() < job.side_share
             if (done / TRAJ_DATA).is_file():
                 traj = read_trajectory(done)
                 result.trajectories.append(name)
@@ -134,6 +148,8 @@ def run_job(job: CollectJob) -> JobResult:
                 _report(len(traj))
                 if relit:
                     _write_twin(job, world, profile, ds_dir, name, k, traj.positions, traj.yaws, result)
+                if side:
+                    _write_side_twin(job, world, profile, ds_dir, name, k, traj.positions, traj.yaws, result)
                 continue
             if env is None:
                 env = SimEnv(world, profile, seed=job.seed)
@@ -164,6 +180,8 @@ def run_job(job: CollectJob) -> JobResult:
             _report(len(frames))
             if relit:
                 _write_twin(job, world, profile, ds_dir, name, k, arr[:, :2], arr[:, 2], result)
+            if side:
+                _write_side_twin(job, world, profile, ds_dir, name, k, arr[:, :2], arr[:, 2], result)
     finally:
         if env is not None:
             env.close()
@@ -180,13 +198,28 @@ def _write_twin(job: CollectJob, world: WorldSpec, profile: RobotProfile, ds_dir
     result.twins.append(twin)
 
 
+def _write_side_twin(job: CollectJob, world: WorldSpec, profile: RobotProfile, ds_dir: Path, name: str, k: int,
+                     positions: np.ndarray, yaws: np.ndarray, result: JobResult) -> None:
+    """The drive's side twin (kept from an earlier run when complete); its frames do not count to the quota."""
+    from gnm_nav.sim.occupancy import occupancy_grid
+    from gnm_nav.sim.side_twin import draw_side_offset, side_poses
+
+    twin = side_name(name)
+    if not (ds_dir / twin / TRAJ_DATA).is_file():
+        offset = draw_side_offset(np.random.default_rng([job.seed, job.world_seed, job.robot_index, k, 4]))
+        grid = occupancy_grid(world)
+        moved = side_poses(positions, yaws, offset, grid.clearance_at, profile.body_radius_m)
+        write_trajectory(ds_dir, twin, render_poses(world, profile, moved, yaws), moved, yaws)
+    result.twins.append(twin)
+
+
 @dataclass
 class CollectSummary:
     frames: int  # in the dataset, including those from an earlier run
     new_frames: int  # written by this run
     metres: float
     trajectories: int
-    twins: int  # relit twins among the trajectories
+    twins: int  # relit and side twins among the trajectories
     skipped: int
     worlds: list[str]
     robots: list[str]
@@ -195,12 +228,12 @@ class CollectSummary:
 
 def plan_jobs(out: Path, n_worlds: int, robots: list[str], frames: int, seed: int,
               min_route_m: float, perturb: str = "none", perturb_share: float = 0.0,
-              relit_share: float = 0.0) -> list[CollectJob]:
+              relit_share: float = 0.0, side_share: float = 0.0) -> list[CollectJob]:
     n_jobs = n_worlds * len(robots)
     quota = max(MIN_TRAJ_FRAMES, math.ceil(frames / n_jobs))
     return [CollectJob(out=str(out), world_seed=seed + i, world_index=i, robot=r, robot_index=j, seed=seed,
                        frames=quota, min_route_m=min_route_m, perturb=perturb, perturb_share=perturb_share,
-                       relit_share=relit_share)
+                       relit_share=relit_share, side_share=side_share)
             for i in range(n_worlds) for j, r in enumerate(robots)]
 
 
@@ -212,10 +245,11 @@ def held_out_worlds(n_worlds: int) -> set[int]:
 
 def collect(out: Path, n_worlds: int, robots: list[str], frames: int, seed: int, workers: int = 1,
             min_route_m: float = 8.0, progress_bar: bool = True, perturb: str = "none",
-            perturb_share: float = 0.5, relit_share: float = 0.0) -> CollectSummary:
+            perturb_share: float = 0.5, relit_share: float = 0.0, side_share: float = 0.0) -> CollectSummary:
     """Write a GNM-format dataset root at `out` (one dataset per robot), resuming any earlier partial run.
     perturb: a gnm_nav.sim.perturb preset applied to a share `perturb_share` of the drives (the rest clean);
-    relit_share: the share of the drives that also get a relit twin (not counted in `frames`)."""
+    relit_share, side_share: the shares of the drives that also get a relit or a side twin (not counted in
+    `frames`; side twins may be added to a dataset collected without them)."""
     from tqdm import tqdm
 
     from gnm_nav.sim.perturb import PERTURBATIONS
@@ -226,18 +260,21 @@ def collect(out: Path, n_worlds: int, robots: list[str], frames: int, seed: int,
         raise GnmNavError(f"the perturbed share must be in [0, 1], got {perturb_share}")
     if not 0.0 <= relit_share <= 1.0:
         raise GnmNavError(f"the relit share must be in [0, 1], got {relit_share}")
+    if not 0.0 <= side_share <= 1.0:
+        raise GnmNavError(f"the side share must be in [0, 1], got {side_share}")
 
     for r in robots:
         load_profile(r)  # fail fast on an unknown robot name, before any worker starts
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _check_same_perturbation(out, robots, perturb, perturb_share, relit_share)
+    _check_same_perturbation(out, robots, perturb, perturb_share, relit_share, side_share)
     worlds = [generate_world(seed + i) for i in range(n_worlds)]
     for w in worlds:
         save_world_spec(w, out / "worlds" / f"{w.name}.yaml")
     for r in robots:
         remove_partial_trajectories(out / dataset_name(r))
-    jobs = plan_jobs(out, n_worlds, robots, frames, seed, min_route_m, perturb, perturb_share, relit_share)
+    jobs = plan_jobs(out, n_worlds, robots, frames, seed, min_route_m, perturb, perturb_share, relit_share,
+                     side_share)
     start = time.monotonic()
     results: list[JobResult] = []
     bar = tqdm(total=sum(j.frames for j in jobs), unit="frame", desc="collect", disable=not progress_bar)
@@ -281,9 +318,10 @@ class _ListQueue:
         self._bar.update(n)
 
 
-def _check_same_perturbation(out: Path, robots: list[str], perturb: str, share: float, relit_share: float) -> None:
-    """A resumed dataset keeps the perturbation and relit share it was started with (its trajectories would
-    otherwise mix two)."""
+def _check_same_perturbation(out: Path, robots: list[str], perturb: str, share: float, relit_share: float,
+                             side_share: float) -> None:
+    """A resumed dataset keeps the perturbation and the twins' shares it was started with (its trajectories would
+    otherwise mix two); one collected without side twins may get them."""
     from gnm_nav.data.gnm_format import read_data_config
 
     config = read_data_config(out) if (out / "data_config.yaml").is_file() else {}
@@ -299,6 +337,9 @@ def _check_same_perturbation(out: Path, robots: list[str], perturb: str, share: 
         if entry.get("relit_share", 0.0) != relit_share:
             raise GnmNavError(f"{out} was collected with relit share {entry.get('relit_share', 0.0)}; asked for "
                               f"{relit_share}: collect into another folder")
+        if entry.get("side_share", 0.0) not in (0.0, side_share):
+            raise GnmNavError(f"{out} was collected with side share {entry['side_share']}; asked for "
+                              f"{side_share}: collect into another folder")
 
 
 def _perturbation_record(job: CollectJob) -> dict:
@@ -325,13 +366,17 @@ def _write_metadata(out: Path, jobs: list[CollectJob], results: list[JobResult],
                                        "frame_rate_hz": FRAME_RATE_HZ, "source": "gnm_nav sim collect",
                                        "worlds": [f"seed {j.world_seed}" for j, _ in mine],
                                        "perturbation": _perturbation_record(jobs[0]),
-                                       "relit_share": jobs[0].relit_share}
+                                       "relit_share": jobs[0].relit_share, "side_share": jobs[0].side_share}
         train = [t for j, r in mine if j.world_index not in held_out for t in r.trajectories]
         test = [t for j, r in mine if j.world_index in held_out for t in r.trajectories]
         if not test:  # one world: hold out every tenth trajectory instead
             test, train = train[::10], [t for i, t in enumerate(train) if i % 10]
-        twins = {twin_name(t) for _, r in mine for t in r.trajectories} & {t for _, r in mine for t in r.twins}
+        twins = {t for _, r in mine for t in r.twins}
         # a twin goes where its drive went: the same place must not be trained on in one light and tested in another
-        write_splits(out, dataset_name(robot), [*train, *(twin_name(t) for t in train if twin_name(t) in twins)],
-                     [*test, *(twin_name(t) for t in test if twin_name(t) in twins)])
+        write_splits(out, dataset_name(robot), [*train, *_twins_of(train, twins)], [*test, *_twins_of(test, twins)])
     write_data_config(out, config)
+
+
+def _twins_of(drives: list[str], twins: set[str]) -> list[str]:
+    """The relit and side twins of these drives that exist, in the drives' order."""
+    return [t for d in drives for t in (twin_name(d), side_name(d)) if t in twins]

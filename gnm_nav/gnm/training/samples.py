@@ -19,6 +19,10 @@ away (3 degrees took the predicted distance to the start node from 2.7 to 9 step
 A trajectory with a relit twin (the same poses under other light, gnm_nav.sim.collect) may give a positive
 sample's goal from the twin (`twin_goal_prob`): the context in one light, the goal in the other, as a graph
 taught in one light is repeated in another. The labels do not change: the poses are the same.
+
+A trajectory with a side twin (its poses moved sideways, gnm_nav.sim.side_twin) may give a sample's context from
+the twin (`side_context_prob`): the robot stands beside the line while the goal and the labels stay the drive's,
+so the waypoints lead from where the twin's camera stood back onto the line. A side twin is never a drive itself.
 """
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ from typing import Literal
 
 import numpy as np
 
-from gnm_nav.data.gnm_format import GnmDataset, Trajectory, twin_of
+from gnm_nav.data.gnm_format import GnmDataset, Trajectory, is_side_twin, side_name, twin_of
 from gnm_nav.gnm.preprocessing import DEFAULT_IMAGE_SIZE
 from gnm_nav.robot_profile import load_robot_profile
 
@@ -112,7 +116,8 @@ class GnmSampler:
                  offsets: dict[tuple[str, str], int],
                  context_size: int = 5, len_traj_pred: int = 5, negative_prob: float = 1.0 / (MAX_DIST + 1),
                  mirror_prob: float = 0.0, yaw_shift_prob: float = 0.0, max_yaw_shift_rad: float = math.radians(15),
-                 image_width: int = DEFAULT_IMAGE_SIZE[0], twin_goal_prob: float = 0.0) -> None:
+                 image_width: int = DEFAULT_IMAGE_SIZE[0], twin_goal_prob: float = 0.0,
+                 side_context_prob: float = 0.0) -> None:
         self.datasets = datasets
         self.context_size = context_size
         self.len_traj_pred = len_traj_pred
@@ -128,6 +133,9 @@ class GnmSampler:
         if not 0.0 <= twin_goal_prob <= 1.0:
             raise ValueError(f"twin_goal_prob must be in [0, 1], got {twin_goal_prob}")
         self.twin_goal_prob = twin_goal_prob
+        if not 0.0 <= side_context_prob <= 1.0:
+            raise ValueError(f"side_context_prob must be in [0, 1], got {side_context_prob}")
+        self.side_context_prob = side_context_prob
         # focal length in model pixels per dataset (None: field of view unknown, never shifted)
         hfovs = [camera_hfov_rad(ds) if yaw_shift_prob > 0 else None for ds in datasets]
         self.focal_px = [None if h is None else image_width / 2 / math.tan(h / 2) for h in hfovs]
@@ -147,11 +155,16 @@ class GnmSampler:
         self._twin_start = np.array([-1 if twin is None else offsets[(datasets[d].name, twin)]
                                      for (d, _), twin in zip(trajs, twins)], np.int64)
         self.twins = int((self._twin_start >= 0).sum())
+        # the index (in trajs) of each trajectory's side twin in this split (-1: none)
+        where = {(d, traj.name): k for k, (d, traj) in enumerate(trajs)}
+        self._side_j = np.array([where.get((d, side_name(traj.name)), -1) for d, traj in trajs], np.int64)
+        self.side_twins = int((self._side_j >= 0).sum())
         self._positions = (np.concatenate([traj.positions for _, traj in trajs]).astype(np.float64)
                            if trajs else np.zeros((0, 2)))
         self._yaws = np.concatenate([traj.yaws for _, traj in trajs]).astype(np.float64) if trajs else np.zeros(0)
         # every trainable (trajectory, time): a full context behind it and at least one frame ahead
         usable = np.maximum(lengths - 1 - context_size, 0)
+        usable[[is_side_twin(traj.name) for _, traj in trajs]] = 0  # a side twin only lends its frames
         self._sample_traj = np.repeat(np.arange(len(trajs)), usable)
         self._sample_t = (np.arange(usable.sum()) - np.repeat(np.cumsum(usable) - usable, usable) + context_size
                           if usable.sum() else np.zeros(0, np.int64))
@@ -172,9 +185,13 @@ class GnmSampler:
         goal_draw = rng.random(n)  # where in the goal's trajectory (a negative) or how far ahead (a positive)
 
         j, t = self._sample_traj[picks], self._sample_t[picks]
-        context = self._cache_start[j][:, None] + t[:, None] + np.arange(-self.context_size, 1)[None, :]
+        seen_from = j.copy()  # the trajectory whose frames are the context: the drive's, or its side twin's
+        if self.side_context_prob > 0 and self.side_twins:  # (no draw otherwise: batches stay as they were)
+            side = (rng.random(n) < self.side_context_prob) & (self._side_j[j] >= 0)
+            seen_from[side] = self._side_j[j[side]]
+        context = self._cache_start[seen_from][:, None] + t[:, None] + np.arange(-self.context_size, 1)[None, :]
         spacing = self._spacing[j]
-        action = self._action_labels(j, t, spacing)
+        action = self._action_labels(j, t, spacing, seen_from)
         action[mirror] = action[mirror] * np.array([1.0, -1.0, 1.0, -1.0], np.float32)  # y and sin(yaw) mirrored
         focal = self._focal[j]
         turned = turn & np.isfinite(focal)
@@ -195,8 +212,10 @@ class GnmSampler:
             goal[relit] = self._twin_start[j[relit]] + t[relit] + ahead[relit]
         return Batch(context, goal, distance, action, mask, spacing, mirror, shift_px)
 
-    def _action_labels(self, j: np.ndarray, t: np.ndarray, spacing: np.ndarray) -> np.ndarray:
-        """action_label of many (trajectory, time) at once (past a trajectory's end its last pose repeats)."""
+    def _action_labels(self, j: np.ndarray, t: np.ndarray, spacing: np.ndarray, seen_from: np.ndarray) -> np.ndarray:
+        """action_label of many (trajectory, time) at once (past a trajectory's end its last pose repeats): the
+        poses ahead of trajectory j in the robot frame of trajectory seen_from's pose at t (j's own, or its side
+        twin's)."""
         ahead = np.minimum(t[:, None] + 1 + np.arange(self.len_traj_pred)[None, :], self._length[j][:, None] - 1)
-        return labels_between(self._positions, self._yaws, self._pose_start[j] + t,
+        return labels_between(self._positions, self._yaws, self._pose_start[seen_from] + t,
                               self._pose_start[j][:, None] + ahead, spacing)

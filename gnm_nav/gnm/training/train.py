@@ -29,7 +29,7 @@ from gnm_nav.gnm.training.frame_cache import FrameCache
 from gnm_nav.gnm.training.samples import MAX_DIST, Batch, GnmSampler
 
 DIST_WEIGHT = 0.5 * 1e-2
-TURNED_METRICS = ("distance_spearman", "distance_mae_steps", "waypoint_lateral_r")
+TURNED_METRICS = ("distance_spearman", "distance_mae_steps", "waypoint_lateral_r", "waypoint_lateral_gain")
 ACTION_WEIGHT = 0.5
 PROGRESS_EVERY = 20  # steps between progress-bar loss updates (each waits for the device)
 
@@ -50,6 +50,7 @@ class TrainConfig:
     yaw_shift_prob: float = 0.5  # training samples turned on the spot (gnm_samples); held-out ones never
     max_yaw_shift_deg: float = 15.0
     twin_goal_prob: float = 0.5  # positive samples whose goal comes from the relit twin, where there is one
+    side_context_prob: float = 0.5  # samples whose context comes from the side twin, where there is one
     precision: str = "auto"  # auto (bf16 on a GPU, fp32 on a CPU) | fp32 | bf16: the forward pass under autocast
 
 
@@ -300,11 +301,13 @@ def held_out_batches(sampler: GnmSampler, config: TrainConfig) -> list[Batch]:
 def report_on(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCache,
               config: TrainConfig) -> dict[str, float]:
     """Held-out report on datasets kept out of training altogether (another robot body, other worlds); where they
-    hold relit twins, also the figures with every goal seen in the other light (relit_*)."""
+    hold relit or side twins, also the figures with every goal seen in the other light (relit_*) and every context
+    seen from beside the line (side_*)."""
     maker = BatchMaker(cache, next(model.parameters()).device)
     sampler = GnmSampler(datasets, "all", cache.offsets, config.context_size, config.len_traj_pred)
     metrics = evaluate(model, maker, held_out_batches(sampler, config))
-    return {**metrics, **variant_figures("relit", model, maker, relit_batches(datasets, "all", cache, config))}
+    return {**metrics, **variant_figures("relit", model, maker, relit_batches(datasets, "all", cache, config)),
+            **variant_figures("side", model, maker, side_batches(datasets, "all", cache, config))}
 
 
 def relit_batches(datasets: list[GnmDataset], split: Literal["train", "test", "all"], cache: FrameCache,
@@ -315,8 +318,18 @@ def relit_batches(datasets: list[GnmDataset], split: Literal["train", "test", "a
     return held_out_batches(relit, config) if relit.twins else []
 
 
+def side_batches(datasets: list[GnmDataset], split: Literal["train", "test", "all"], cache: FrameCache,
+                 config: TrainConfig) -> list[Batch]:
+    """The split's held-out batches with every context seen from the side twin, where there is one (does the model
+    lead back onto the line from beside it?); none when the split holds no side twins."""
+    side = GnmSampler(datasets, split, cache.offsets, config.context_size, config.len_traj_pred,
+                      side_context_prob=1.0)
+    return held_out_batches(side, config) if side.side_twins else []
+
+
 def variant_figures(prefix: str, model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) -> dict[str, float]:
-    """TURNED_METRICS of held-out samples changed one way (turned, relit), named `<prefix>_*`; none without them."""
+    """TURNED_METRICS of held-out samples changed one way (turned, relit, side), named `<prefix>_*`; none without
+    them."""
     if not batches:
         return {}
     return {f"{prefix}_{k}": v for k, v in evaluate(model, maker, batches).items() if k in TURNED_METRICS}
@@ -333,7 +346,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
         train = GnmSampler(datasets, "train", cache.offsets, config.context_size, config.len_traj_pred,
                            mirror_prob=config.mirror_prob, yaw_shift_prob=config.yaw_shift_prob,
                            max_yaw_shift_rad=math.radians(config.max_yaw_shift_deg),
-                           twin_goal_prob=config.twin_goal_prob)
+                           twin_goal_prob=config.twin_goal_prob, side_context_prob=config.side_context_prob)
     except ValueError as exc:
         raise DatasetError(f"nothing to train on: {exc}") from None
     try:
@@ -348,6 +361,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
                         yaw_shift_prob=1.0, max_yaw_shift_rad=math.radians(config.max_yaw_shift_deg))
     turned_batches = held_out_batches(turned, config) if any(f is not None for f in turned.focal_px) else []
     relit_eval = relit_batches(datasets, "test", cache, config)
+    side_eval = side_batches(datasets, "test", cache, config)
     optimizer = gnm_optimizer(model, config.lr, config.dense_lr_scale)
     steps = config.steps_per_epoch or max(1, math.ceil(len(train) / config.batch_size))
     checkpoint_path = workdir / "checkpoint.pt"
@@ -381,6 +395,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
         metrics = evaluate(model, maker, eval_batches)
         metrics.update(variant_figures("turned", model, maker, turned_batches))
         metrics.update(variant_figures("relit", model, maker, relit_eval))
+        metrics.update(variant_figures("side", model, maker, side_eval))
         record = EpochRecord(epoch + 1, float(total) / steps, metrics, time.monotonic() - t0)
         history.append(record)
         print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, {format_metrics(record.metrics)}")
