@@ -21,8 +21,11 @@ sample's goal from the twin (`twin_goal_prob`): the context in one light, the go
 taught in one light is repeated in another. The labels do not change: the poses are the same.
 
 A trajectory with a side twin (its poses moved sideways, gnm_nav.sim.side_twin) may give a sample's context from
-the twin (`side_context_prob`): the robot stands beside the line while the goal and the labels stay the drive's,
-so the waypoints lead from where the twin's camera stood back onto the line. A side twin is never a drive itself.
+the twin (`side_context_prob`): the robot stands beside the line while the goal stays the drive's, and the labels
+are the way back, the drive's future poses with the offset shrinking to nothing over RETURN_DISTANCE_M of the
+drive's path. Back within a metre: the label stays a path a robot can drive (in waypoint units the return is the
+same for every body; the drive's own poses, the offset undone at once, were 10 units sideways for the small
+locobot and took the loss from 0.13 to 0.33). A side twin is never a drive itself.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from gnm_nav.robot_profile import load_robot_profile
 
 MAX_DIST = 20
 MIN_ACTION_DIST, MAX_ACTION_DIST = 2, 10  # exclusive bounds
+RETURN_DISTANCE_M = 1.0  # a side sample's label comes back onto the drive's line over this much of its path
 
 
 @dataclass
@@ -92,12 +96,19 @@ def labels_between(positions: np.ndarray, yaws: np.ndarray, now: np.ndarray, lat
                    spacing_m: np.ndarray) -> np.ndarray:
     """Action labels [B, L, 4] float32: the poses at indices later [B, L] in the robot frame of the pose at now [B],
     xy / spacing_m [B], yaw delta as (cos, sin)."""
-    yaw0 = yaws[now][:, None]
+    return labels_from(positions[now], yaws[now], positions[later], yaws[later], spacing_m)
+
+
+def labels_from(position: np.ndarray, yaw: np.ndarray, later_positions: np.ndarray, later_yaws: np.ndarray,
+                spacing_m: np.ndarray) -> np.ndarray:
+    """Action labels [B, L, 4] float32: poses (later_positions [B, L, 2], later_yaws [B, L]) in the robot frame of
+    (position [B, 2], yaw [B]), xy / spacing_m [B], yaw delta as (cos, sin)."""
+    yaw0 = yaw[:, None]
     c, s = np.cos(yaw0), np.sin(yaw0)
-    delta = positions[later] - positions[now][:, None, :]
+    delta = later_positions - position[:, None, :]
     local_x = c * delta[..., 0] + s * delta[..., 1]
     local_y = -s * delta[..., 0] + c * delta[..., 1]
-    dyaw = yaws[later] - yaw0
+    dyaw = later_yaws - yaw0
     scale = np.asarray(spacing_m, np.float64)[:, None]
     return np.stack([local_x / scale, local_y / scale, np.cos(dyaw), np.sin(dyaw)], axis=-1).astype(np.float32)
 
@@ -162,6 +173,9 @@ class GnmSampler:
         self._positions = (np.concatenate([traj.positions for _, traj in trajs]).astype(np.float64)
                            if trajs else np.zeros((0, 2)))
         self._yaws = np.concatenate([traj.yaws for _, traj in trajs]).astype(np.float64) if trajs else np.zeros(0)
+        # distance driven up to each pose (differences within one trajectory are its path length)
+        steps = np.linalg.norm(np.diff(self._positions, axis=0), axis=1) if len(self._positions) else np.zeros(0)
+        self._driven = np.concatenate([[0.0], np.cumsum(steps)])[:len(self._positions)]
         # every trainable (trajectory, time): a full context behind it and at least one frame ahead
         usable = np.maximum(lengths - 1 - context_size, 0)
         usable[[is_side_twin(traj.name) for _, traj in trajs]] = 0  # a side twin only lends its frames
@@ -213,9 +227,20 @@ class GnmSampler:
         return Batch(context, goal, distance, action, mask, spacing, mirror, shift_px)
 
     def _action_labels(self, j: np.ndarray, t: np.ndarray, spacing: np.ndarray, seen_from: np.ndarray) -> np.ndarray:
-        """action_label of many (trajectory, time) at once (past a trajectory's end its last pose repeats): the
-        poses ahead of trajectory j in the robot frame of trajectory seen_from's pose at t (j's own, or its side
-        twin's)."""
+        """action_label of many (trajectory, time) at once (past a trajectory's end its last pose repeats); where
+        the context is seen from the side twin (seen_from != j), the way back from the twin's pose: the drive's poses
+        ahead, each moved by the twin's offset at t shrunk linearly to 0 over RETURN_DISTANCE_M driven."""
         ahead = np.minimum(t[:, None] + 1 + np.arange(self.len_traj_pred)[None, :], self._length[j][:, None] - 1)
-        return labels_between(self._positions, self._yaws, self._pose_start[seen_from] + t,
-                              self._pose_start[j][:, None] + ahead, spacing)
+        now, later = self._pose_start[j] + t, self._pose_start[j][:, None] + ahead
+        seen = self._pose_start[seen_from] + t
+        targets = self._positions[later]
+        side = seen_from != j
+        if side.any():
+            yaw_now = self._yaws[now[side]]
+            offset = ((self._positions[seen[side]] - self._positions[now[side]])
+                      * np.stack([-np.sin(yaw_now), np.cos(yaw_now)], axis=1)).sum(axis=1)  # + = left of the drive
+            left = self._yaws[later[side]]
+            remaining = offset[:, None] * np.clip(
+                1.0 - (self._driven[later[side]] - self._driven[now[side]][:, None]) / RETURN_DISTANCE_M, 0.0, 1.0)
+            targets[side] += remaining[..., None] * np.stack([-np.sin(left), np.cos(left)], axis=-1)
+        return labels_from(self._positions[seen], self._yaws[seen], targets, self._yaws[later], spacing)
