@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,7 @@ def build_frame_cache(datasets: list[GnmDataset], cache_dir: Path, image_size: t
                         rgb = center_crop_4_3(rgb)
                     frames[start + i] = np.asarray(Image.fromarray(rgb).resize(image_size))
                     bar.update()
-    tmp = array_path.with_suffix(".tmp.npy")
+    tmp = array_path.with_suffix(f".{os.getpid()}.tmp.npy")  # two trainers building one cache must not collide
     np.save(tmp, frames)
     tmp.replace(array_path)
     atomic_write_json(index_path, {"frames": total, "image_size": list(image_size), "center_crop": center_crop})
