@@ -48,6 +48,20 @@ def tiny_data(tmp_path_factory):
     return root
 
 
+def _with_twin(data: Path, root: Path, name_of, positions_of):
+    """A copy of `data` where bot_a's first training drive has a twin (named by name_of, at positions_of(drive),
+    its frames inverted) in the same split; returns (root, the drive)."""
+    import shutil
+
+    shutil.copytree(data, root, ignore=shutil.ignore_patterns(".cache"))
+    traj = read_dataset(root)[0].split("train")[0]
+    frames = [255 - traj.load_image(i) for i in range(len(traj))]
+    write_trajectory(root / "bot_a", name_of(traj.name), frames, positions_of(traj), traj.yaws)
+    split = root / "splits" / "bot_a" / "train" / "traj_names.txt"
+    split.write_text(split.read_text() + name_of(traj.name) + "\n")
+    return root, traj
+
+
 def test_action_label_in_robot_frame():
     pos, yaw = _arc(10, 0.25, 0.0)
     traj = type("T", (), {"positions": pos, "yaws": yaw, "__len__": lambda self: 10})()
@@ -86,17 +100,9 @@ def test_sampler_labels_negatives_and_masks(tiny_data):
 def test_a_relit_twin_gives_goals_in_other_light_with_the_same_labels(tiny_data, tmp_path):
     """twin_goal_prob: a positive sample's goal from the twin (same index, so the same place and label); negatives
     and trajectories without a twin are untouched, and a sampler without twins draws as before."""
-    import shutil
-
     from gnm_nav.data.gnm_format import twin_name
 
-    root = tmp_path / "twins"
-    shutil.copytree(tiny_data, root, ignore=shutil.ignore_patterns(".cache"))
-    traj = read_dataset(root)[0].split("train")[0]
-    frames = [255 - traj.load_image(i) for i in range(len(traj))]  # "other light"
-    write_trajectory(root / "bot_a", twin_name(traj.name), frames, traj.positions, traj.yaws)
-    split = root / "splits" / "bot_a" / "train" / "traj_names.txt"
-    split.write_text(split.read_text() + twin_name(traj.name) + "\n")
+    root, traj = _with_twin(tiny_data, tmp_path / "twins", twin_name, lambda t: t.positions)  # "other light"
     datasets = read_dataset(root)
     cache = build_frame_cache(datasets, root / ".cache")
     plain = GnmSampler(datasets, "train", cache.offsets)
@@ -461,18 +467,13 @@ def test_bf16_forward_trains_and_precision_is_checked(tiny_data, tmp_path):
 def test_a_side_twin_lends_its_frames_as_context_and_the_labels_lead_back_to_the_line(tiny_data, tmp_path):
     """side_context_prob: the context comes from the side twin at the same time, the goal from the drive, and the
     labels lead back across the offset onto the drive's line; a side twin is never drawn as a drive."""
-    import shutil
-
     from gnm_nav.data.gnm_format import side_name
 
-    root = tmp_path / "side"
-    shutil.copytree(tiny_data, root, ignore=shutil.ignore_patterns(".cache"))
-    traj = read_dataset(root)[0].split("train")[0]  # bot_a, spacing 0.1 m
-    left = np.stack([-np.sin(traj.yaws), np.cos(traj.yaws)], 1)
-    frames = [255 - traj.load_image(i) for i in range(len(traj))]
-    write_trajectory(root / "bot_a", side_name(traj.name), frames, traj.positions + 0.3 * left, traj.yaws)
-    split = root / "splits" / "bot_a" / "train" / "traj_names.txt"
-    split.write_text(split.read_text() + side_name(traj.name) + "\n")
+    def left_of(t):
+        return np.stack([-np.sin(t.yaws), np.cos(t.yaws)], 1)
+
+    root, traj = _with_twin(tiny_data, tmp_path / "side", side_name, lambda t: t.positions + 0.3 * left_of(t))
+    left = left_of(traj)  # bot_a, spacing 0.1 m
     datasets = read_dataset(root)
     cache = build_frame_cache(datasets, root / ".cache")
     plain = GnmSampler(datasets, "train", cache.offsets)
