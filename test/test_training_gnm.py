@@ -503,7 +503,8 @@ def test_a_side_twin_lends_its_frames_as_context_and_the_labels_lead_back_to_the
         np.testing.assert_allclose(b.action[i, :, :2], expected, atol=1e-3)
     assert (b.action[whole, -1, 1] < a.action[whole, -1, 1] - 1.2).all()  # 0.15 m back to the right by the 5th
     np.testing.assert_array_equal(b.action[whole, :, 2:], a.action[whole, :, 2:])  # the drive's headings
-    small = TrainConfig(batch_size=8, eval_samples=16)
-    assert {"side_waypoint_lateral_r", "side_waypoint_lateral_gain"} <= set(report_on(GNM(), datasets, cache, small))
+    report = report_on(GNM(), datasets, cache, TrainConfig(batch_size=32, eval_samples=256))
+    assert {"side_waypoint_lateral_r", "side_waypoint_lateral_gain", "side_offset_r", "side_offset_gain"} <= set(report)
+    assert np.isfinite(report["side_offset_gain"])  # (its r is nan here: every twin stands 0.3 m aside)
     with pytest.raises(ValueError, match="side_context_prob"):
         GnmSampler(datasets, "train", cache.offsets, side_context_prob=-0.1)

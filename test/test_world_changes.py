@@ -93,3 +93,26 @@ def test_large_worlds_double_the_sides_and_host_long_routes():
     (task,), _ = plan_routes(["large:1002"], "turtlebot", 1, 40.0, route_preset="long")
     assert 40.0 <= task.planned_length_m <= 80.0
     assert math.dist((task.start.x, task.start.y), task.goal) > 5.0
+
+
+def test_a_perturbed_start_fits_the_changed_world_the_repeat_spawns_in(office_route):
+    """Furniture moved beside the start may cover the offsets around it: the start is drawn where the body fits in
+    both worlds (a start free only in the teach world stopped `gnm-nav closed-loop --changes both` on world 1548)."""
+    import copy
+
+    from gnm_nav.common.pose import Pose2D
+    from gnm_nav.evaluation.routes import perturbed_start
+    from gnm_nav.sim.world_spec import Box
+
+    spec, points = office_route
+    (x0, y0) = points[0]
+    changed = copy.deepcopy(spec)  # a block over the half-plane x > x0 + 0.05 near the start
+    changed.obstacles.append(Box(center=[x0 + 0.05 + BODY + 0.5, y0], size=[1.0, 1.0], height=0.8,
+                                 material=changed.obstacles[0].material))
+    grid = occupancy_grid(changed)
+    start = Pose2D(x0, y0, 0.0)
+    starts = [perturbed_start("office_11", "turtlebot", start, np.random.default_rng(k), 0.25, 0.25, also_in=changed)
+              for k in range(40)]
+    assert all(grid.clearance_at(s.x, s.y) >= BODY for s in starts)
+    plain = [perturbed_start("office_11", "turtlebot", start, np.random.default_rng(k), 0.25, 0.25) for k in range(40)]
+    assert any(grid.clearance_at(s.x, s.y) < BODY for s in plain)  # the teach world alone would spawn some inside

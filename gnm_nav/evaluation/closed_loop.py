@@ -311,13 +311,13 @@ def drive_routes(tasks: list[RouteTask], engine, robot: str, seed: int = 0, keep
             if config.use_odometry:
                 env.redraw_odometry((seed, task.seed, 0))
             taught = teach(env, planner, route, rng, config)
-            start = perturbed_start(task.world, robot, task.start, rng)
-            there, there_planner = env, planner
+            there, there_planner, changed = env, planner, None
             if config.changes != "none":
                 goal = taught.goal_pose
-                there = SimEnv(repeat_world_spec(task, (goal.x, goal.y), config.changes, robot)[0], profile,
-                               seed=seed)
+                changed = repeat_world_spec(task, (goal.x, goal.y), config.changes, robot)[0]
+                there = SimEnv(changed, profile, seed=seed)
                 there_planner = GridPlanner(there.grid, profile.body_radius_m)
+            start = perturbed_start(task.world, robot, task.start, rng, also_in=changed)
             if config.use_odometry:
                 there.redraw_odometry((seed, task.seed, 1))
             try:

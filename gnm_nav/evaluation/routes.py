@@ -166,19 +166,21 @@ def repeat_world_spec(task: RouteTask, goal_xy: tuple[float, float], changes: st
 
 def perturbed_start(world: str, robot: str, start: Pose2D, rng: np.random.Generator,
                     xy_m: float = START_PERTURBATION[0], yaw_rad: float = START_PERTURBATION[1],
-                    tries: int = 30) -> Pose2D:
-    """The start moved by a small random offset (within xy_m, yaw within +-yaw_rad) where the body fits."""
+                    tries: int = 30, also_in: WorldSpec | None = None) -> Pose2D:
+    """The start moved by a small random offset (within xy_m, yaw within +-yaw_rad) where the body fits, in
+    `world` and in `also_in` (the changed world a repeat meets, whose furniture may stand where the teach's did
+    not; the start itself is kept clear there, repeat_world_spec)."""
     from gnm_nav.common.angles import wrap_angle
     from gnm_nav.sim.env import load_profile
     from gnm_nav.sim.occupancy import occupancy_grid
     from gnm_nav.sim.worlds import resolve_world
 
-    grid = occupancy_grid(resolve_world(world))
+    grids = [occupancy_grid(resolve_world(world))] + ([occupancy_grid(also_in)] if also_in is not None else [])
     need = load_profile(robot).body_radius_m + 0.05
     for _ in range(tries):
         r, a = xy_m * math.sqrt(rng.random()), rng.uniform(-math.pi, math.pi)
         x, y = start.x + r * math.cos(a), start.y + r * math.sin(a)
-        if grid.clearance_at(x, y) >= need:
+        if all(grid.clearance_at(x, y) >= need for grid in grids):
             return Pose2D(x, y, wrap_angle(start.yaw + rng.uniform(-yaw_rad, yaw_rad)))
     return start
 

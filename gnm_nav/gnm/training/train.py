@@ -307,7 +307,8 @@ def report_on(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     sampler = GnmSampler(datasets, "all", cache.offsets, config.context_size, config.len_traj_pred)
     metrics = evaluate(model, maker, held_out_batches(sampler, config))
     return {**metrics, **variant_figures("relit", model, maker, relit_batches(datasets, "all", cache, config)),
-            **variant_figures("side", model, maker, side_batches(datasets, "all", cache, config))}
+            **variant_figures("side", model, maker, side_batches(datasets, "all", cache, config)),
+            **side_offset_figures(model, maker, datasets, "all", cache, config)}
 
 
 def relit_batches(datasets: list[GnmDataset], split: Literal["train", "test", "all"], cache: FrameCache,
@@ -325,6 +326,36 @@ def side_batches(datasets: list[GnmDataset], split: Literal["train", "test", "al
     side = GnmSampler(datasets, split, cache.offsets, config.context_size, config.len_traj_pred,
                       side_context_prob=1.0)
     return held_out_batches(side, config) if side.side_twins else []
+
+
+@torch.no_grad()
+def side_offset_figures(model: torch.nn.Module, maker: BatchMaker, datasets: list[GnmDataset],
+                        split: Literal["train", "test", "all"], cache: FrameCache,
+                        config: TrainConfig) -> dict[str, float]:
+    """Does the model see that it stands beside the line? The same held-out positive samples seen from the drive and
+    from its side twin (the same goal): the correlation (side_offset_r) and slope (side_offset_gain: the share of
+    the way back it asks for) of the change in the last waypoint's predicted lateral offset against the change in
+    its label. The side_* figures mix that in with the path's own curves; these pair it out. None without side
+    twins."""
+    plain = GnmSampler(datasets, split, cache.offsets, config.context_size, config.len_traj_pred, negative_prob=0.0)
+    side = GnmSampler(datasets, split, cache.offsets, config.context_size, config.len_traj_pred, negative_prob=0.0,
+                      side_context_prob=1.0)
+    if not side.side_twins:
+        return {}
+    model.eval()
+    predicted, labelled = [], []
+    for k in range(max(1, config.eval_samples // config.batch_size)):
+        a, b = (s.sample(config.batch_size, np.random.default_rng([12345, k])) for s in (plain, side))
+        paired = (a.action_mask > 0) & (a.context != b.context).any(axis=1)
+        ta, tb = maker.tensors(a), maker.tensors(b)
+        lateral_a, lateral_b = (model(t["obs"], t["goal"])[1][:, -1, 1].cpu().numpy() for t in (ta, tb))
+        predicted.append((lateral_b - lateral_a)[paired])
+        labelled.append((b.action[:, -1, 1] - a.action[:, -1, 1])[paired])
+    model.train()
+    change, wanted = np.concatenate(predicted), np.concatenate(labelled)
+    if len(change) < 3:
+        return {}
+    return {"side_offset_r": pearson(change, wanted), "side_offset_gain": slope_through_origin(change, wanted)}
 
 
 def variant_figures(prefix: str, model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) -> dict[str, float]:
@@ -396,6 +427,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
         metrics.update(variant_figures("turned", model, maker, turned_batches))
         metrics.update(variant_figures("relit", model, maker, relit_eval))
         metrics.update(variant_figures("side", model, maker, side_eval))
+        metrics.update(side_offset_figures(model, maker, datasets, "test", cache, config))
         record = EpochRecord(epoch + 1, float(total) / steps, metrics, time.monotonic() - t0)
         history.append(record)
         print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, {format_metrics(record.metrics)}")
