@@ -116,3 +116,20 @@ def test_a_perturbed_start_fits_the_changed_world_the_repeat_spawns_in(office_ro
     assert all(grid.clearance_at(s.x, s.y) >= BODY for s in starts)
     plain = [perturbed_start("office_11", "turtlebot", start, np.random.default_rng(k), 0.25, 0.25) for k in range(40)]
     assert any(grid.clearance_at(s.x, s.y) < BODY for s in plain)  # the teach world alone would spawn some inside
+
+
+def test_the_repeat_world_spawns_at_the_route_start_where_furniture_covers_the_teach_spawn():
+    """World 1548: a moved piece covers the teach world's spawn; the repeat world spawns at the route's start."""
+    from gnm_nav.evaluation.routes import repeat_world_spec
+    from gnm_nav.sim.env import SimEnv, load_profile
+
+    task = plan_routes([str(seed) for seed in range(1541, 1549)], "turtlebot", 8, 15.0)[0][-1]  # closed-loop's 8th
+    spec, _ = repeat_world_spec(task, task.goal, "both", "turtlebot")
+    teach = resolve_world("1548")
+    assert occupancy_grid(spec).clearance_at(*teach.spawn[:2]) < BODY  # the case itself
+    assert spec.spawn == [task.start.x, task.start.y, task.start.yaw]
+    env = SimEnv(spec, load_profile("turtlebot"), render=False)
+    try:
+        assert (env.pose.x, env.pose.y) == (task.start.x, task.start.y)
+    finally:
+        env.close()

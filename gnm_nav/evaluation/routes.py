@@ -154,14 +154,18 @@ def repeat_world_spec(task: RouteTask, goal_xy: tuple[float, float], changes: st
                       robot: str) -> tuple[WorldSpec, dict[str, int]]:
     """The world as the repeat finds it (`gnm-nav eval --changes`) and what changed: the teach world changed with
     the route's own seed, the route and its goal left open for the body; the same world for every mode and loop
-    that drives the route."""
+    that drives the route. Its spawn is the route's start (kept open), not the teach world's spawn, which moved
+    furniture may cover (world 1548)."""
+    import dataclasses
+
     from gnm_nav.sim.env import load_profile
     from gnm_nav.sim.world_changes import changed_world
     from gnm_nav.sim.worlds import resolve_world
 
     points = [(task.start.x, task.start.y), *(leg.goal for leg in task.expert_legs), goal_xy]
-    return changed_world(resolve_world(task.world), changes, (task.seed, 2), points,
-                         load_profile(robot).body_radius_m)
+    spec, report = changed_world(resolve_world(task.world), changes, (task.seed, 2), points,
+                                 load_profile(robot).body_radius_m)
+    return dataclasses.replace(spec, spawn=[float(task.start.x), float(task.start.y), float(task.start.yaw)]), report
 
 
 def perturbed_start(world: str, robot: str, start: Pose2D, rng: np.random.Generator,
