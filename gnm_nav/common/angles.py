@@ -1,5 +1,5 @@
-"""Angles wrapped to [-pi, pi) (the sim, the graph's odometry, the LDM data, recovery) and yaw <-> quaternion (messages,
-bags, the renderer): one definition each."""
+"""Angles wrapped to [-pi, pi) (the sim, the graph's odometry, the LDM data, recovery), yaw <-> quaternion (messages,
+bags, the renderer) and the unit vector to a heading's left (side twins and their labels): one definition each."""
 from __future__ import annotations
 
 import math
@@ -13,6 +13,12 @@ Angle = TypeVar("Angle", float, np.ndarray)
 def wrap_angle(a: Angle) -> Angle:
     """Works on floats and on numpy arrays (elementwise)."""
     return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+def left_of(yaws: np.ndarray) -> np.ndarray:
+    """Unit vectors [..., 2] pointing left of headings yaws [...] (the heading turned +90 degrees)."""
+    yaws = np.asarray(yaws, np.float64)
+    return np.stack([-np.sin(yaws), np.cos(yaws)], axis=-1)
 
 
 def yaw_to_quaternion(yaw: float) -> tuple[float, float, float, float]:

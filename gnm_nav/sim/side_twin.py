@@ -13,6 +13,8 @@ from typing import Callable
 
 import numpy as np
 
+from gnm_nav.common.angles import left_of
+
 # |offset| drawn per drive: the lateral errors the closed loop shows (p50 0.11 m, p90 0.30 m) and a little more
 SIDE_OFFSET_RANGE_M = (0.1, 0.4)
 _SHRINK = (1.0, 0.75, 0.5, 0.25, 0.0)  # where the full offset does not fit the body, the first of these that does
@@ -28,7 +30,7 @@ def side_poses(positions: np.ndarray, yaws: np.ndarray, offset_m: float,
                clearance_at: Callable[[float, float], float], body_radius_m: float) -> np.ndarray:
     """Positions [T, 2] moved `offset_m` to the left of each pose's heading (headings unchanged); at a pose
     where the body would not fit there, the largest fraction of the offset that fits (0: the pose itself)."""
-    normal = np.stack([-np.sin(yaws), np.cos(yaws)], axis=1)
+    normal = left_of(yaws)
     out = np.array(positions, np.float64, copy=True)
     for i in range(len(out)):
         for fraction in _SHRINK:

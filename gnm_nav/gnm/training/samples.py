@@ -23,9 +23,8 @@ taught in one light is repeated in another. The labels do not change: the poses 
 A trajectory with a side twin (its poses moved sideways, gnm_nav.sim.side_twin) may give a sample's context from
 the twin (`side_context_prob`): the robot stands beside the line while the goal stays the drive's, and the labels
 are the way back, the drive's future poses with the offset shrinking to nothing over RETURN_DISTANCE_M of the
-drive's path. Back within a metre: the label stays a path a robot can drive (in waypoint units the return is the
-same for every body; the drive's own poses, the offset undone at once, were 10 units sideways for the small
-locobot and took the loss from 0.13 to 0.33). A side twin is never a drive itself.
+drive's path: a path a robot can drive, and in waypoint units the same return for every body (docs/decisions.md,
+"Side twins"). A side twin is never a drive itself.
 """
 from __future__ import annotations
 
@@ -35,6 +34,7 @@ from typing import Literal
 
 import numpy as np
 
+from gnm_nav.common.angles import left_of
 from gnm_nav.data.gnm_format import GnmDataset, Trajectory, is_side_twin, side_name, twin_of
 from gnm_nav.gnm.preprocessing import DEFAULT_IMAGE_SIZE
 from gnm_nav.robot_profile import load_robot_profile
@@ -236,11 +236,9 @@ class GnmSampler:
         targets = self._positions[later]
         side = seen_from != j
         if side.any():
-            yaw_now = self._yaws[now[side]]
             offset = ((self._positions[seen[side]] - self._positions[now[side]])
-                      * np.stack([-np.sin(yaw_now), np.cos(yaw_now)], axis=1)).sum(axis=1)  # + = left of the drive
-            left = self._yaws[later[side]]
+                      * left_of(self._yaws[now[side]])).sum(axis=1)  # + = left of the drive
             remaining = offset[:, None] * np.clip(
                 1.0 - (self._driven[later[side]] - self._driven[now[side]][:, None]) / RETURN_DISTANCE_M, 0.0, 1.0)
-            targets[side] += remaining[..., None] * np.stack([-np.sin(left), np.cos(left)], axis=-1)
+            targets[side] += remaining[..., None] * left_of(self._yaws[later[side]])
         return labels_from(self._positions[seen], self._yaws[seen], targets, self._yaws[later], spacing)

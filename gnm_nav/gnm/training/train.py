@@ -29,7 +29,7 @@ from gnm_nav.gnm.training.frame_cache import FrameCache
 from gnm_nav.gnm.training.samples import MAX_DIST, Batch, GnmSampler
 
 DIST_WEIGHT = 0.5 * 1e-2
-TURNED_METRICS = ("distance_spearman", "distance_mae_steps", "waypoint_lateral_r", "waypoint_lateral_gain")
+VARIANT_METRICS = ("distance_spearman", "distance_mae_steps", "waypoint_lateral_r", "waypoint_lateral_gain")
 ACTION_WEIGHT = 0.5
 PROGRESS_EVERY = 20  # steps between progress-bar loss updates (each waits for the device)
 
@@ -308,7 +308,7 @@ def report_on(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     metrics = evaluate(model, maker, held_out_batches(sampler, config))
     return {**metrics, **variant_figures("relit", model, maker, relit_batches(datasets, "all", cache, config)),
             **variant_figures("side", model, maker, side_batches(datasets, "all", cache, config)),
-            **side_offset_figures(model, maker, datasets, "all", cache, config)}
+            **side_offset_figures(model, maker, side_pairs(datasets, "all", cache, config))}
 
 
 def relit_batches(datasets: list[GnmDataset], split: Literal["train", "test", "all"], cache: FrameCache,
@@ -328,27 +328,35 @@ def side_batches(datasets: list[GnmDataset], split: Literal["train", "test", "al
     return held_out_batches(side, config) if side.side_twins else []
 
 
-@torch.no_grad()
-def side_offset_figures(model: torch.nn.Module, maker: BatchMaker, datasets: list[GnmDataset],
-                        split: Literal["train", "test", "all"], cache: FrameCache,
-                        config: TrainConfig) -> dict[str, float]:
-    """Does the model see that it stands beside the line? The same held-out positive samples seen from the drive and
-    from its side twin (the same goal): the correlation (side_offset_r) and slope (side_offset_gain: the share of
-    the way back it asks for) of the change in the last waypoint's predicted lateral offset against the change in
-    its label. The side_* figures mix that in with the path's own curves; these pair it out. None without side
-    twins."""
+def side_pairs(datasets: list[GnmDataset], split: Literal["train", "test", "all"], cache: FrameCache,
+               config: TrainConfig) -> list[tuple[Batch, Batch]]:
+    """The split's held-out positive samples twice, seen from the drive and from its side twin (the same goals;
+    side_offset_figures); none when the split holds no side twins."""
     plain = GnmSampler(datasets, split, cache.offsets, config.context_size, config.len_traj_pred, negative_prob=0.0)
     side = GnmSampler(datasets, split, cache.offsets, config.context_size, config.len_traj_pred, negative_prob=0.0,
                       side_context_prob=1.0)
     if not side.side_twins:
+        return []
+    return [(plain.sample(config.batch_size, np.random.default_rng([12345, k])),
+             side.sample(config.batch_size, np.random.default_rng([12345, k])))
+            for k in range(max(1, config.eval_samples // config.batch_size))]
+
+
+@torch.no_grad()
+def side_offset_figures(model: torch.nn.Module, maker: BatchMaker,
+                        pairs: list[tuple[Batch, Batch]]) -> dict[str, float]:
+    """Does the model see that it stands beside the line? Over side_pairs: the correlation (side_offset_r) and slope
+    (side_offset_gain: the share of the way back it asks for) of the change in the last waypoint's predicted
+    lateral offset against the change in its label. The side_* figures mix that in with the path's own curves;
+    these pair it out. None without pairs from a side twin."""
+    if not pairs:
         return {}
     model.eval()
     predicted, labelled = [], []
-    for k in range(max(1, config.eval_samples // config.batch_size)):
-        a, b = (s.sample(config.batch_size, np.random.default_rng([12345, k])) for s in (plain, side))
+    for a, b in pairs:
         paired = (a.action_mask > 0) & (a.context != b.context).any(axis=1)
-        ta, tb = maker.tensors(a), maker.tensors(b)
-        lateral_a, lateral_b = (model(t["obs"], t["goal"])[1][:, -1, 1].cpu().numpy() for t in (ta, tb))
+        lateral_a, lateral_b = (model(t["obs"], t["goal"])[1][:, -1, 1].cpu().numpy()
+                                for t in (maker.tensors(a), maker.tensors(b)))
         predicted.append((lateral_b - lateral_a)[paired])
         labelled.append((b.action[:, -1, 1] - a.action[:, -1, 1])[paired])
     model.train()
@@ -359,11 +367,11 @@ def side_offset_figures(model: torch.nn.Module, maker: BatchMaker, datasets: lis
 
 
 def variant_figures(prefix: str, model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) -> dict[str, float]:
-    """TURNED_METRICS of held-out samples changed one way (turned, relit, side), named `<prefix>_*`; none without
+    """VARIANT_METRICS of held-out samples changed one way (turned, relit, side), named `<prefix>_*`; none without
     them."""
     if not batches:
         return {}
-    return {f"{prefix}_{k}": v for k, v in evaluate(model, maker, batches).items() if k in TURNED_METRICS}
+    return {f"{prefix}_{k}": v for k, v in evaluate(model, maker, batches).items() if k in VARIANT_METRICS}
 
 
 def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCache, config: TrainConfig,
@@ -393,6 +401,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     turned_batches = held_out_batches(turned, config) if any(f is not None for f in turned.focal_px) else []
     relit_eval = relit_batches(datasets, "test", cache, config)
     side_eval = side_batches(datasets, "test", cache, config)
+    side_eval_pairs = side_pairs(datasets, "test", cache, config)
     optimizer = gnm_optimizer(model, config.lr, config.dense_lr_scale)
     steps = config.steps_per_epoch or max(1, math.ceil(len(train) / config.batch_size))
     checkpoint_path = workdir / "checkpoint.pt"
@@ -427,7 +436,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
         metrics.update(variant_figures("turned", model, maker, turned_batches))
         metrics.update(variant_figures("relit", model, maker, relit_eval))
         metrics.update(variant_figures("side", model, maker, side_eval))
-        metrics.update(side_offset_figures(model, maker, datasets, "test", cache, config))
+        metrics.update(side_offset_figures(model, maker, side_eval_pairs))
         record = EpochRecord(epoch + 1, float(total) / steps, metrics, time.monotonic() - t0)
         history.append(record)
         print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, {format_metrics(record.metrics)}")
