@@ -48,6 +48,22 @@ def test_a_model_that_knows_the_truth_arrives(room):
     assert len(run.trajectory) == len(run.seen)
 
 
+def test_the_steering_figures_tell_a_model_that_steers_to_its_subgoal_from_one_that_drives_straight(room):
+    """subgoal_bearing_r / _gain: the bearing each model command steered at against its subgoal's true bearing; a
+    model that knows where the subgoal is turns as far as it lies, one that cannot steer does not turn at all."""
+    from gnm_nav.evaluation.closed_loop import LoopConfig, repeat, steering_figures
+
+    oracle = LoopConfig(localization_mode="oracle")
+    steers = steering_figures([repeat(room.env, room.taught, OracleEngine(room.env, room.taught.graph),
+                                      room.route.start, oracle)])
+    straight = steering_figures([repeat(room.env, room.taught,
+                                        OracleEngine(room.env, room.taught.graph, steer=False), room.route.start,
+                                        oracle)])
+    assert steers["subgoal_bearing_pairs"] > 20 and straight["subgoal_bearing_pairs"] > 20
+    assert steers["subgoal_bearing_r"] > 0.9 and 0.8 < steers["subgoal_bearing_gain"] < 1.2, steers
+    assert abs(straight["subgoal_bearing_gain"]) < 0.1, straight
+
+
 def test_a_model_that_knows_the_truth_arrives_with_the_belief_localiser(room):
     """localization_mode belief in the loop (no fitted likelihood beside the oracle: the uncalibrated one, which
     takes a reading at its word, as the oracle's are)."""
@@ -249,7 +265,7 @@ def test_closed_loop_command_refuses_what_it_cannot_measure(tmp_path, gnm_model_
     assert err.count("--odometry-steering needs --use-odometry") == 2
 
 
-def test_closed_loop_table_is_written_from_the_reports(tmp_path):
+def test_closed_loop_table_is_written_from_the_reports(tmp_path, capsys):
     from gnm_nav.cli import main
 
     report = {"model": "/x/m.onnx", "robot": "turtlebot", "worlds": "3000..3019", "successes": 3, "routes": 10,
@@ -262,7 +278,12 @@ def test_closed_loop_table_is_written_from_the_reports(tmp_path):
                  "--section", "card"]) == 0
     text = doc.read_text()
     assert "| `m.onnx`" in text and "| 3/10 | 61% | 123 | 2 |" in text and "old" not in text
-    assert text.startswith("intro\n") and text.endswith("end\n")
+    assert text.startswith("intro\n") and text.endswith("end\n") and "steering" not in text
+    newer = tmp_path / "newer.json"  # with the steering figures: a column, "-" for a report from before them
+    newer.write_text(json.dumps({**report, "subgoal_bearing_r": 0.123, "subgoal_bearing_gain": 0.456}))
+    assert main(["closed-loop", "--table", f"{tmp_path / 'summary.json'},{newer}"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()[-2:]
+    assert rows[0].endswith("| 2 | - |") and rows[1].endswith("| 2 | 0.12, 0.46 |")
     assert main(["closed-loop", "--table", str(tmp_path / "missing.json")]) == 2
 
 

@@ -237,6 +237,50 @@ def test_held_out_report_tells_a_steering_model_from_a_straight_driving_one(tiny
     assert abs(not_steering["waypoint_lateral_gain"]) < 0.1
 
 
+class _GoalReader(torch.nn.Module):
+    """Steers by its goal image alone (its lateral offsets are the goal's mean pixel): a model that reads the goal."""
+
+    def forward(self, obs, goal):
+        lateral = goal.mean(dim=(1, 2, 3))[:, None].expand(-1, 5)
+        ones = torch.ones_like(lateral)
+        return torch.full((obs.shape[0], 1), 5.0), torch.stack([ones, lateral, ones, torch.zeros_like(lateral)], -1)
+
+
+def test_held_out_report_tells_a_model_that_steers_by_its_goal_from_one_that_ignores_it(tiny_data):
+    """goal_swap_lateral_r: the lateral offsets predicted again with another sample's goal; 1 for a model whose
+    steering comes from the context alone, low for one that steers by the goal."""
+    from gnm_nav.gnm.training.train import evaluate
+
+    datasets = read_dataset(tiny_data)
+    cache = build_frame_cache(datasets, tiny_data / ".cache")
+    maker = BatchMaker(cache, torch.device("cpu"))
+    batch = GnmSampler(datasets, "train", cache.offsets).sample(256, np.random.default_rng(2))
+    blind = evaluate(_Scripted(torch.from_numpy(batch.action)), maker, [batch])
+    assert blind["waypoint_lateral_r"] == pytest.approx(1.0, abs=1e-5)  # it fits the labels...
+    assert blind["goal_swap_lateral_r"] == pytest.approx(1.0, abs=1e-5)  # ...without reading the goal
+    assert abs(evaluate(_GoalReader(), maker, [batch])["goal_swap_lateral_r"]) < 0.5
+
+
+def test_history_dropout_shows_only_the_current_frame_and_keeps_the_labels(tiny_data):
+    """history_dropout_prob: that share of samples has every context frame the current one (no motion to
+    extrapolate); goals and labels are those of the same draw without it."""
+    datasets = read_dataset(tiny_data)
+    cache = build_frame_cache(datasets, tiny_data / ".cache")
+    plain = GnmSampler(datasets, "train", cache.offsets)
+    dropped = GnmSampler(datasets, "train", cache.offsets, history_dropout_prob=0.3)
+    a, b = plain.sample(2000, np.random.default_rng(4)), dropped.sample(2000, np.random.default_rng(4))
+    np.testing.assert_array_equal(a.goal, b.goal)
+    np.testing.assert_array_equal(a.action, b.action)
+    np.testing.assert_array_equal(b.context[:, -1], a.context[:, -1])
+    still = (b.context == b.context[:, -1:]).all(axis=1)
+    assert 0.25 < still.mean() < 0.35
+    np.testing.assert_array_equal(a.context[~still], b.context[~still])
+    report = report_on(GNM(), datasets, cache, TrainConfig(batch_size=32, eval_samples=64))
+    assert {"still_waypoint_lateral_r", "still_waypoint_lateral_gain", "goal_swap_lateral_r"} <= set(report)
+    with pytest.raises(ValueError, match="history_dropout_prob"):
+        GnmSampler(datasets, "train", cache.offsets, history_dropout_prob=1.5)
+
+
 def test_mirrored_samples_flip_images_and_negate_lateral_labels(tiny_data):
     datasets = read_dataset(tiny_data)
     cache = build_frame_cache(datasets, tiny_data / ".cache")

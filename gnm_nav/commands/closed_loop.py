@@ -173,13 +173,21 @@ def compare(models: list[Path], data: str, out: Path) -> int:
 
 def markdown(reports: list[tuple[str, dict[str, Any]]]) -> str:
     """One row per report: the model driving alone, its routes and figures (read from the reports' JSON)."""
-    lines = ["| model | robot, worlds | goals | route progress | collisions/km | stuck events |",
-             "|---|---|---|---|---|---|"]
+    steering = any("subgoal_bearing_r" in r for _, r in reports)  # (reports from before the figure lack it)
+    lines = ["| model | robot, worlds | goals | route progress | collisions/km | stuck events |"
+             + (" steering to the subgoal: r, gain |" if steering else ""),
+             "|---|---|---|---|---|---|" + ("---|" if steering else "")]
     for name, r in reports:
         lines.append(f"| `{Path(r['model']).name}` ({name}) | {r['robot']}, {r['worlds']} | "
                      f"{r['successes']}/{r['routes']} | {r['route_progress']:.0%} | {r['collisions_per_km']:.0f} | "
-                     f"{r['stuck_events']} |")
+                     f"{r['stuck_events']} |" + (f" {_steering(r)} |" if steering else ""))
     return "\n".join(lines)
+
+
+def _steering(report: dict[str, Any]) -> str:
+    if "subgoal_bearing_r" not in report:
+        return "-"
+    return f"{report['subgoal_bearing_r']:.2f}, {report['subgoal_bearing_gain']:.2f}"
 
 
 def table(files: list[Path], update: Path | None, section: str) -> int:

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gnm_nav.common.angles import wrap_angle
 from gnm_nav.common.errors import GnmNavError
 from gnm_nav.common.pose import Pose2D
+from gnm_nav.common.stats import pearson, slope_through_origin
 from gnm_nav.control.controller import Limits, make_controller
 from gnm_nav.control.policy import GNMPolicy
 from gnm_nav.control.recovery import BackUpConfig, HeadingSweep, StallBackUp, SweepConfig
@@ -46,6 +48,7 @@ from gnm_nav.sim.expert import GridPlanner, Route
 from gnm_nav.sim.rollout import CONTROL_DT, expert_rollout
 
 JUDGE_EVERY_S = 0.5  # sim s between the judge's looks (the DDS runner looks every 0.2 wall s)
+AHEAD_RAD = 1.5  # a subgoal within this bearing of the heading is in front: its bearing is one the model can steer to
 LOOP_LOCALIZATION_MODES = ("graph", "belief", "oracle")
 ORACLE_WINDOW = (2, 6)  # nodes behind and ahead of the last one the oracle searches (a route may pass a place twice)
 
@@ -110,6 +113,7 @@ class LoopRun:
     final_distance_m: float
     modes: dict[str, int]  # policy decisions by supervisor mode
     trajectory: np.ndarray  # [N, 2] (x, y) at the dataset's rate
+    bearings: np.ndarray  # [M, 2] per model command: bearing of the waypoint it steers at, true bearing of its subgoal
     seen: list[Seen] = field(default_factory=list, repr=False)  # keep_frames only
 
     def summary(self) -> dict:
@@ -200,7 +204,9 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
     seen: list[Seen] = []
     modes: dict[str, int] = {}
     subgoal: np.ndarray | None = None
-    subgoal_node: int | None = None  # the oracle's last subgoal
+    subgoal_node: int | None = None  # the node whose image is the policy's subgoal
+    node_xy = dict(zip(taught.graph.nodes(), map(tuple, taught.node_xy)))
+    bearings: list[tuple[float, float]] = []
     carrot: tuple[float, np.ndarray] | None = None  # (tick time, [x, y] base frame): the planner's odometry carrot
     camera_t = subgoal_t = lost_t = None
     goal_reached, reason = False, ""
@@ -231,6 +237,7 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
                 lost_t = t if step.lost else lost_t
                 if step.subgoal_image is not None and not goal_reached:
                     subgoal, subgoal_t = preprocess_frame(step.subgoal_image, card.image_size, card.center_crop), t
+                    subgoal_node = step.plan.subgoal
                     if step.subgoal_offset_m is not None:
                         carrot = (t, step.subgoal_offset_m)
         inputs = Inputs(t, camera_t, context.fill, subgoal_t, lost_t, goal_reached)
@@ -241,6 +248,9 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
                 offset = carrot[1] if carrot is not None and t - carrot[0] <= config.source_timeout_s else None
                 out = policy.step(context.model_input(), subgoal, t, offset, backup.clear_heading)
                 v, w = out.v, out.w
+                if subgoal_node in node_xy:
+                    aim = out.waypoints_m[policy.waypoint_index]
+                    bearings.append((math.atan2(aim[1], aim[0]), bearing_to(pose, node_xy[subgoal_node])))
             else:
                 controller.reset()
                 v, w = decision.v, decision.w
@@ -272,7 +282,23 @@ def repeat(env: SimEnv, taught: TaughtRoute, engine, start: Pose2D, config: Loop
         reason = f"goal declared {distance:.2f} m from the goal pose"
     return LoopRun(success, reason, route_progress(taught.expert_xy, xy, config.success_radius_m), collisions,
                    judge.stuck.events, float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum()), k * dt, distance,
-                   modes, xy[::data_every], seen)
+                   modes, xy[::data_every], np.asarray(bearings, np.float64).reshape(-1, 2), seen)
+
+
+def bearing_to(pose: Pose2D, xy: tuple[float, float]) -> float:
+    """The bearing of a place from a pose (radians, left positive)."""
+    return wrap_angle(math.atan2(xy[1] - pose.y, xy[0] - pose.x) - pose.yaw)
+
+
+def steering_figures(runs: list[LoopRun]) -> dict[str, float]:
+    """Does the model steer toward the subgoal it is given? Over every model command whose subgoal was in front
+    (AHEAD_RAD): the correlation of the bearing it steered at with the subgoal's true bearing, and the slope (1:
+    it turns as far as the subgoal lies; 0: it ignores where the subgoal is)."""
+    pairs = np.concatenate([r.bearings for r in runs]) if runs else np.zeros((0, 2))
+    ahead = pairs[np.abs(pairs[:, 1]) < AHEAD_RAD]
+    return {"subgoal_bearing_r": pearson(ahead[:, 0], ahead[:, 1]),
+            "subgoal_bearing_gain": slope_through_origin(ahead[:, 0], ahead[:, 1]),
+            "subgoal_bearing_pairs": int(len(ahead))}
 
 
 @dataclass
@@ -341,4 +367,5 @@ def summarise(runs: list[LoopRun]) -> dict:
             "collisions": sum(r.collisions for r in runs),
             "collisions_per_km": sum(r.collisions for r in runs) / km if km > 0 else 0.0,
             "stuck_events": sum(r.stuck_events for r in runs),
-            "path_length_m": sum(r.path_length_m for r in runs), "time_s": sum(r.time_s for r in runs)}
+            "path_length_m": sum(r.path_length_m for r in runs), "time_s": sum(r.time_s for r in runs),
+            **steering_figures(runs)}

@@ -25,6 +25,12 @@ the twin (`side_context_prob`): the robot stands beside the line while the goal 
 are the way back, the drive's future poses with the offset shrinking to nothing over RETURN_DISTANCE_M of the
 drive's path: a path a robot can drive, and in waypoint units the same return for every body (docs/decisions.md,
 "Side twins"). A side twin is never a drive itself.
+
+A sample's history may be dropped (`history_dropout_prob`): every context frame is the current one, the labels
+unchanged. The frames before the current one show how the robot has been moving, and the expert's next poses
+continue that motion, so a network can fit the labels by extrapolating it without reading the goal; in closed
+loop it then continues its own mistakes (the copycat problem of imitation from observation histories, Wen et al.,
+NeurIPS 2020). Without the history, where to go can only come from the current view and the goal.
 """
 from __future__ import annotations
 
@@ -128,7 +134,7 @@ class GnmSampler:
                  context_size: int = 5, len_traj_pred: int = 5, negative_prob: float = 1.0 / (MAX_DIST + 1),
                  mirror_prob: float = 0.0, yaw_shift_prob: float = 0.0, max_yaw_shift_rad: float = math.radians(15),
                  image_width: int = DEFAULT_IMAGE_SIZE[0], twin_goal_prob: float = 0.0,
-                 side_context_prob: float = 0.0) -> None:
+                 side_context_prob: float = 0.0, history_dropout_prob: float = 0.0) -> None:
         self.datasets = datasets
         self.context_size = context_size
         self.len_traj_pred = len_traj_pred
@@ -147,6 +153,9 @@ class GnmSampler:
         if not 0.0 <= side_context_prob <= 1.0:
             raise ValueError(f"side_context_prob must be in [0, 1], got {side_context_prob}")
         self.side_context_prob = side_context_prob
+        if not 0.0 <= history_dropout_prob <= 1.0:
+            raise ValueError(f"history_dropout_prob must be in [0, 1], got {history_dropout_prob}")
+        self.history_dropout_prob = history_dropout_prob
         # focal length in model pixels per dataset (None: field of view unknown, never shifted)
         hfovs = [camera_hfov_rad(ds) if yaw_shift_prob > 0 else None for ds in datasets]
         self.focal_px = [None if h is None else image_width / 2 / math.tan(h / 2) for h in hfovs]
@@ -204,6 +213,9 @@ class GnmSampler:
             side = (rng.random(n) < self.side_context_prob) & (self._side_j[j] >= 0)
             seen_from[side] = self._side_j[j[side]]
         context = self._cache_start[seen_from][:, None] + t[:, None] + np.arange(-self.context_size, 1)[None, :]
+        if self.history_dropout_prob > 0:  # (no draw otherwise: batches stay as they were)
+            still = rng.random(n) < self.history_dropout_prob
+            context[still] = context[still, -1:]
         spacing = self._spacing[j]
         action = self._action_labels(j, t, spacing, seen_from)
         action[mirror] = action[mirror] * np.array([1.0, -1.0, 1.0, -1.0], np.float32)  # y and sin(yaw) mirrored

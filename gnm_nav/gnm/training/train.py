@@ -51,6 +51,7 @@ class TrainConfig:
     max_yaw_shift_deg: float = 15.0
     twin_goal_prob: float = 0.5  # positive samples whose goal comes from the relit twin, where there is one
     side_context_prob: float = 0.5  # samples whose context comes from the side twin, where there is one
+    history_dropout_prob: float = 0.0  # training samples whose context frames are all the current one
     precision: str = "auto"  # auto (bf16 on a GPU, fp32 on a CPU) | fp32 | bf16: the forward pass under autocast
 
 
@@ -121,8 +122,8 @@ class BatchMaker:
         t = {k: v.to(self.device, non_blocking=True) for k, v in host.tensors.items()}
         mirror, shift = t.pop("mirror"), t.pop("shift")
         mirror_rows = mirror if host.any_mirror else None
-        t["obs"] = self._images(t["obs"], mirror_rows, shift if host.any_shift else None)
-        t["goal"] = self._images(t["goal"], mirror_rows, None)
+        t["obs"] = self.from_frames(t["obs"], mirror_rows, shift if host.any_shift else None)
+        t["goal"] = self.from_frames(t["goal"], mirror_rows, None)
         return t
 
     def tensors(self, batch: Batch) -> dict[str, torch.Tensor]:
@@ -131,10 +132,11 @@ class BatchMaker:
     def images(self, indices: np.ndarray, mirror: np.ndarray, shift_px: np.ndarray | None = None) -> torch.Tensor:
         """[B, K] cache indices -> [B, 3K, H, W] float32 (see _images)."""
         to = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
-        return self._images(self.frames(indices).to(self.device), to(mirror) if mirror.any() else None,
+        return self.from_frames(self.frames(indices).to(self.device), to(mirror) if mirror.any() else None,
                             to(shift_px) if shift_px is not None and shift_px.any() else None)
 
-    def _images(self, frames: torch.Tensor, mirror: torch.Tensor | None, shift: torch.Tensor | None) -> torch.Tensor:
+    def from_frames(self, frames: torch.Tensor, mirror: torch.Tensor | None,
+                    shift: torch.Tensor | None) -> torch.Tensor:
         """uint8 [B, K, H, W, 3] on the device -> [B, 3K, H, W] float32; rows where mirror is set flipped
         left-right, then rows shifted right by shift (left if negative), the uncovered edge filled with the edge
         column. Whole-batch operations (no host-side row lists), so nothing waits for the device."""
@@ -240,7 +242,7 @@ def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) ->
     """Held-out report: distance rank correlation, negatives told apart, waypoint error in metres, the
     correlation of predicted with true lateral waypoint offsets (steering), and how many dense units live."""
     model.eval()
-    preds, labels, wp_err, losses, lateral = [], [], [], [], []
+    preds, labels, wp_err, losses, lateral, swapped = [], [], [], [], [], []
     alive: dict[torch.nn.Module, torch.Tensor] = {}  # per ReLU (the dense layers'): units active on some sample
 
     def record(module: torch.nn.Module, _inputs, out: torch.Tensor) -> None:
@@ -261,6 +263,8 @@ def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) ->
             counted = b["mask"] > 0
             lateral.append(torch.stack([action[counted, :, 1], b["action"][counted, :, 1]], -1)
                            .reshape(-1, 2).cpu().numpy())
+            other_goal = model(b["obs"], b["goal"].roll(1, 0))[1]  # each sample with its neighbour's goal
+            swapped.append(other_goal[counted, :, 1].reshape(-1).cpu().numpy())
     finally:  # the model goes back to training without the hooks, whatever happened
         for h in hooks:
             h.remove()
@@ -280,6 +284,9 @@ def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) ->
         # how far it steers: the least-squares slope of predicted on true lateral offsets (< 1: it turns less than
         # the expert, as a regression to the mean does; 1 with r 1 would be exact)
         "waypoint_lateral_gain": slope_through_origin(lateral_pairs[:, 0], lateral_pairs[:, 1]),
+        # does it steer toward the goal? the same lateral offsets predicted with another sample's goal: near 1 when
+        # the steering comes from the context alone (then in closed loop it does not turn toward its subgoal)
+        "goal_swap_lateral_r": pearson(lateral_pairs[:, 0], np.concatenate(swapped)),
         # share of the dense layers' ReLU units active on at least one held-out sample (dead units never learn)
         "dense_units_alive": (float(sum(int(a.sum()) for a in alive.values()) / sum(a.numel() for a in alive.values()))
                               if alive else float("nan")),
@@ -308,6 +315,7 @@ def report_on(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     metrics = evaluate(model, maker, held_out_batches(sampler, config))
     return {**metrics, **variant_figures("relit", model, maker, relit_batches(datasets, "all", cache, config)),
             **variant_figures("side", model, maker, side_batches(datasets, "all", cache, config)),
+            **variant_figures("still", model, maker, still_batches(datasets, "all", cache, config)),
             **side_offset_figures(model, maker, side_pairs(datasets, "all", cache, config))}
 
 
@@ -326,6 +334,15 @@ def side_batches(datasets: list[GnmDataset], split: Literal["train", "test", "al
     side = GnmSampler(datasets, split, cache.offsets, config.context_size, config.len_traj_pred,
                       side_context_prob=1.0)
     return held_out_batches(side, config) if side.side_twins else []
+
+
+def still_batches(datasets: list[GnmDataset], split: Literal["train", "test", "all"], cache: FrameCache,
+                  config: TrainConfig) -> list[Batch]:
+    """The split's held-out batches with every context frame the current one: how much of the steering comes from
+    the view and the goal, not from continuing the motion the history shows."""
+    still = GnmSampler(datasets, split, cache.offsets, config.context_size, config.len_traj_pred,
+                       history_dropout_prob=1.0)
+    return held_out_batches(still, config)
 
 
 def side_pairs(datasets: list[GnmDataset], split: Literal["train", "test", "all"], cache: FrameCache,
@@ -367,8 +384,8 @@ def side_offset_figures(model: torch.nn.Module, maker: BatchMaker,
 
 
 def variant_figures(prefix: str, model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) -> dict[str, float]:
-    """VARIANT_METRICS of held-out samples changed one way (turned, relit, side), named `<prefix>_*`; none without
-    them."""
+    """VARIANT_METRICS of held-out samples changed one way (turned, relit, side, still), named `<prefix>_*`; none
+    without them."""
     if not batches:
         return {}
     return {f"{prefix}_{k}": v for k, v in evaluate(model, maker, batches).items() if k in VARIANT_METRICS}
@@ -385,7 +402,8 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
         train = GnmSampler(datasets, "train", cache.offsets, config.context_size, config.len_traj_pred,
                            mirror_prob=config.mirror_prob, yaw_shift_prob=config.yaw_shift_prob,
                            max_yaw_shift_rad=math.radians(config.max_yaw_shift_deg),
-                           twin_goal_prob=config.twin_goal_prob, side_context_prob=config.side_context_prob)
+                           twin_goal_prob=config.twin_goal_prob, side_context_prob=config.side_context_prob,
+                           history_dropout_prob=config.history_dropout_prob)
     except ValueError as exc:
         raise DatasetError(f"nothing to train on: {exc}") from None
     try:
@@ -401,6 +419,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     turned_batches = held_out_batches(turned, config) if any(f is not None for f in turned.focal_px) else []
     relit_eval = relit_batches(datasets, "test", cache, config)
     side_eval = side_batches(datasets, "test", cache, config)
+    still_eval = still_batches(datasets, "test", cache, config)
     side_eval_pairs = side_pairs(datasets, "test", cache, config)
     optimizer = gnm_optimizer(model, config.lr, config.dense_lr_scale)
     steps = config.steps_per_epoch or max(1, math.ceil(len(train) / config.batch_size))
@@ -436,6 +455,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
         metrics.update(variant_figures("turned", model, maker, turned_batches))
         metrics.update(variant_figures("relit", model, maker, relit_eval))
         metrics.update(variant_figures("side", model, maker, side_eval))
+        metrics.update(variant_figures("still", model, maker, still_eval))
         metrics.update(side_offset_figures(model, maker, side_eval_pairs))
         record = EpochRecord(epoch + 1, float(total) / steps, metrics, time.monotonic() - t0)
         history.append(record)
