@@ -261,6 +261,59 @@ def test_held_out_report_tells_a_model_that_steers_by_its_goal_from_one_that_ign
     assert abs(evaluate(_GoalReader(), maker, [batch])["goal_swap_lateral_r"]) < 0.5
 
 
+def test_a_goal_seen_from_beside_the_line_leads_the_label_over_to_the_twins_line(tiny_data, tmp_path):
+    """side_goal_prob: a positive sample's goal comes from the side twin at the same time ahead; on the line, the
+    label moves over onto the twin's line (the mirror of coming back); seen from the twin, it follows the twin's
+    line. The same context then has labels that differ by where its goal was seen: only the goal tells them apart.
+    Negatives keep their goals from other trajectories."""
+    from gnm_nav.data.gnm_format import side_name
+
+    def left_of(t):
+        return np.stack([-np.sin(t.yaws), np.cos(t.yaws)], 1)
+
+    root, traj = _with_twin(tiny_data, tmp_path / "side", side_name, lambda t: t.positions + 0.3 * left_of(t))
+    datasets = read_dataset(root)
+    cache = build_frame_cache(datasets, root / ".cache")
+    start, twin_start = cache.index("bot_a", traj.name, 0), cache.index("bot_a", side_name(traj.name), 0)
+
+    def draw(**kw):
+        return GnmSampler(datasets, "train", cache.offsets, **kw).sample(3000, np.random.default_rng(1))
+
+    plain, over, both = draw(), draw(side_goal_prob=1.0), draw(side_context_prob=1.0, side_goal_prob=1.0)
+    mine = (plain.context[:, -1] >= start) & (plain.context[:, -1] < start + len(traj))
+    positive = plain.distance < MAX_DIST
+    moved = mine & positive
+    assert moved.sum() > 20
+    np.testing.assert_array_equal(over.goal[moved], plain.goal[moved] - start + twin_start)
+    np.testing.assert_array_equal(over.goal[~moved], plain.goal[~moved])
+    np.testing.assert_array_equal(over.context, plain.context)
+    whole = moved & (plain.context[:, -1] - start + 5 < len(traj))
+    left = left_of(traj)
+    twin_line = traj.positions + 0.3 * left
+    driven = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(twin_line, axis=0), axis=1))])
+    for i in np.flatnonzero(whole)[:30]:
+        t = plain.context[i, -1] - start
+        k = np.arange(1, 6)
+        over_by = 0.3 * np.clip(driven[t + k] - driven[t], 0.0, 1.0)  # over 0.3 m in 1 m of the twin's line
+        target = traj.positions[t + k] + over_by[:, None] * left[t + k]
+        rel = target - traj.positions[t]
+        c, s_ = np.cos(traj.yaws[t]), np.sin(traj.yaws[t])
+        expected = np.stack([c * rel[:, 0] + s_ * rel[:, 1], -s_ * rel[:, 0] + c * rel[:, 1]], 1) / 0.1
+        np.testing.assert_allclose(over.action[i, :, :2], expected, atol=1e-3)
+    assert (over.action[whole, -1, 1] > plain.action[whole, -1, 1] + 1.2).all()  # 0.15 m to the left by the 5th
+    # context and goal both from the twin: the twin's own line (parallel to the drive's, longer on this arc's
+    # outside), its own headings
+    for i in np.flatnonzero(whole)[:30]:
+        t = plain.context[i, -1] - start
+        rel = twin_line[t + np.arange(1, 6)] - twin_line[t]
+        c, s_ = np.cos(traj.yaws[t]), np.sin(traj.yaws[t])
+        expected = np.stack([c * rel[:, 0] + s_ * rel[:, 1], -s_ * rel[:, 0] + c * rel[:, 1]], 1) / 0.1
+        np.testing.assert_allclose(both.action[i, :, :2], expected, atol=1e-3)
+    np.testing.assert_allclose(both.action[whole, :, 2:], plain.action[whole, :, 2:], atol=1e-5)
+    with pytest.raises(ValueError, match="side_goal_prob"):
+        GnmSampler(datasets, "train", cache.offsets, side_goal_prob=2.0)
+
+
 def test_history_dropout_shows_only_the_current_frame_and_keeps_the_labels(tiny_data):
     """history_dropout_prob: that share of samples has every context frame the current one (no motion to
     extrapolate); goals and labels are those of the same draw without it."""

@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--side-context-prob", type=float, default=0.5,
                         help="share of samples whose context frames come from the trajectory's side twin, beside "
                              "its line (gnm-nav sim collect --side-share), where it has one; 0 = off")
+    parser.add_argument("--side-goal-prob", type=float, default=0.0,
+                        help="share of positive samples whose goal frame comes from the trajectory's side twin, "
+                             "where it has one (the label then moves over onto the twin's line); 0 = off")
     parser.add_argument("--history-dropout", type=float, default=0.0,
                         help="share of training samples whose context frames are all the current frame, so that "
                              "where to go must come from the view and the goal, not the motion so far; 0 = off")
@@ -89,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
                          mirror_prob=args.mirror_prob, dense_lr_scale=args.dense_lr_scale,
                          yaw_shift_prob=args.yaw_shift_prob, max_yaw_shift_deg=args.max_yaw_shift_deg,
                          twin_goal_prob=args.twin_goal_prob, side_context_prob=args.side_context_prob,
-                         history_dropout_prob=args.history_dropout,
+                         side_goal_prob=args.side_goal_prob, history_dropout_prob=args.history_dropout,
                          context_size=model.context_size, len_traj_pred=model.len_traj_pred,
                          precision=args.precision)
     history = train_gnm(model, datasets, cache, config, workdir, resume=not args.restart)
@@ -110,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         "max_yaw_shift_deg": args.max_yaw_shift_deg,
         "twin_goal_prob": args.twin_goal_prob,
         "side_context_prob": args.side_context_prob,
+        "side_goal_prob": args.side_goal_prob,
         "history_dropout": args.history_dropout,
         "dense_lr_scale": args.dense_lr_scale,
         "precision": args.precision,

@@ -21,10 +21,13 @@ sample's goal from the twin (`twin_goal_prob`): the context in one light, the go
 taught in one light is repeated in another. The labels do not change: the poses are the same.
 
 A trajectory with a side twin (its poses moved sideways, gnm_nav.sim.side_twin) may give a sample's context from
-the twin (`side_context_prob`): the robot stands beside the line while the goal stays the drive's, and the labels
-are the way back, the drive's future poses with the offset shrinking to nothing over RETURN_DISTANCE_M of the
-drive's path: a path a robot can drive, and in waypoint units the same return for every body (docs/decisions.md,
-"Side twins"). A side twin is never a drive itself.
+the twin (`side_context_prob`) and, independently, a positive sample's goal (`side_goal_prob`). The label leads from
+where the context was seen onto the line the goal was seen on: the goal line's future poses with the context's
+offset from that line shrinking to nothing over RETURN_DISTANCE_M of its path (a path a robot can drive, and in
+waypoint units the same for every body; docs/decisions.md, "Side twins"). So beside the line with the drive's goal
+the label comes back; on the line with a goal seen from beside it, it moves over; with both from the twin it
+follows the twin's line. The same context then leads to different places for different goals, which only the goal
+tells apart. A side twin is never a drive itself.
 
 A sample's history may be dropped (`history_dropout_prob`): every context frame is the current one, the labels
 unchanged. The frames before the current one show how the robot has been moving, and the expert's next poses
@@ -134,7 +137,8 @@ class GnmSampler:
                  context_size: int = 5, len_traj_pred: int = 5, negative_prob: float = 1.0 / (MAX_DIST + 1),
                  mirror_prob: float = 0.0, yaw_shift_prob: float = 0.0, max_yaw_shift_rad: float = math.radians(15),
                  image_width: int = DEFAULT_IMAGE_SIZE[0], twin_goal_prob: float = 0.0,
-                 side_context_prob: float = 0.0, history_dropout_prob: float = 0.0) -> None:
+                 side_context_prob: float = 0.0, side_goal_prob: float = 0.0,
+                 history_dropout_prob: float = 0.0) -> None:
         self.datasets = datasets
         self.context_size = context_size
         self.len_traj_pred = len_traj_pred
@@ -153,6 +157,9 @@ class GnmSampler:
         if not 0.0 <= side_context_prob <= 1.0:
             raise ValueError(f"side_context_prob must be in [0, 1], got {side_context_prob}")
         self.side_context_prob = side_context_prob
+        if not 0.0 <= side_goal_prob <= 1.0:
+            raise ValueError(f"side_goal_prob must be in [0, 1], got {side_goal_prob}")
+        self.side_goal_prob = side_goal_prob
         if not 0.0 <= history_dropout_prob <= 1.0:
             raise ValueError(f"history_dropout_prob must be in [0, 1], got {history_dropout_prob}")
         self.history_dropout_prob = history_dropout_prob
@@ -209,15 +216,19 @@ class GnmSampler:
 
         j, t = self._sample_traj[picks], self._sample_t[picks]
         seen_from = j.copy()  # the trajectory whose frames are the context: the drive's, or its side twin's
+        goal_line = j.copy()  # the trajectory whose frame is a positive sample's goal: the same choice
         if self.side_context_prob > 0 and self.side_twins:  # (no draw otherwise: batches stay as they were)
             side = (rng.random(n) < self.side_context_prob) & (self._side_j[j] >= 0)
             seen_from[side] = self._side_j[j[side]]
+        if self.side_goal_prob > 0 and self.side_twins:
+            aside = (rng.random(n) < self.side_goal_prob) & (self._side_j[j] >= 0) & ~negative
+            goal_line[aside] = self._side_j[j[aside]]
         context = self._cache_start[seen_from][:, None] + t[:, None] + np.arange(-self.context_size, 1)[None, :]
         if self.history_dropout_prob > 0:  # (no draw otherwise: batches stay as they were)
             still = rng.random(n) < self.history_dropout_prob
             context[still] = context[still, -1:]
         spacing = self._spacing[j]
-        action = self._action_labels(j, t, spacing, seen_from)
+        action = self._action_labels(j, t, spacing, seen_from, goal_line)
         action[mirror] = action[mirror] * np.array([1.0, -1.0, 1.0, -1.0], np.float32)  # y and sin(yaw) mirrored
         focal = self._focal[j]
         turned = turn & np.isfinite(focal)
@@ -227,30 +238,32 @@ class GnmSampler:
             action[turned] = rotate_labels(action[turned], np.arctan(shift_px[turned] / focal[turned]))
 
         ahead = 1 + np.floor(goal_draw * np.minimum(MAX_DIST, self._length[j] - 1 - t)).astype(np.int64)
-        goal = self._cache_start[j] + t + ahead
+        goal = self._cache_start[goal_line] + t + ahead
         distance = ahead.astype(np.float32)
         mask = ((ahead > MIN_ACTION_DIST) & (ahead < MAX_ACTION_DIST)).astype(np.float32)
         goal[negative] = (self._cache_start[other[negative]]
                           + np.floor(goal_draw[negative] * self._length[other[negative]]).astype(np.int64))
         distance[negative], mask[negative] = MAX_DIST, 0.0
         if self.twin_goal_prob > 0 and self.twins:  # (no draw otherwise: batches without twins stay as they were)
-            relit = (rng.random(n) < self.twin_goal_prob) & (self._twin_start[j] >= 0) & ~negative
+            relit = (rng.random(n) < self.twin_goal_prob) & (self._twin_start[j] >= 0) & ~negative & (goal_line == j)
             goal[relit] = self._twin_start[j[relit]] + t[relit] + ahead[relit]
         return Batch(context, goal, distance, action, mask, spacing, mirror, shift_px)
 
-    def _action_labels(self, j: np.ndarray, t: np.ndarray, spacing: np.ndarray, seen_from: np.ndarray) -> np.ndarray:
-        """action_label of many (trajectory, time) at once (past a trajectory's end its last pose repeats); where
-        the context is seen from the side twin (seen_from != j), the way back from the twin's pose: the drive's poses
-        ahead, each moved by the twin's offset at t shrunk linearly to 0 over RETURN_DISTANCE_M driven."""
+    def _action_labels(self, j: np.ndarray, t: np.ndarray, spacing: np.ndarray, seen_from: np.ndarray,
+                       goal_line: np.ndarray) -> np.ndarray:
+        """action_label of many (trajectory, time) at once (past a trajectory's end its last pose repeats), seen from
+        the poses of seen_from toward the line of goal_line (the drive or its side twin, of the same length): the
+        goal line's poses ahead, each moved by the context's offset from that line at t shrunk linearly to 0 over
+        RETURN_DISTANCE_M driven."""
         ahead = np.minimum(t[:, None] + 1 + np.arange(self.len_traj_pred)[None, :], self._length[j][:, None] - 1)
-        now, later = self._pose_start[j] + t, self._pose_start[j][:, None] + ahead
+        now, later = self._pose_start[goal_line] + t, self._pose_start[goal_line][:, None] + ahead
         seen = self._pose_start[seen_from] + t
         targets = self._positions[later]
-        side = seen_from != j
-        if side.any():
-            offset = ((self._positions[seen[side]] - self._positions[now[side]])
-                      * left_of(self._yaws[now[side]])).sum(axis=1)  # + = left of the drive
+        off = seen_from != goal_line
+        if off.any():
+            offset = ((self._positions[seen[off]] - self._positions[now[off]])
+                      * left_of(self._yaws[now[off]])).sum(axis=1)  # + = left of the goal's line
             remaining = offset[:, None] * np.clip(
-                1.0 - (self._driven[later[side]] - self._driven[now[side]][:, None]) / RETURN_DISTANCE_M, 0.0, 1.0)
-            targets[side] += remaining[..., None] * left_of(self._yaws[later[side]])
+                1.0 - (self._driven[later[off]] - self._driven[now[off]][:, None]) / RETURN_DISTANCE_M, 0.0, 1.0)
+            targets[off] += remaining[..., None] * left_of(self._yaws[later[off]])
         return labels_from(self._positions[seen], self._yaws[seen], targets, self._yaws[later], spacing)

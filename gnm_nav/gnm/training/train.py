@@ -51,6 +51,7 @@ class TrainConfig:
     max_yaw_shift_deg: float = 15.0
     twin_goal_prob: float = 0.5  # positive samples whose goal comes from the relit twin, where there is one
     side_context_prob: float = 0.5  # samples whose context comes from the side twin, where there is one
+    side_goal_prob: float = 0.0  # positive samples whose goal comes from the side twin, where there is one
     history_dropout_prob: float = 0.0  # training samples whose context frames are all the current one
     precision: str = "auto"  # auto (bf16 on a GPU, fp32 on a CPU) | fp32 | bf16: the forward pass under autocast
 
@@ -403,7 +404,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
                            mirror_prob=config.mirror_prob, yaw_shift_prob=config.yaw_shift_prob,
                            max_yaw_shift_rad=math.radians(config.max_yaw_shift_deg),
                            twin_goal_prob=config.twin_goal_prob, side_context_prob=config.side_context_prob,
-                           history_dropout_prob=config.history_dropout_prob)
+                           side_goal_prob=config.side_goal_prob, history_dropout_prob=config.history_dropout_prob)
     except ValueError as exc:
         raise DatasetError(f"nothing to train on: {exc}") from None
     try:
