@@ -310,6 +310,17 @@ def test_a_goal_seen_from_beside_the_line_leads_the_label_over_to_the_twins_line
         expected = np.stack([c * rel[:, 0] + s_ * rel[:, 1], -s_ * rel[:, 0] + c * rel[:, 1]], 1) / 0.1
         np.testing.assert_allclose(both.action[i, :, :2], expected, atol=1e-3)
     np.testing.assert_allclose(both.action[whole, :, 2:], plain.action[whole, :, 2:], atol=1e-5)
+    # the paired figure: the same context with the goal seen from the twin; a model blind to its goal asks for none
+    # of the move over
+    from gnm_nav.gnm.training.train import side_offset_figures, side_pairs
+
+    config = TrainConfig(batch_size=32, eval_samples=256)
+    pairs = side_pairs(datasets, "all", cache, config, "goal")
+    assert all((a.context == b.context).all() and (a.goal != b.goal).any() for a, b in pairs)
+    blind = side_offset_figures(_Scripted(torch.zeros(32, 5, 4)), BatchMaker(cache, torch.device("cpu")), pairs,
+                                "goal")
+    assert blind["side_goal_offset_gain"] == 0.0
+    assert {"side_goal_offset_r", "side_goal_offset_gain"} <= set(report_on(GNM(), datasets, cache, config))
     with pytest.raises(ValueError, match="side_goal_prob"):
         GnmSampler(datasets, "train", cache.offsets, side_goal_prob=2.0)
 

@@ -317,7 +317,8 @@ def report_on(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     return {**metrics, **variant_figures("relit", model, maker, relit_batches(datasets, "all", cache, config)),
             **variant_figures("side", model, maker, side_batches(datasets, "all", cache, config)),
             **variant_figures("still", model, maker, still_batches(datasets, "all", cache, config)),
-            **side_offset_figures(model, maker, side_pairs(datasets, "all", cache, config))}
+            **side_offset_figures(model, maker, side_pairs(datasets, "all", cache, config)),
+            **side_offset_figures(model, maker, side_pairs(datasets, "all", cache, config, "goal"), "goal")}
 
 
 def relit_batches(datasets: list[GnmDataset], split: Literal["train", "test", "all"], cache: FrameCache,
@@ -346,13 +347,16 @@ def still_batches(datasets: list[GnmDataset], split: Literal["train", "test", "a
     return held_out_batches(still, config)
 
 
+SIDE_MOVES = {"context": "side_offset", "goal": "side_goal_offset"}  # what a side pair moves -> its figures' name
+
+
 def side_pairs(datasets: list[GnmDataset], split: Literal["train", "test", "all"], cache: FrameCache,
-               config: TrainConfig) -> list[tuple[Batch, Batch]]:
-    """The split's held-out positive samples twice, seen from the drive and from its side twin (the same goals;
-    side_offset_figures); none when the split holds no side twins."""
+               config: TrainConfig, moved: Literal["context", "goal"] = "context") -> list[tuple[Batch, Batch]]:
+    """The split's held-out positive samples twice: as drawn, and with the context (or the goal) seen from the side
+    twin instead, the rest the same (side_offset_figures); none when the split holds no side twins."""
     plain = GnmSampler(datasets, split, cache.offsets, config.context_size, config.len_traj_pred, negative_prob=0.0)
     side = GnmSampler(datasets, split, cache.offsets, config.context_size, config.len_traj_pred, negative_prob=0.0,
-                      side_context_prob=1.0)
+                      side_context_prob=float(moved == "context"), side_goal_prob=float(moved == "goal"))
     if not side.side_twins:
         return []
     return [(plain.sample(config.batch_size, np.random.default_rng([12345, k])),
@@ -361,18 +365,19 @@ def side_pairs(datasets: list[GnmDataset], split: Literal["train", "test", "all"
 
 
 @torch.no_grad()
-def side_offset_figures(model: torch.nn.Module, maker: BatchMaker,
-                        pairs: list[tuple[Batch, Batch]]) -> dict[str, float]:
-    """Does the model see that it stands beside the line? Over side_pairs: the correlation (side_offset_r) and slope
-    (side_offset_gain: the share of the way back it asks for) of the change in the last waypoint's predicted
-    lateral offset against the change in its label. The side_* figures mix that in with the path's own curves;
-    these pair it out. None without pairs from a side twin."""
+def side_offset_figures(model: torch.nn.Module, maker: BatchMaker, pairs: list[tuple[Batch, Batch]],
+                        moved: Literal["context", "goal"] = "context") -> dict[str, float]:
+    """Over side_pairs: the correlation (`<name>_r`) and slope (`<name>_gain`: the share of the move it asks for) of
+    the change in the last waypoint's predicted lateral offset against the change in its label. With the context
+    moved (side_offset_*): does the model see that it stands beside the line and come back? With the goal moved
+    (side_goal_offset_*): does it read where its goal is and go there, from the same view? The side_* figures mix
+    the first in with the path's own curves; these pair it out. None without pairs from a side twin."""
     if not pairs:
         return {}
     model.eval()
     predicted, labelled = [], []
     for a, b in pairs:
-        paired = (a.action_mask > 0) & (a.context != b.context).any(axis=1)
+        paired = (a.action_mask > 0) & ((a.context != b.context).any(axis=1) | (a.goal != b.goal))
         lateral_a, lateral_b = (model(t["obs"], t["goal"])[1][:, -1, 1].cpu().numpy()
                                 for t in (maker.tensors(a), maker.tensors(b)))
         predicted.append((lateral_b - lateral_a)[paired])
@@ -381,7 +386,8 @@ def side_offset_figures(model: torch.nn.Module, maker: BatchMaker,
     change, wanted = np.concatenate(predicted), np.concatenate(labelled)
     if len(change) < 3:
         return {}
-    return {"side_offset_r": pearson(change, wanted), "side_offset_gain": slope_through_origin(change, wanted)}
+    name = SIDE_MOVES[moved]
+    return {f"{name}_r": pearson(change, wanted), f"{name}_gain": slope_through_origin(change, wanted)}
 
 
 def variant_figures(prefix: str, model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) -> dict[str, float]:
@@ -422,6 +428,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
     side_eval = side_batches(datasets, "test", cache, config)
     still_eval = still_batches(datasets, "test", cache, config)
     side_eval_pairs = side_pairs(datasets, "test", cache, config)
+    side_goal_pairs = side_pairs(datasets, "test", cache, config, "goal")
     optimizer = gnm_optimizer(model, config.lr, config.dense_lr_scale)
     steps = config.steps_per_epoch or max(1, math.ceil(len(train) / config.batch_size))
     checkpoint_path = workdir / "checkpoint.pt"
@@ -458,6 +465,7 @@ def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCa
         metrics.update(variant_figures("side", model, maker, side_eval))
         metrics.update(variant_figures("still", model, maker, still_eval))
         metrics.update(side_offset_figures(model, maker, side_eval_pairs))
+        metrics.update(side_offset_figures(model, maker, side_goal_pairs, "goal"))
         record = EpochRecord(epoch + 1, float(total) / steps, metrics, time.monotonic() - t0)
         history.append(record)
         print(f"epoch {record.epoch}: train loss {record.train_loss:.4f}, {format_metrics(record.metrics)}")
