@@ -143,25 +143,20 @@ class GnmSampler:
         self.context_size = context_size
         self.len_traj_pred = len_traj_pred
         self.negative_prob = negative_prob
-        if not 0.0 <= mirror_prob <= 1.0:
-            raise ValueError(f"mirror_prob must be in [0, 1], got {mirror_prob}")
+        shares = {"mirror_prob": mirror_prob, "yaw_shift_prob": yaw_shift_prob, "twin_goal_prob": twin_goal_prob,
+                  "side_context_prob": side_context_prob, "side_goal_prob": side_goal_prob,
+                  "history_dropout_prob": history_dropout_prob}
+        for name, share in shares.items():
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {share}")
+        if not 0.0 <= max_yaw_shift_rad < math.pi / 4:
+            raise ValueError(f"max_yaw_shift_rad must be in [0, pi/4), got {max_yaw_shift_rad}")
         self.mirror_prob = mirror_prob
-        if not 0.0 <= yaw_shift_prob <= 1.0 or not 0.0 <= max_yaw_shift_rad < math.pi / 4:
-            raise ValueError(f"yaw_shift_prob must be in [0, 1] and max_yaw_shift_rad in [0, pi/4), "
-                             f"got {yaw_shift_prob}, {max_yaw_shift_rad}")
         self.yaw_shift_prob = yaw_shift_prob
         self.max_yaw_shift_rad = max_yaw_shift_rad
-        if not 0.0 <= twin_goal_prob <= 1.0:
-            raise ValueError(f"twin_goal_prob must be in [0, 1], got {twin_goal_prob}")
         self.twin_goal_prob = twin_goal_prob
-        if not 0.0 <= side_context_prob <= 1.0:
-            raise ValueError(f"side_context_prob must be in [0, 1], got {side_context_prob}")
         self.side_context_prob = side_context_prob
-        if not 0.0 <= side_goal_prob <= 1.0:
-            raise ValueError(f"side_goal_prob must be in [0, 1], got {side_goal_prob}")
         self.side_goal_prob = side_goal_prob
-        if not 0.0 <= history_dropout_prob <= 1.0:
-            raise ValueError(f"history_dropout_prob must be in [0, 1], got {history_dropout_prob}")
         self.history_dropout_prob = history_dropout_prob
         # focal length in model pixels per dataset (None: field of view unknown, never shifted)
         hfovs = [camera_hfov_rad(ds) if yaw_shift_prob > 0 else None for ds in datasets]
