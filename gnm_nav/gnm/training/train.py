@@ -131,10 +131,10 @@ class BatchMaker:
         return self.finish(self.gather(batch))
 
     def images(self, indices: np.ndarray, mirror: np.ndarray, shift_px: np.ndarray | None = None) -> torch.Tensor:
-        """[B, K] cache indices -> [B, 3K, H, W] float32 (see _images)."""
+        """[B, K] cache indices -> [B, 3K, H, W] float32 (see from_frames)."""
         to = lambda a: torch.from_numpy(a).to(self.device)  # noqa: E731
         return self.from_frames(self.frames(indices).to(self.device), to(mirror) if mirror.any() else None,
-                            to(shift_px) if shift_px is not None and shift_px.any() else None)
+                                to(shift_px) if shift_px is not None and shift_px.any() else None)
 
     def from_frames(self, frames: torch.Tensor, mirror: torch.Tensor | None,
                     shift: torch.Tensor | None) -> torch.Tensor:
