@@ -239,9 +239,11 @@ def gnm_optimizer(model: torch.nn.Module, lr: float, dense_lr_scale: float) -> t
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) -> dict[str, float]:
+def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch],
+             goal_swap: bool = True) -> dict[str, float]:
     """Held-out report: distance rank correlation, negatives told apart, waypoint error in metres, the
-    correlation of predicted with true lateral waypoint offsets (steering), and how many dense units live."""
+    correlation of predicted with true lateral waypoint offsets (steering), how many dense units live, and (with
+    goal_swap, a second forward pass) whether the steering reads the goal."""
     model.eval()
     preds, labels, wp_err, losses, lateral, swapped = [], [], [], [], [], []
     alive: dict[torch.nn.Module, torch.Tensor] = {}  # per ReLU (the dense layers'): units active on some sample
@@ -264,8 +266,9 @@ def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) ->
             counted = b["mask"] > 0
             lateral.append(torch.stack([action[counted, :, 1], b["action"][counted, :, 1]], -1)
                            .reshape(-1, 2).cpu().numpy())
-            other_goal = model(b["obs"], b["goal"].roll(1, 0))[1]  # each sample with its neighbour's goal
-            swapped.append(other_goal[counted, :, 1].reshape(-1).cpu().numpy())
+            if goal_swap:
+                other_goal = model(b["obs"], b["goal"].roll(1, 0))[1]  # each sample with its neighbour's goal
+                swapped.append(other_goal[counted, :, 1].reshape(-1).cpu().numpy())
     finally:  # the model goes back to training without the hooks, whatever happened
         for h in hooks:
             h.remove()
@@ -285,13 +288,13 @@ def evaluate(model: torch.nn.Module, maker: BatchMaker, batches: list[Batch]) ->
         # how far it steers: the least-squares slope of predicted on true lateral offsets (< 1: it turns less than
         # the expert, as a regression to the mean does; 1 with r 1 would be exact)
         "waypoint_lateral_gain": slope_through_origin(lateral_pairs[:, 0], lateral_pairs[:, 1]),
-        # does it steer toward the goal? the same lateral offsets predicted with another sample's goal: near 1 when
-        # the steering comes from the context alone (then in closed loop it does not turn toward its subgoal)
-        "goal_swap_lateral_r": pearson(lateral_pairs[:, 0], np.concatenate(swapped)),
         # share of the dense layers' ReLU units active on at least one held-out sample (dead units never learn)
         "dense_units_alive": (float(sum(int(a.sum()) for a in alive.values()) / sum(a.numel() for a in alive.values()))
                               if alive else float("nan")),
         "test_samples": int(len(label)),
+        # does it steer toward the goal? the same lateral offsets predicted with another sample's goal: near 1 when
+        # the steering comes from the context alone (then in closed loop it does not turn toward its subgoal)
+        **({"goal_swap_lateral_r": pearson(lateral_pairs[:, 0], np.concatenate(swapped))} if goal_swap else {}),
     }
 
 
@@ -395,7 +398,8 @@ def variant_figures(prefix: str, model: torch.nn.Module, maker: BatchMaker, batc
     without them."""
     if not batches:
         return {}
-    return {f"{prefix}_{k}": v for k, v in evaluate(model, maker, batches).items() if k in VARIANT_METRICS}
+    figures = evaluate(model, maker, batches, goal_swap=False)
+    return {f"{prefix}_{k}": v for k, v in figures.items() if k in VARIANT_METRICS}
 
 
 def train_gnm(model: torch.nn.Module, datasets: list[GnmDataset], cache: FrameCache, config: TrainConfig,
