@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gnm_nav.sim.side_twin import SIDE_OFFSET_RANGE_M, draw_side_offset, side_poses
+from gnm_nav.sim.side_twin import SIDE_OFFSET_RANGE_M, draw_side_offset, draw_side_turn, side_poses
 
 
 def test_poses_move_left_of_their_heading_and_shrink_where_the_body_would_not_fit():
@@ -26,3 +26,11 @@ def test_offsets_are_drawn_on_both_sides_within_the_range():
     offsets = np.array([draw_side_offset(rng) for _ in range(400)])
     assert (offsets > 0).mean() > 0.4 and (offsets < 0).mean() > 0.4
     assert np.all((np.abs(offsets) >= SIDE_OFFSET_RANGE_M[0]) & (np.abs(offsets) <= SIDE_OFFSET_RANGE_M[1]))
+
+
+def test_turns_are_drawn_on_both_sides_within_the_largest_and_none_without_one():
+    rng = np.random.default_rng(0)
+    turns = np.array([draw_side_turn(rng, 0.4) for _ in range(400)])
+    assert (turns > 0).mean() > 0.4 and (turns < 0).mean() > 0.4 and np.abs(turns).max() <= 0.4
+    assert np.abs(turns).max() > 0.35
+    assert draw_side_turn(rng, 0.0) == 0.0

@@ -144,3 +144,32 @@ def test_side_twins_see_the_drive_from_beside_its_line_in_free_space(tmp_path, c
         assert all((side_name(n) in names) == (n in names) for n in drives)
     with pytest.raises(GnmNavError, match="side share 1.0"):
         _run(*argv, "--side-share", "0.5")
+    with pytest.raises(GnmNavError, match="turned by up to 0.0 degrees"):
+        _run(*argv, "--side-share", "1.0", "--side-turn-deg", "20")
+
+
+def test_turned_side_twins_turn_every_heading_of_a_drive_by_one_angle(tmp_path):
+    from gnm_nav.data.gnm_format import SIDE_SUFFIX, side_name
+
+    out = tmp_path / "turned"
+    argv = ("collect", "--out", str(out), "--worlds", "1", "--robots", "locobot", "--frames", "64", "--seed", "5",
+            "--min-route-m", "3", "--side-share", "1.0", "--side-turn-deg", "30")
+    assert _run(*argv) == 0
+    (ds,) = read_dataset(out)
+    assert ds.config["side_turn_deg"] == 30.0
+    by_name = {t.name: t for t in ds.trajectories}
+    drives = [n for n in by_name if not n.endswith(SIDE_SUFFIX)]
+    turns = []
+    for name in drives:
+        drive, twin = by_name[name], by_name[side_name(name)]
+        turn = np.angle(np.exp(1j * (twin.yaws - drive.yaws)))
+        np.testing.assert_allclose(turn, turn[0], atol=1e-5)  # one angle per drive
+        turns.append(turn[0])
+        lateral = -np.sin(drive.yaws) * (twin.positions - drive.positions)[:, 0] + np.cos(drive.yaws) * (
+            twin.positions - drive.positions)[:, 1]
+        np.testing.assert_allclose(np.hypot(*(twin.positions - drive.positions).T), np.abs(lateral), atol=1e-6)
+    assert 0 < np.abs(turns).max() <= np.radians(30) + 1e-6
+    with pytest.raises(GnmNavError, match="turned by up to 30.0 degrees"):
+        _run(*argv[:-1], "10")
+    with pytest.raises(GnmNavError, match=r"\[0, 45\] degrees"):
+        _run(*argv[:-1], "50")

@@ -48,15 +48,15 @@ def tiny_data(tmp_path_factory):
     return root
 
 
-def _with_twin(data: Path, root: Path, name_of, positions_of):
+def _with_twin(data: Path, root: Path, name_of, positions_of, turn_rad: float = 0.0):
     """A copy of `data` where bot_a's first training drive has a twin (named by name_of, at positions_of(drive),
-    its frames inverted) in the same split; returns (root, the drive)."""
+    its headings turned by turn_rad, its frames inverted) in the same split; returns (root, the drive)."""
     import shutil
 
     shutil.copytree(data, root, ignore=shutil.ignore_patterns(".cache"))
     traj = read_dataset(root)[0].split("train")[0]
     frames = [255 - traj.load_image(i) for i in range(len(traj))]
-    write_trajectory(root / "bot_a", name_of(traj.name), frames, positions_of(traj), traj.yaws)
+    write_trajectory(root / "bot_a", name_of(traj.name), frames, positions_of(traj), traj.yaws + turn_rad)
     split = root / "splits" / "bot_a" / "train" / "traj_names.txt"
     split.write_text(split.read_text() + name_of(traj.name) + "\n")
     return root, traj
@@ -616,3 +616,35 @@ def test_a_side_twin_lends_its_frames_as_context_and_the_labels_lead_back_to_the
     assert np.isfinite(report["side_offset_gain"])  # (its r is nan here: every twin stands 0.3 m aside)
     with pytest.raises(ValueError, match="side_context_prob"):
         GnmSampler(datasets, "train", cache.offsets, side_context_prob=-0.1)
+
+
+def test_a_turned_side_twin_shows_only_its_current_frame_and_its_label_turns_back(tiny_data, tmp_path):
+    """A side twin turned off the drive's headings: its context is the current frame alone (its history would move
+    crabwise), and its labels are those of the unturned twin seen in the turned frame: the same way back, turned
+    the other way, headings the drive's."""
+    from gnm_nav.data.gnm_format import side_name
+
+    def beside(t):
+        return t.positions + 0.3 * np.stack([-np.sin(t.yaws), np.cos(t.yaws)], 1)
+
+    datasets, samplers = {}, {}
+    for turn in (0.0, 0.3):
+        root, traj = _with_twin(tiny_data, tmp_path / f"turn{turn}", side_name, beside, turn)
+        datasets[turn] = read_dataset(root)
+        cache = build_frame_cache(datasets[turn], root / ".cache")
+        samplers[turn] = GnmSampler(datasets[turn], "train", cache.offsets, side_context_prob=1.0)
+    start, twin_start = cache.index("bot_a", traj.name, 0), cache.index("bot_a", side_name(traj.name), 0)
+    flat, turned = (samplers[t].sample(3000, np.random.default_rng(1)) for t in (0.0, 0.3))
+    mine = (flat.context[:, -1] >= twin_start) & (flat.context[:, -1] < twin_start + len(traj))
+    assert mine.sum() > 20
+    np.testing.assert_array_equal(turned.context[mine], np.repeat(flat.context[mine, -1:], 6, axis=1))
+    np.testing.assert_array_equal(turned.context[~mine], flat.context[~mine])
+    c, s_ = math.cos(0.3), math.sin(0.3)
+    x, y, cy, sy = (flat.action[mine, :, k] for k in range(4))
+    np.testing.assert_allclose(turned.action[mine, :, 0], c * x + s_ * y, atol=1e-4)
+    np.testing.assert_allclose(turned.action[mine, :, 1], -s_ * x + c * y, atol=1e-4)
+    np.testing.assert_allclose(turned.action[mine, :, 2], c * cy + s_ * sy, atol=1e-5)  # cos(yaw - 0.3)
+    np.testing.assert_allclose(turned.action[mine, :, 3], c * sy - s_ * cy, atol=1e-5)  # sin(yaw - 0.3)
+    np.testing.assert_array_equal(turned.action[~mine], flat.action[~mine])
+    assert (turned.action[mine, 0, 1] < flat.action[mine, 0, 1]).all()  # turned left, the way back lies more right
+    assert start != twin_start

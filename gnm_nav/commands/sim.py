@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="share of the drives that also get a side twin, <traj>_side: every pose moved 0.1-0.4 m "
                         "sideways, so training can show the way back onto a line from beside it (gnm-nav train gnm "
                         "--side-context-prob); extra frames, and may be added to a dataset collected without them")
+    p.add_argument("--side-turn-deg", type=float, default=0.0,
+                   help="turn each side twin's headings by one angle per drive, drawn within +-this (0-45), so "
+                        "training also shows the view turned off the line and the turn back to it")
     p.set_defaults(func=run_collect)
 
     p = sub.add_parser("record-bag", help="expert drives one route; camera, odom, ground truth, cmd_vel to rosbag2")
@@ -87,7 +90,7 @@ def run_collect(args: argparse.Namespace) -> int:
     robots = _robots(args.robots)
     s = collect(args.out, args.worlds, robots, args.frames, args.seed, args.workers, args.min_route_m,
                 perturb=args.perturb, perturb_share=args.perturb_share, relit_share=args.relit_share,
-                side_share=args.side_share)
+                side_share=args.side_share, side_turn_deg=args.side_turn_deg)
     print(f"dataset: {s.frames} frames, {s.metres:.0f} m in {s.trajectories} trajectories ({s.twins} twins) "
           f"({s.new_frames} frames new, {s.skipped} trajectories reused from an earlier run); "
           f"worlds: {len(s.worlds)} ({', '.join(s.worlds)}); robots: {', '.join(s.robots)}; "

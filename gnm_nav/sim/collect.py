@@ -12,8 +12,8 @@ the taught world, 10.8 after relighting). The trainer can draw a sample's goal f
 (gnm_nav.gnm.training.samples, `twin_goal_prob`).
 
 A share of the drives (`side_share`) gets a side twin, `<name>_side`: every pose moved sideways by one offset
-(gnm_nav.sim.side_twin), the view from beside the line whose goals and future poses the trainer pairs with it.
-Twins do not count to the frame quota.
+(gnm_nav.sim.side_twin), the view from beside the line whose goals and future poses the trainer pairs with it;
+with `side_turn_deg` its headings are also turned by one angle per drive. Twins do not count to the frame quota.
 """
 from __future__ import annotations
 
@@ -63,6 +63,7 @@ class CollectJob:
     perturb_share: float = 0.0  # ... applied to this share of the drives
     relit_share: float = 0.0  # share of the drives that also get a relit twin
     side_share: float = 0.0  # share of the drives that also get a side twin
+    side_turn_deg: float = 0.0  # a side twin's headings turned by up to this much (one angle per drive)
 
 
 @dataclass
@@ -201,15 +202,19 @@ def _write_twin(job: CollectJob, world: WorldSpec, profile: RobotProfile, ds_dir
 def _write_side_twin(job: CollectJob, world: WorldSpec, profile: RobotProfile, ds_dir: Path, name: str, k: int,
                      positions: np.ndarray, yaws: np.ndarray, result: JobResult) -> None:
     """The drive's side twin (kept from an earlier run when complete); its frames do not count to the quota."""
+    from gnm_nav.common.angles import wrap_angle
     from gnm_nav.sim.occupancy import occupancy_grid
-    from gnm_nav.sim.side_twin import draw_side_offset, side_poses
+    from gnm_nav.sim.side_twin import draw_side_offset, draw_side_turn, side_poses
 
     twin = side_name(name)
     if not (ds_dir / twin / TRAJ_DATA).is_file():
         offset = draw_side_offset(np.random.default_rng([job.seed, job.world_seed, job.robot_index, k, 4]))
+        turn = draw_side_turn(np.random.default_rng([job.seed, job.world_seed, job.robot_index, k, 5]),
+                              math.radians(job.side_turn_deg))
         grid = occupancy_grid(world)
         moved = side_poses(positions, yaws, offset, grid.clearance_at, profile.body_radius_m)
-        write_trajectory(ds_dir, twin, render_poses(world, profile, moved, yaws), moved, yaws)
+        turned = wrap_angle(yaws + turn) if turn else yaws
+        write_trajectory(ds_dir, twin, render_poses(world, profile, moved, turned), moved, turned)
     result.twins.append(twin)
 
 
@@ -228,12 +233,12 @@ class CollectSummary:
 
 def plan_jobs(out: Path, n_worlds: int, robots: list[str], frames: int, seed: int,
               min_route_m: float, perturb: str = "none", perturb_share: float = 0.0,
-              relit_share: float = 0.0, side_share: float = 0.0) -> list[CollectJob]:
+              relit_share: float = 0.0, side_share: float = 0.0, side_turn_deg: float = 0.0) -> list[CollectJob]:
     n_jobs = n_worlds * len(robots)
     quota = max(MIN_TRAJ_FRAMES, math.ceil(frames / n_jobs))
     return [CollectJob(out=str(out), world_seed=seed + i, world_index=i, robot=r, robot_index=j, seed=seed,
                        frames=quota, min_route_m=min_route_m, perturb=perturb, perturb_share=perturb_share,
-                       relit_share=relit_share, side_share=side_share)
+                       relit_share=relit_share, side_share=side_share, side_turn_deg=side_turn_deg)
             for i in range(n_worlds) for j, r in enumerate(robots)]
 
 
@@ -245,11 +250,13 @@ def held_out_worlds(n_worlds: int) -> set[int]:
 
 def collect(out: Path, n_worlds: int, robots: list[str], frames: int, seed: int, workers: int = 1,
             min_route_m: float = 8.0, progress_bar: bool = True, perturb: str = "none",
-            perturb_share: float = 0.5, relit_share: float = 0.0, side_share: float = 0.0) -> CollectSummary:
+            perturb_share: float = 0.5, relit_share: float = 0.0, side_share: float = 0.0,
+            side_turn_deg: float = 0.0) -> CollectSummary:
     """Write a GNM-format dataset root at `out` (one dataset per robot), resuming any earlier partial run.
     perturb: a gnm_nav.sim.perturb preset applied to a share `perturb_share` of the drives (the rest clean);
     relit_share, side_share: the shares of the drives that also get a relit or a side twin (not counted in
-    `frames`; side twins may be added to a dataset collected without them)."""
+    `frames`; side twins may be added to a dataset collected without them); side_turn_deg: a side twin's headings
+    turned by up to this much, one angle per drive."""
     from tqdm import tqdm
 
     from gnm_nav.sim.perturb import PERTURBATIONS
@@ -262,19 +269,21 @@ def collect(out: Path, n_worlds: int, robots: list[str], frames: int, seed: int,
         raise GnmNavError(f"the relit share must be in [0, 1], got {relit_share}")
     if not 0.0 <= side_share <= 1.0:
         raise GnmNavError(f"the side share must be in [0, 1], got {side_share}")
+    if not 0.0 <= side_turn_deg <= 45.0:
+        raise GnmNavError(f"the side twins' turn must be in [0, 45] degrees, got {side_turn_deg}")
 
     for r in robots:
         load_profile(r)  # fail fast on an unknown robot name, before any worker starts
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _check_same_perturbation(out, robots, perturb, perturb_share, relit_share, side_share)
+    _check_same_perturbation(out, robots, perturb, perturb_share, relit_share, side_share, side_turn_deg)
     worlds = [generate_world(seed + i) for i in range(n_worlds)]
     for w in worlds:
         save_world_spec(w, out / "worlds" / f"{w.name}.yaml")
     for r in robots:
         remove_partial_trajectories(out / dataset_name(r))
     jobs = plan_jobs(out, n_worlds, robots, frames, seed, min_route_m, perturb, perturb_share, relit_share,
-                     side_share)
+                     side_share, side_turn_deg)
     start = time.monotonic()
     results: list[JobResult] = []
     bar = tqdm(total=sum(j.frames for j in jobs), unit="frame", desc="collect", disable=not progress_bar)
@@ -319,9 +328,9 @@ class _ListQueue:
 
 
 def _check_same_perturbation(out: Path, robots: list[str], perturb: str, share: float, relit_share: float,
-                             side_share: float) -> None:
-    """A resumed dataset keeps the perturbation and the twins' shares it was started with (its trajectories would
-    otherwise mix two); one collected without side twins may get them."""
+                             side_share: float, side_turn_deg: float) -> None:
+    """A resumed dataset keeps the perturbation and the twins' shares and turn it was started with (its
+    trajectories would otherwise mix two); one collected without side twins may get them."""
     from gnm_nav.data.gnm_format import read_data_config
 
     config = read_data_config(out) if (out / "data_config.yaml").is_file() else {}
@@ -340,6 +349,9 @@ def _check_same_perturbation(out: Path, robots: list[str], perturb: str, share: 
         if entry.get("side_share", 0.0) not in (0.0, side_share):
             raise GnmNavError(f"{out} was collected with side share {entry['side_share']}; asked for "
                               f"{side_share}: collect into another folder")
+        if entry.get("side_share", 0.0) and entry.get("side_turn_deg", 0.0) != side_turn_deg:
+            raise GnmNavError(f"{out} has side twins turned by up to {entry.get('side_turn_deg', 0.0)} degrees; "
+                              f"asked for {side_turn_deg}: collect into another folder")
 
 
 def _perturbation_record(job: CollectJob) -> dict:
@@ -366,7 +378,8 @@ def _write_metadata(out: Path, jobs: list[CollectJob], results: list[JobResult],
                                        "frame_rate_hz": FRAME_RATE_HZ, "source": "gnm_nav sim collect",
                                        "worlds": [f"seed {j.world_seed}" for j, _ in mine],
                                        "perturbation": _perturbation_record(jobs[0]),
-                                       "relit_share": jobs[0].relit_share, "side_share": jobs[0].side_share}
+                                       "relit_share": jobs[0].relit_share, "side_share": jobs[0].side_share,
+                                       "side_turn_deg": jobs[0].side_turn_deg}
         train = [t for j, r in mine if j.world_index not in held_out for t in r.trajectories]
         test = [t for j, r in mine if j.world_index in held_out for t in r.trajectories]
         if not test:  # one world: hold out every tenth trajectory instead

@@ -6,6 +6,11 @@ from"), and the expert's own drives never show the view from beside the line tow
 twin renders every pose of a drive moved sideways by one offset (less where the body would not fit there);
 the trainer pairs its frames, as the context, with the drive's own goals and future poses as labels
 (gnm_nav.gnm.training.samples, `side_context_prob`), so the waypoints lead back onto the line.
+
+A twin may also be turned (`side_turn_deg`): every heading off the drive's by one angle drawn per drive. The model's
+heading errors are what its goal must correct: a turned view with the drive's goal can only be told apart from
+the drive's own view by comparing it with the goal (or the scene's lines). Pixel-shifted frames teach the same
+answer but leak it through their filled edge band (docs/decisions.md, "Steering that does not read its goal").
 """
 from __future__ import annotations
 
@@ -24,6 +29,11 @@ def draw_side_offset(rng: np.random.Generator) -> float:
     """A signed sideways offset (metres, + = left of the direction of travel)."""
     low, high = SIDE_OFFSET_RANGE_M
     return float(rng.uniform(low, high) * rng.choice((-1.0, 1.0)))
+
+
+def draw_side_turn(rng: np.random.Generator, max_turn_rad: float) -> float:
+    """A signed heading offset (radians, + = turned left), uniform within +-max_turn_rad (0: never turned)."""
+    return float(rng.uniform(-max_turn_rad, max_turn_rad)) if max_turn_rad > 0 else 0.0
 
 
 def side_poses(positions: np.ndarray, yaws: np.ndarray, offset_m: float,

@@ -27,7 +27,11 @@ offset from that line shrinking to nothing over RETURN_DISTANCE_M of its path (a
 waypoint units the same for every body; docs/decisions.md, "Side twins"). So beside the line with the drive's goal
 the label comes back; on the line with a goal seen from beside it, it moves over; with both from the twin it
 follows the twin's line. The same context then leads to different places for different goals, which only the goal
-tells apart. A side twin is never a drive itself.
+tells apart. A side twin is never a drive itself. Lines, and the labels' headings, are the drive's: a twin may be
+turned (its headings off the drive's by one angle, gnm_nav.sim.side_twin), and a label is always expressed in the
+frame the context was seen in, so from a turned twin it turns back. A turned twin's context is its current frame
+alone: its earlier frames would show the robot moving crabwise, off its heading, which no robot does and which
+tells the turn without the goal.
 
 A sample's history may be dropped (`history_dropout_prob`): every context frame is the current one, the labels
 unchanged. The frames before the current one show how the robot has been moving, and the expert's next poses
@@ -43,7 +47,7 @@ from typing import Literal
 
 import numpy as np
 
-from gnm_nav.common.angles import left_of
+from gnm_nav.common.angles import left_of, wrap_angle
 from gnm_nav.data.gnm_format import GnmDataset, Trajectory, is_side_twin, side_name, twin_of
 from gnm_nav.gnm.preprocessing import DEFAULT_IMAGE_SIZE
 from gnm_nav.robot_profile import load_robot_profile
@@ -184,6 +188,11 @@ class GnmSampler:
         self._positions = (np.concatenate([traj.positions for _, traj in trajs]).astype(np.float64)
                            if trajs else np.zeros((0, 2)))
         self._yaws = np.concatenate([traj.yaws for _, traj in trajs]).astype(np.float64) if trajs else np.zeros(0)
+        # per trajectory: a side twin whose headings are turned off its drive's
+        self._turned = np.zeros(len(trajs), bool)
+        has_twin = np.flatnonzero(self._side_j >= 0)
+        self._turned[self._side_j[has_twin]] = np.abs(wrap_angle(
+            self._yaws[self._pose_start[self._side_j[has_twin]]] - self._yaws[self._pose_start[has_twin]])) > 1e-6
         # distance driven up to each pose (differences within one trajectory are its path length)
         steps = np.linalg.norm(np.diff(self._positions, axis=0), axis=1) if len(self._positions) else np.zeros(0)
         self._driven = np.concatenate([[0.0], np.cumsum(steps)])[:len(self._positions)]
@@ -219,9 +228,10 @@ class GnmSampler:
             aside = (rng.random(n) < self.side_goal_prob) & (self._side_j[j] >= 0) & ~negative
             goal_line[aside] = self._side_j[j[aside]]
         context = self._cache_start[seen_from][:, None] + t[:, None] + np.arange(-self.context_size, 1)[None, :]
+        still = self._turned[seen_from]
         if self.history_dropout_prob > 0:  # (no draw otherwise: batches stay as they were)
-            still = rng.random(n) < self.history_dropout_prob
-            context[still] = context[still, -1:]
+            still = still | (rng.random(n) < self.history_dropout_prob)
+        context[still] = context[still, -1:]
         spacing = self._spacing[j]
         action = self._action_labels(j, t, spacing, seen_from, goal_line)
         action[mirror] = action[mirror] * np.array([1.0, -1.0, 1.0, -1.0], np.float32)  # y and sin(yaw) mirrored
@@ -249,16 +259,19 @@ class GnmSampler:
         """action_label of many (trajectory, time) at once (past a trajectory's end its last pose repeats), seen from
         the poses of seen_from toward the line of goal_line (the drive or its side twin, of the same length): the
         goal line's poses ahead, each moved by the context's offset from that line at t shrunk linearly to 0 over
-        RETURN_DISTANCE_M driven."""
+        RETURN_DISTANCE_M driven. The line's directions and the labels' headings are the drive's (j): a twin's may be
+        turned."""
         ahead = np.minimum(t[:, None] + 1 + np.arange(self.len_traj_pred)[None, :], self._length[j][:, None] - 1)
         now, later = self._pose_start[goal_line] + t, self._pose_start[goal_line][:, None] + ahead
+        heading_now = self._yaws[self._pose_start[j] + t]
+        heading_later = self._yaws[self._pose_start[j][:, None] + ahead]
         seen = self._pose_start[seen_from] + t
         targets = self._positions[later]
         off = seen_from != goal_line
         if off.any():
             offset = ((self._positions[seen[off]] - self._positions[now[off]])
-                      * left_of(self._yaws[now[off]])).sum(axis=1)  # + = left of the goal's line
+                      * left_of(heading_now[off])).sum(axis=1)  # + = left of the goal's line
             remaining = offset[:, None] * np.clip(
                 1.0 - (self._driven[later[off]] - self._driven[now[off]][:, None]) / RETURN_DISTANCE_M, 0.0, 1.0)
-            targets[off] += remaining[..., None] * left_of(self._yaws[later[off]])
-        return labels_from(self._positions[seen], self._yaws[seen], targets, self._yaws[later], spacing)
+            targets[off] += remaining[..., None] * left_of(heading_later[off])
+        return labels_from(self._positions[seen], self._yaws[seen], targets, heading_later, spacing)
