@@ -356,7 +356,8 @@ SIDE_MOVES = {"context": "side_offset", "goal": "side_goal_offset"}  # what a si
 def side_pairs(datasets: list[GnmDataset], split: Literal["train", "test", "all"], cache: FrameCache,
                config: TrainConfig, moved: Literal["context", "goal"] = "context") -> list[tuple[Batch, Batch]]:
     """The split's held-out positive samples twice: as drawn, and with the context (or the goal) seen from the side
-    twin instead, the rest the same (side_offset_figures); none when the split holds no side twins."""
+    twin instead, the rest the same (side_offset_figures; a turned twin's context is its current frame alone, as in
+    training); none when the split holds no side twins."""
     plain = GnmSampler(datasets, split, cache.offsets, config.context_size, config.len_traj_pred, negative_prob=0.0)
     side = GnmSampler(datasets, split, cache.offsets, config.context_size, config.len_traj_pred, negative_prob=0.0,
                       side_context_prob=float(moved == "context"), side_goal_prob=float(moved == "goal"))
